@@ -1,0 +1,3 @@
+"""prefetch: batch LSP medication prefetch for Dutch hospitals."""
+
+__version__ = "0.1.0"

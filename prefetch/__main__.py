@@ -1,0 +1,3 @@
+from prefetch.cli import main
+
+main()

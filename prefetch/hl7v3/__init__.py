@@ -1,0 +1,1 @@
+"""HL7v3 message building and parsing (pure)."""
