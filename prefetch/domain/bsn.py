@@ -32,8 +32,9 @@ def normalise_bsn(raw: str) -> str:
     if len(digits) == 8:
         digits = "0" + digits
     if len(digits) != 9:
-        raise InvalidValueError("BSN must have 9 digits (or 8 without the leading 0)",
-                                length=len(digits))
+        raise InvalidValueError(
+            "BSN must have 9 digits (or 8 without the leading 0)", length=len(digits)
+        )
     return digits
 
 

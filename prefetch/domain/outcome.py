@@ -25,12 +25,12 @@ class SkipReason(enum.Enum):
 class OutcomeKind(enum.Enum):
     """DESIGN.md step 5: how an LSP answer maps for the run."""
 
-    RECORDS = "records"                    # at least one dispense
-    NO_RECORDS = "no_records"              # sources answered NF / empty lists
+    RECORDS = "records"  # at least one dispense
+    NO_RECORDS = "no_records"  # sources answered NF / empty lists
     NO_REGISTRATIONS = "no_registrations"  # nobody registered the BSN (or no consent)
-    REFUSED = "refused"                    # definitive refusal with a code
-    TRANSIENT = "transient"                # retry later
-    FAILED = "failed"                      # gave up / our bug / unknown code
+    REFUSED = "refused"  # definitive refusal with a code
+    TRANSIENT = "transient"  # retry later
+    FAILED = "failed"  # gave up / our bug / unknown code
 
     @property
     def is_final(self) -> bool:
@@ -38,10 +38,10 @@ class OutcomeKind(enum.Enum):
 
 
 class SourceStatus(enum.Enum):
-    OK = "OK"          # data found
-    NF = "NF"          # nothing found
-    AE = "AE"          # application error
-    QE = "QE"          # query parameter error
+    OK = "OK"  # data found
+    NF = "NF"  # nothing found
+    AE = "AE"  # application error
+    QE = "QE"  # query parameter error
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,13 +59,13 @@ class SourceAnswer:
 
     organization_ura: str | None
     organization_name: str | None
-    application_id: str | None          # AORTA application id (2.16.840.1.113883.2.4.6.6)
-    system_uzi: str | None              # UZI system number (2.16.528.1.1007.3.2)
-    message_id: str | None              # root^extension of the item
+    application_id: str | None  # AORTA application id (2.16.840.1.113883.2.4.6.6)
+    system_uzi: str | None  # UZI system number (2.16.528.1.1007.3.2)
+    message_id: str | None  # root^extension of the item
     status: SourceStatus | None
     issues: tuple[Issue, ...] = ()
     dispenses: tuple[Dispense, ...] = ()
-    lsp_authored: bool = False          # authored by the LSP itself (app id 1)
+    lsp_authored: bool = False  # authored by the LSP itself (app id 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +74,10 @@ class Outcome:
 
     kind: OutcomeKind
     sources: tuple[SourceAnswer, ...] = ()
-    code: str | None = None             # the deciding issue code, if any
-    detail: str | None = None           # operator text, never patient data
+    code: str | None = None  # the deciding issue code, if any
+    detail: str | None = None  # operator text, never patient data
     retry_after: float | None = None
-    failed_sources: tuple[str, ...] = field(default=())   # URAs/app ids that errored
+    failed_sources: tuple[str, ...] = field(default=())  # URAs/app ids that errored
 
     @property
     def dispenses(self) -> tuple[Dispense, ...]:

@@ -23,21 +23,24 @@ def _require_aware(name: str, value: dt.datetime) -> None:
 class Consent(enum.Enum):
     """The hospital's own record of the patient's wish (AORTA.md section 5)."""
 
-    UNKNOWN = "unknown"      # nothing recorded: query, the LSP decides
+    UNKNOWN = "unknown"  # nothing recorded: query, the LSP decides
     GRANTED = "granted"
-    REFUSED = "refused"      # recorded objection: never query
+    REFUSED = "refused"  # recorded objection: never query
 
 
 @dataclass(frozen=True, slots=True)
 class Patient:
     """A patient as the appointment source knows them. `bsn` may be missing."""
 
-    local_id: str                     # hospital patient number (not the BSN)
+    local_id: str  # hospital patient number (not the BSN)
     bsn: Bsn | None
-    bsn_verified: bool = False        # identity checked with a WID at registration
+    bsn_verified: bool = False  # identity checked with a WID at registration
     consent: Consent = Consent.UNKNOWN
+    bsn_invalid: bool = False  # the source had a BSN that failed the 11-check
 
     def __post_init__(self) -> None:
+        if self.bsn_invalid and self.bsn is not None:
+            raise InvalidValueError("an invalid BSN cannot also be kept as a BSN")
         if not self.local_id:
             raise InvalidValueError("patient must have a local id")
 
@@ -49,7 +52,7 @@ class Clinician:
     uzi_number: str
     role_code: str
     name: str
-    ura: str | None = None            # organisation the card belongs to
+    ura: str | None = None  # organisation the card belongs to
 
     def __post_init__(self) -> None:
         if not _UZI_NUMBER.match(self.uzi_number):
@@ -72,7 +75,7 @@ class Mandate:
 
     id: str
     mandating: Clinician
-    mandated_id: str                  # UZI number of the assistant or UZI system number
+    mandated_id: str  # UZI number of the assistant or UZI system number
     schedules: frozenset[str]
     valid_from: dt.datetime
     valid_until: dt.datetime
@@ -100,7 +103,7 @@ class Appointment:
 
     id: str
     patient: Patient
-    clinic: str                       # poli code, e.g. "CARD"
+    clinic: str  # poli code, e.g. "CARD"
     start: dt.datetime
     appointment_type: str
     status: AppointmentStatus = AppointmentStatus.BOOKED

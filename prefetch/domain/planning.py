@@ -1,0 +1,71 @@
+"""Planning: appointments of a clinic day -> the patients to consider (pure).
+
+One query per patient per run, even with several appointments in several clinics: the
+patients are grouped by BSN when they have a valid one, else by the hospital patient id.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from prefetch.domain.localtime import AMSTERDAM
+from prefetch.domain.people import Appointment, Patient
+from prefetch.domain.schedule import Schedule
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedPatient:
+    patient: Patient
+    appointments: tuple[Appointment, ...]
+
+    @property
+    def clinics(self) -> tuple[str, ...]:
+        return tuple(sorted({a.clinic for a in self.appointments}))
+
+    @property
+    def key(self) -> str:
+        """Stable identity within a run (never shown, never logged)."""
+        p = self.patient
+        return f"bsn:{p.bsn.value}" if p.bsn is not None else f"local:{p.local_id}"
+
+
+def _merge_patient(a: Patient, b: Patient) -> Patient:
+    """Two records of one person: the stricter facts win (refusal, unverified)."""
+    refused = a.consent if a.consent.value == "refused" else b.consent
+    return Patient(
+        local_id=a.local_id,
+        bsn=a.bsn,
+        bsn_verified=a.bsn_verified and b.bsn_verified,
+        consent=refused,
+        bsn_invalid=a.bsn_invalid,
+    )
+
+
+def plan(
+    appointments: Iterable[Appointment], *, schedule: Schedule, clinic_day: dt.date
+) -> list[PlannedPatient]:
+    """Patients with an appointment in the schedule's clinics on `clinic_day` (local date).
+
+    Cancelled appointments are kept so that eligibility can say "cancelled" for a patient
+    whose only appointment was cancelled; order follows the first appointment time.
+    """
+    groups: dict[str, tuple[Patient, list[Appointment]]] = {}
+    for appt in appointments:
+        if appt.clinic not in schedule.clinics:
+            continue
+        if appt.start.astimezone(AMSTERDAM).date() != clinic_day:
+            continue
+        p = appt.patient
+        key = f"bsn:{p.bsn.value}" if p.bsn is not None else f"local:{p.local_id}"
+        if key in groups:
+            known, appts = groups[key]
+            groups[key] = (_merge_patient(known, p), [*appts, appt])
+        else:
+            groups[key] = (p, [appt])
+    planned = [
+        PlannedPatient(p, tuple(sorted(a, key=lambda x: x.start))) for p, a in groups.values()
+    ]
+    planned.sort(key=lambda pp: (pp.appointments[0].start, pp.key))
+    return planned

@@ -1,0 +1,284 @@
+"""One frozen settings object, loaded from TOML plus environment overrides.
+
+Order: built-in defaults < `config/prefetch.toml` (or the file given) < environment
+variables `PREFETCH_<SECTION>_<KEY>` (for example `PREFETCH_DATABASE_URL`,
+`PREFETCH_THROTTLE_RATE_PER_SECOND`). Every problem is reported with its key; nothing is
+sent or opened while loading. `config/prefetch.example.toml` documents every key.
+
+Secrets are never values here: only paths (`lsp.client_p12`) and the name of an
+environment variable or a file holding a passphrase.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from prefetch.errors import ConfigError
+from prefetch.hl7v3.aorta_settings import AortaSettings
+
+DEFAULT_CONFIG_FILE = Path("config/prefetch.toml")
+ENV_PREFIX = "PREFETCH_"
+
+
+@dataclass(frozen=True, slots=True)
+class HospitalSettings:
+    ura: str = "00000000"
+    name: str = "Ziekenhuis"
+    application_id: str = "0"
+    system_uzi: str = "000000000"
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseSettings:
+    url: str = ""  # empty: SQLite file in the data directory
+
+
+@dataclass(frozen=True, slots=True)
+class LspSettings:
+    url: str = "https://127.0.0.1:8443/lsp"
+    connect_timeout: float = 5.0
+    read_timeout: float = 120.0
+    client_p12: str = ""  # PKCS#12 with the UZI server certificate and key
+    ca_file: str = ""  # trust anchor(s) for the LSP's TLS certificate
+    passphrase_env: str = "PREFETCH_PKI_PASSPHRASE"  # noqa: S105 - a variable name
+    passphrase_file: str = ""
+    look_back_days: int = 365
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottleSettings:
+    rate_per_second: float = 2.0
+    max_in_flight: int = 4
+    breaker_failures: int = 5  # consecutive transport failures that open the breaker
+    breaker_reset_seconds: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class RunSettings:
+    fresh_hours: float = 12.0  # skip a patient fetched more recently than this
+    max_attempts: int = 4  # per patient, for transient failures
+    backoff_base_seconds: float = 30.0
+    backoff_max_seconds: float = 900.0
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingSettings:
+    level: str = "INFO"
+    format: str = "auto"  # auto (JSON unless a terminal) | json | console
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    data_dir: str = "prefetch-data"
+    schedules_dir: str = "schedules"
+    hospital: HospitalSettings = field(default_factory=HospitalSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    lsp: LspSettings = field(default_factory=LspSettings)
+    throttle: ThrottleSettings = field(default_factory=ThrottleSettings)
+    run: RunSettings = field(default_factory=RunSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
+    aorta: AortaSettings = field(default_factory=AortaSettings)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+    @property
+    def database_url(self) -> str:
+        if self.database.url:
+            return self.database.url
+        return f"sqlite:///{(self.data_path / 'prefetch.sqlite').resolve()}"
+
+
+class SettingsProblems(ConfigError):
+    """All problems found while loading settings; `problems` lists (key, message)."""
+
+    def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:
+        lines = "; ".join(f"{k}: {m}" for k, m in problems)
+        super().__init__(f"invalid settings in {source}: {lines}")
+        self.source = source
+        self.problems = problems
+
+
+_SECTION_TYPES: dict[str, type] = {
+    "hospital": HospitalSettings,
+    "database": DatabaseSettings,
+    "lsp": LspSettings,
+    "throttle": ThrottleSettings,
+    "run": RunSettings,
+    "logging": LoggingSettings,
+    "aorta": AortaSettings,
+}
+
+
+def _convert(value: Any, target: Any, key: str, problems: list[tuple[str, str]]) -> Any:
+    try:
+        if target is bool:
+            if isinstance(value, str):
+                if value.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if value.lower() in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(value)
+            if isinstance(value, bool):
+                return value
+            raise ValueError(value)
+        if target is int:
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return int(value)
+        if target is float:
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return float(value)
+        if target is str:
+            if not isinstance(value, str | int):
+                raise ValueError(value)
+            return str(value)
+    except (TypeError, ValueError):
+        problems.append((key, f"expected {target.__name__}, got {value!r}"))
+        return None
+    return value
+
+
+def _build_section(
+    cls: type,
+    name: str,
+    raw: Mapping[str, Any],
+    env: Mapping[str, str],
+    problems: list[tuple[str, str]],
+) -> Any:
+    hints = get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    known = {f.name for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in known:
+            problems.append(
+                (f"{name}.{key}", f"unknown setting (known: {', '.join(sorted(known))})")
+            )
+    for f in dataclasses.fields(cls):
+        env_name = f"{ENV_PREFIX}{name}_{f.name}".upper()
+        value: Any
+        if env_name in env:
+            value = env[env_name]
+        elif f.name in raw:
+            value = raw[f.name]
+        else:
+            continue
+        converted = _convert(value, hints[f.name], f"{name}.{f.name}", problems)
+        if converted is not None:
+            kwargs[f.name] = converted
+    try:
+        return cls(**kwargs)
+    except ConfigError as exc:
+        key = str(exc.context.get("key", "?"))
+        problems.append((f"{name}.{key}", exc.message))
+    return cls()
+
+
+def _check(settings: Settings, problems: list[tuple[str, str]]) -> None:
+    h = settings.hospital
+    if not (h.ura.isdigit() and len(h.ura) == 8):
+        problems.append(("hospital.ura", "must be the 8-digit URA number"))
+    if not h.application_id.isdigit():
+        problems.append(("hospital.application_id", "must be the numeric AORTA application id"))
+    if not (h.system_uzi.isdigit() and len(h.system_uzi) == 9):
+        problems.append(("hospital.system_uzi", "must be the 9-digit UZI system number"))
+    t = settings.throttle
+    if not 0 < t.rate_per_second <= 100:
+        problems.append(("throttle.rate_per_second", "must be > 0 and <= 100"))
+    if not 1 <= t.max_in_flight <= 64:
+        problems.append(("throttle.max_in_flight", "must be between 1 and 64"))
+    if t.breaker_failures < 1:
+        problems.append(("throttle.breaker_failures", "must be at least 1"))
+    lsp = settings.lsp
+    if not lsp.url.startswith(("https://", "http://")):
+        problems.append(("lsp.url", "must be an https:// URL"))
+    for key in ("connect_timeout", "read_timeout"):
+        v = getattr(lsp, key)
+        if not 0 < v <= 600:
+            problems.append((f"lsp.{key}", "must be > 0 and <= 600 seconds (no unbounded waits)"))
+    if not 1 <= lsp.look_back_days <= 3650:
+        problems.append(("lsp.look_back_days", "must be between 1 and 3650"))
+    r = settings.run
+    if r.max_attempts < 1:
+        problems.append(("run.max_attempts", "must be at least 1"))
+    if r.fresh_hours < 0:
+        problems.append(("run.fresh_hours", "must not be negative"))
+    if settings.logging.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        problems.append(("logging.level", "must be DEBUG, INFO, WARNING or ERROR"))
+    if settings.logging.format not in ("auto", "json", "console"):
+        problems.append(("logging.format", "must be auto, json or console"))
+
+
+def load_settings(path: Path | None, *, env: Mapping[str, str] | None = None) -> Settings:
+    """Load settings; `path=None` uses config/prefetch.toml when it exists, else defaults.
+
+    Raises SettingsProblems listing every problem with its key.
+    """
+    env = os.environ if env is None else env
+    source = "defaults"
+    raw: dict[str, Any] = {}
+    if path is None and DEFAULT_CONFIG_FILE.exists():
+        path = DEFAULT_CONFIG_FILE
+    if path is not None:
+        source = str(path)
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise SettingsProblems(source, [("-", "file not found")]) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsProblems(source, [("-", f"not valid TOML: {exc}")]) from None
+    problems: list[tuple[str, str]] = []
+    top: dict[str, Any] = {}
+    for key in ("data_dir", "schedules_dir"):
+        env_name = f"{ENV_PREFIX}{key}".upper()
+        value = env.get(env_name, raw.get(key))
+        if value is not None:
+            top[key] = _convert(value, str, key, problems)
+    for key, value in raw.items():
+        if key in ("data_dir", "schedules_dir"):
+            continue
+        if key not in _SECTION_TYPES:
+            problems.append((key, f"unknown section (known: {', '.join(sorted(_SECTION_TYPES))})"))
+        elif not isinstance(value, dict):
+            problems.append((key, "must be a [section] table"))
+    sections = {
+        name: _build_section(
+            _SECTION_TYPES[name],
+            name,
+            raw.get(name, {}) if isinstance(raw.get(name), dict) else {},
+            env,
+            problems,
+        )
+        for name in _SECTION_TYPES
+    }
+    settings = Settings(**{k: v for k, v in top.items() if v is not None}, **sections)
+    _check(settings, problems)
+    if problems:
+        raise SettingsProblems(source, problems)
+    return settings
+
+
+def read_passphrase(lsp: LspSettings, *, env: Mapping[str, str] | None = None) -> bytes:
+    """The PKCS#12 passphrase: from `lsp.passphrase_file` if set, else the env variable."""
+    env = os.environ if env is None else env
+    if lsp.passphrase_file:
+        try:
+            return Path(lsp.passphrase_file).read_bytes().strip()
+        except OSError:
+            raise ConfigError("cannot read passphrase file", key="lsp.passphrase_file") from None
+    value = env.get(lsp.passphrase_env)
+    if not value:
+        raise ConfigError(
+            "passphrase not set",
+            key="lsp.passphrase_env",
+            fix=f"set the environment variable {lsp.passphrase_env}",
+        )
+    return value.encode()

@@ -1,0 +1,65 @@
+from pathlib import Path
+
+import pytest
+
+from prefetch.settings import SettingsProblems, load_settings, read_passphrase
+
+EXAMPLE = Path(__file__).parents[1] / "config" / "prefetch.example.toml"
+
+
+def test_defaults_and_env_override() -> None:
+    s = load_settings(
+        None,
+        env={
+            "PREFETCH_THROTTLE_RATE_PER_SECOND": "1.5",
+            "PREFETCH_DATABASE_URL": "postgresql+psycopg://x/y",
+        },
+    )
+    assert s.throttle.rate_per_second == 1.5
+    assert s.database_url == "postgresql+psycopg://x/y"
+
+
+def test_example_file_is_valid_and_documents_every_key() -> None:
+    settings = load_settings(EXAMPLE, env={})
+    text = EXAMPLE.read_text()
+    for section in ("hospital", "database", "lsp", "throttle", "run", "logging", "aorta"):
+        for key in type(getattr(settings, section)).__dataclass_fields__:
+            assert f"{key} =" in text or f"# {key} =" in text, f"{section}.{key} undocumented"
+
+
+def test_every_problem_reported_with_its_key(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(
+        '[throttle]\nrate_per_second = "fast"\nmax_in_flight = 0\n'
+        '[hospital]\nura = "12"\ncolour = "red"\n[aorta]\nprocessing_code = "X"\n'
+        "[nonsense]\n"
+    )
+    with pytest.raises(SettingsProblems) as info:
+        load_settings(path, env={})
+    keys = {k for k, _ in info.value.problems}
+    assert {
+        "throttle.rate_per_second",
+        "throttle.max_in_flight",
+        "hospital.ura",
+        "hospital.colour",
+        "aorta.processing_code",
+        "nonsense",
+    } <= keys
+
+
+def test_bad_toml_and_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text("[lsp\n")
+    with pytest.raises(SettingsProblems, match="not valid TOML"):
+        load_settings(path, env={})
+    with pytest.raises(SettingsProblems, match="file not found"):
+        load_settings(tmp_path / "none.toml", env={})
+
+
+def test_passphrase_from_env_or_file(tmp_path: Path) -> None:
+    s = load_settings(None, env={})
+    assert read_passphrase(s.lsp, env={"PREFETCH_PKI_PASSPHRASE": "geheim"}) == b"geheim"
+    f = tmp_path / "pass"
+    f.write_text("uitfile\n")
+    s2 = load_settings(None, env={"PREFETCH_LSP_PASSPHRASE_FILE": str(f)})
+    assert read_passphrase(s2.lsp, env={}) == b"uitfile"

@@ -1,0 +1,79 @@
+import threading
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from prefetch.errors import OverloadError
+from prefetch.throttle import Throttle, ThrottleConfig
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.lock = threading.Lock()
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self.lock:
+            self.now += seconds
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rate=st.floats(min_value=0.5, max_value=20),
+    calls=st.integers(min_value=1, max_value=60),
+    gaps=st.lists(st.floats(min_value=0, max_value=0.7), min_size=60, max_size=60),
+)
+def test_no_one_second_window_exceeds_the_rate(rate: float, calls: int, gaps: list[float]) -> None:
+    clock = FakeClock()
+    throttle = Throttle(ThrottleConfig(rate_per_second=rate, max_in_flight=4), clock)
+    sent: list[float] = []
+    for i in range(calls):
+        with throttle.slot():
+            sent.append(clock.now)
+        clock.now += gaps[i]
+    allowed = max(int(rate), 1)
+    for t in sent:
+        assert sum(1 for s in sent if t <= s < t + 1.0) <= allowed
+
+
+def test_in_flight_cap_and_pause() -> None:
+    clock = FakeClock()
+    throttle = Throttle(
+        ThrottleConfig(rate_per_second=100, max_in_flight=2, slot_timeout_seconds=60.0), clock
+    )
+    with throttle.slot(), throttle.slot():
+        assert throttle.in_flight == 2
+        with pytest.raises(OverloadError), throttle.slot():
+            pass  # pragma: no cover - never entered
+    throttle.pause(30)
+    start = clock.now
+    with throttle.slot():
+        assert clock.now - start >= 30 - 0.01
+
+
+def test_circuit_breaker_fails_closed_then_half_opens() -> None:
+    clock = FakeClock()
+    throttle = Throttle(
+        ThrottleConfig(
+            rate_per_second=100, max_in_flight=4, breaker_failures=3, breaker_reset_seconds=60
+        ),
+        clock,
+    )
+    for _ in range(3):
+        throttle.breaker.failure()
+    sent_before = throttle.total_sent
+    with pytest.raises(OverloadError, match="open"), throttle.slot():
+        pass  # pragma: no cover
+    assert throttle.total_sent == sent_before
+    clock.now += 61
+    assert throttle.breaker.state == "half_open"
+    with throttle.slot():
+        pass
+    with pytest.raises(OverloadError, match="half-open"), throttle.slot():
+        pass  # pragma: no cover
+    throttle.breaker.success()
+    assert throttle.breaker.state == "closed"
