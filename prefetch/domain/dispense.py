@@ -47,6 +47,7 @@ class Product:
     code: Code
     description: str | None = None
     ingredients: tuple[Ingredient, ...] = ()
+    form: Code | None = None                     # MedicationKind/formCode (added by hl7v3)
 
     @property
     def display_name(self) -> str | None:
@@ -68,6 +69,11 @@ class Dosage:
     max_dose: tuple[Quantity, ...] = ()
     route: Code | None = None
     instructions: tuple[Code, ...] = ()  # NHG table 25 (2.16.840.1.113883.2.4.4.5)
+    # Added by hl7v3: `precondition/observationEventCriterion/code` (e.g. NHG-25 1137
+    # "zo nodig"), and the denominators of `maxDoseQuantity` (RTO), parallel to `max_dose`
+    # (None where a max dose has no denominator).
+    preconditions: tuple[Code, ...] = ()
+    max_dose_per: tuple[Quantity | None, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +127,8 @@ class Dispense:
         q = self.expected_use
         if q is None or q.value is None:
             return None
-        factor = {"d": 1, "wk": 7, "h": Decimal(1) / 24}.get(q.unit or "d")
+        factors = {"d": Decimal(1), "wk": Decimal(7), "h": Decimal(1) / 24}
+        factor = factors.get(q.unit or "d")
         return q.value * factor if factor is not None else None
 
     @property
@@ -134,7 +141,9 @@ class Dispense:
         return None
 
     def to_json(self) -> dict[str, Any]:
-        return _encode(self)  # type: ignore[no-any-return]
+        encoded = _encode(self)
+        assert isinstance(encoded, dict)
+        return encoded
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,14 +25,14 @@ class QueryParams:
     """Everything that varies per query. Static AORTA choices live in `AortaSettings`."""
 
     bsn: Bsn
-    message_id: Identifier              # transmission id (root derived from our URA)
-    query_id: Identifier                # queryByParameter/queryId
-    created_at: dt.datetime             # aware
-    overseer: Clinician                 # the responsible (mandating) clinician, RESP
+    message_id: Identifier  # transmission id (root derived from our URA)
+    query_id: Identifier  # queryByParameter/queryId
+    created_at: dt.datetime  # aware
+    overseer: Clinician  # the responsible (mandating) clinician, RESP
     hospital_ura: str
     hospital_name: str
-    sender_application_id: str          # our AORTA application id
-    author: Clinician | None = None     # mandated person; None: the system is the author
+    sender_application_id: str  # our AORTA application id
+    author: Clinician | None = None  # mandated person; None: the system is the author
     author_system_uzi: str | None = None  # UZI system number of our server certificate
     look_back_from: dt.date | None = None
 

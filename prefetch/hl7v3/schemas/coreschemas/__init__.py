@@ -1,0 +1,1 @@
+"""Package data: XML schemas (see schemas/NOTICE)."""
