@@ -1,0 +1,82 @@
+"""The NEN 7513 audit log: append-only (database triggers refuse UPDATE and DELETE)."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, insert, select
+from sqlalchemy.orm import Session
+
+from prefetch.domain.bsn import Bsn
+from prefetch.errors import InvalidValueError
+from prefetch.store._support import Sessions, bsn_value
+from prefetch.store.records import AuditAction, AuditEvent
+from prefetch.store.tables import AuditRow
+
+
+def insert_audit(session: Session, event: AuditEvent) -> None:
+    """Add the event to the caller's transaction (used by every writer that audits)."""
+    session.execute(
+        insert(AuditRow).values(
+            event_id=event.event_id,
+            event_type=event.event_type,
+            action_code=event.action.value,
+            occurred_at=event.occurred_at,
+            user_id=event.user_id,
+            user_role=event.user_role,
+            responsible_user_id=event.responsible_user_id,
+            patient_bsn=event.patient_bsn,
+            object_detail=dict(event.object_detail),
+            authorisation_basis=event.authorisation_basis,
+            source_system=event.source_system,
+            source_workstation=event.source_workstation,
+            outcome=event.outcome,
+        )
+    )
+
+
+def _event(row: AuditRow) -> AuditEvent:
+    return AuditEvent(
+        event_id=row.event_id,
+        event_type=row.event_type,
+        action=AuditAction(row.action_code),
+        occurred_at=row.occurred_at,
+        user_id=row.user_id,
+        user_role=row.user_role,
+        responsible_user_id=row.responsible_user_id,
+        patient_bsn=row.patient_bsn,
+        object_detail=row.object_detail,
+        authorisation_basis=row.authorisation_basis,
+        source_system=row.source_system,
+        source_workstation=row.source_workstation,
+        outcome=row.outcome,
+    )
+
+
+class AuditLog:
+    """`AuditStore` on SQLAlchemy (SQLite or PostgreSQL)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._sessions = Sessions(engine)
+
+    def append(self, event: AuditEvent) -> None:
+        with self._sessions.write() as session:
+            insert_audit(session, event)
+
+    def for_patient(self, bsn: Bsn | str) -> list[AuditEvent]:
+        with self._sessions.read() as session:
+            rows = session.scalars(
+                select(AuditRow)
+                .where(AuditRow.patient_bsn == bsn_value(bsn))
+                .order_by(AuditRow.occurred_at, AuditRow.id)
+            )
+            return [_event(row) for row in rows]
+
+    def recent(self, limit: int) -> list[AuditEvent]:
+        if limit < 1:
+            raise InvalidValueError("limit must be at least 1", limit=limit)
+        with self._sessions.read() as session:
+            rows = session.scalars(
+                select(AuditRow)
+                .order_by(AuditRow.occurred_at.desc(), AuditRow.id.desc())
+                .limit(limit)
+            )
+            return [_event(row) for row in rows]

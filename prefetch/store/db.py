@@ -1,0 +1,186 @@
+"""Engines, the UTC datetime column type and programmatic Alembic migrations.
+
+- `make_engine(url)`: SQLite gets WAL, foreign keys, a busy timeout and explicit
+  transaction control (so that write transactions can start with `BEGIN IMMEDIATE`);
+  PostgreSQL goes through psycopg 3 (`postgresql+psycopg://`) with a finite connect
+  time-out. Statement parameters are never rendered into exception text or logs
+  (`hide_parameters=True`): they may hold a BSN.
+- `UtcDateTime`: stores timezone-aware UTC, refuses naive datetimes, always returns aware
+  UTC. On SQLite it is stored as a fixed-format UTC text, so `<`/`>` in SQL compare
+  correctly; on PostgreSQL it is `timestamptz`.
+- `upgrade(url)`: runs the migrations shipped in `prefetch/store/migrations/` to head;
+  idempotent; returns the revision the database is at afterwards.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import DateTime, Engine, create_engine, event, make_url, text
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.types import TypeDecorator
+
+from prefetch.errors import ConfigError, InvalidValueError
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+POSTGRES_CONNECT_TIMEOUT_S = 10
+#: Connection execution option naming the SQLite BEGIN mode ("DEFERRED" or "IMMEDIATE").
+SQLITE_BEGIN_OPTION = "prefetch_sqlite_begin"
+_MIGRATIONS = Path(__file__).parent / "migrations"
+_UPGRADE_LOCK_KEY = 0x70726566  # "pref": serialises concurrent upgrades on PostgreSQL
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """A timestamp that is aware UTC on the way in and on the way out, on every backend."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, dt.datetime):
+            raise InvalidValueError(
+                "a UtcDateTime column needs a datetime", type=type(value).__name__
+            )
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise InvalidValueError("naive datetime refused: store aware UTC")
+        utc = value.astimezone(dt.UTC)
+        if dialect.name == "sqlite":
+            return utc.replace(tzinfo=None)  # stored as "YYYY-MM-DD HH:MM:SS.ffffff" UTC
+        return utc
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, dt.datetime):
+            raise InvalidValueError(
+                "database returned a non-datetime for a UtcDateTime", type=type(value).__name__
+            )
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+def _sqlite_engine(url: str) -> Engine:
+    engine = create_engine(
+        url,
+        hide_parameters=True,
+        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from the sqlite3 module (it would BEGIN lazily
+        # and never IMMEDIATE); the "begin" listener below emits BEGIN itself.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        mode = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "DEFERRED")
+        if mode not in ("DEFERRED", "IMMEDIATE"):
+            raise ConfigError("unknown SQLite BEGIN mode", mode=mode)
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def make_engine(url: str) -> Engine:
+    """An Engine for `url`: `sqlite:///path` or `postgresql+psycopg://...`.
+
+    Raises ConfigError for a URL that cannot be parsed or names another backend.
+    Connecting happens lazily; an unreachable server shows up at first use as
+    `sqlalchemy.exc.OperationalError`.
+    """
+    try:
+        parsed = make_url(url)
+    except Exception as exc:  # ArgumentError, ValueError: the URL itself is malformed
+        raise ConfigError(
+            "database URL cannot be parsed", fix="use sqlite:///path or postgresql+psycopg://..."
+        ) from exc
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(url)
+    if backend == "postgresql":
+        if parsed.get_driver_name() != "psycopg":
+            raise ConfigError(
+                "PostgreSQL URLs must use the psycopg 3 driver",
+                fix="write postgresql+psycopg://...",
+            )
+        connect_args: dict[str, Any] = {}
+        if "connect_timeout" not in parsed.query:
+            connect_args["connect_timeout"] = POSTGRES_CONNECT_TIMEOUT_S
+        return create_engine(
+            url, hide_parameters=True, pool_pre_ping=True, connect_args=connect_args
+        )
+    raise ConfigError(
+        "unsupported database backend",
+        backend=backend,
+        fix="use sqlite:///path or postgresql+psycopg://...",
+    )
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def writer(engine: Engine) -> Engine:
+    """The engine to use for write transactions: on SQLite they BEGIN IMMEDIATE.
+
+    A deferred SQLite transaction that reads and then writes can fail with "database is
+    locked" without waiting; taking the write lock at BEGIN makes writers queue on the
+    busy timeout instead.
+    """
+    if is_sqlite(engine):
+        return engine.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+    return engine
+
+
+def alembic_config(connection: Connection | None = None) -> Any:
+    """An Alembic `Config` pointing at the packaged migrations (no alembic.ini needed)."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def upgrade(url: str, revision: str = "head") -> str | None:
+    """Migrate the database at `url` to `revision` (default head); return where it is.
+
+    Idempotent: at head nothing happens. On PostgreSQL a transaction-level advisory lock
+    keeps two processes from migrating at the same time.
+    """
+    from alembic import command
+
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:k)"), {"k": _UPGRADE_LOCK_KEY}
+                )
+            command.upgrade(alembic_config(connection), revision)
+        return current_revision(engine)
+    finally:
+        engine.dispose()
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The Alembic revision the database is at (None for an empty database)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()

@@ -1,0 +1,189 @@
+"""Stored dispenses: idempotent upsert keyed on the dispense's own id, and the read side."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Engine, func, literal_column, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from prefetch.domain.bsn import Bsn
+from prefetch.domain.dispense import Dispense, DispenseProvenance, dispense_from_json
+from prefetch.store._support import Sessions, bsn_value
+from prefetch.store.records import ItemState, RecordResult, StoredDispense
+from prefetch.store.tables import DispenseRow, RunItemRow
+
+_CHUNK = 500  # rows per INSERT statement (keeps SQLite under its variable limit)
+#: Columns refreshed when a dispense arrives again (first_fetched_at and the key stay).
+_REFRESHED = (
+    "patient_bsn",
+    "dispensed_on",
+    "product_code",
+    "product_system",
+    "product_display",
+    "data",
+    "pharmacy_ura",
+    "pharmacy_name",
+    "source_application_id",
+    "source_system_uzi",
+    "batch_message_id",
+    "item_message_id",
+    "query_id",
+    "fetched_at",
+    "run_id",
+    "responsible_uzi",
+    "responsible_name",
+)
+
+
+def _row(bsn: str, dispense: Dispense, prov: DispenseProvenance) -> dict[str, Any]:
+    root, extension = dispense.key
+    code = dispense.product_code
+    return {
+        "id_root": root,
+        "id_extension": extension,
+        "patient_bsn": bsn,
+        "dispensed_on": dispense.dispensed_on,
+        "product_code": code.code if code else None,
+        "product_system": code.system if code else None,
+        "product_display": dispense.product.display_name if dispense.product else None,
+        "data": dispense.to_json(),
+        "pharmacy_ura": prov.pharmacy_ura,
+        "pharmacy_name": prov.pharmacy_name,
+        "source_application_id": prov.source_application_id,
+        "source_system_uzi": prov.source_system_uzi,
+        "batch_message_id": prov.batch_message_id,
+        "item_message_id": prov.item_message_id,
+        "query_id": prov.query_id,
+        "fetched_at": prov.fetched_at,
+        "first_fetched_at": prov.fetched_at,
+        "run_id": prov.run_id,
+        "responsible_uzi": prov.responsible_uzi,
+        "responsible_name": prov.responsible_name,
+    }
+
+
+def _latest_per_key(
+    pairs: Sequence[tuple[Dispense, DispenseProvenance]],
+) -> list[tuple[Dispense, DispenseProvenance]]:
+    """One entry per dispense id (a key may not appear twice in one upsert statement)."""
+    latest: dict[tuple[str, str], tuple[Dispense, DispenseProvenance]] = {}
+    for dispense, prov in pairs:
+        seen = latest.get(dispense.key)
+        if seen is None or prov.fetched_at >= seen[1].fetched_at:
+            latest[dispense.key] = (dispense, prov)
+    return [latest[key] for key in sorted(latest)]  # fixed order: no lock-order deadlocks
+
+
+def upsert_dispenses(
+    session: Session, bsn: str, pairs: Sequence[tuple[Dispense, DispenseProvenance]]
+) -> RecordResult:
+    """Insert new dispenses, refresh known ones from a fetch at least as recent.
+
+    Runs in the caller's transaction. PostgreSQL counts through `xmax = 0` on the
+    returned rows; SQLite (whose write transaction holds the database lock) looks the
+    keys up first.
+    """
+    rows = [_row(bsn, d, p) for d, p in _latest_per_key(pairs)]
+    inserted = updated = 0
+    dialect = session.get_bind().dialect.name
+    for start in range(0, len(rows), _CHUNK):
+        chunk = rows[start : start + _CHUNK]
+        if dialect == "postgresql":
+            pg = postgresql.insert(DispenseRow).values(chunk)
+            pg_stmt: Any = pg.on_conflict_do_update(
+                index_elements=["id_root", "id_extension"],
+                set_={name: pg.excluded[name] for name in _REFRESHED},
+                where=DispenseRow.fetched_at <= pg.excluded.fetched_at,
+            ).returning(literal_column("(xmax = 0)"))
+            flags = list(session.execute(pg_stmt).scalars())
+            inserted += sum(1 for f in flags if f)
+            updated += sum(1 for f in flags if not f)
+            continue
+        known = dict(
+            session.execute(
+                select(
+                    tuple_(DispenseRow.id_root, DispenseRow.id_extension), DispenseRow.fetched_at
+                ).where(
+                    tuple_(DispenseRow.id_root, DispenseRow.id_extension).in_(
+                        [(r["id_root"], r["id_extension"]) for r in chunk]
+                    )
+                )
+            ).tuples()
+        )
+        for r in chunk:
+            stored_at = known.get((r["id_root"], r["id_extension"]))
+            if stored_at is None:
+                inserted += 1
+            elif stored_at <= r["fetched_at"]:
+                updated += 1
+        lite = sqlite.insert(DispenseRow).values(chunk)
+        session.execute(
+            lite.on_conflict_do_update(
+                index_elements=["id_root", "id_extension"],
+                set_={name: lite.excluded[name] for name in _REFRESHED},
+                where=DispenseRow.fetched_at <= lite.excluded.fetched_at,
+            )
+        )
+    return RecordResult(inserted=inserted, updated=updated)
+
+
+def _stored(row: DispenseRow) -> StoredDispense:
+    provenance = DispenseProvenance(
+        pharmacy_ura=row.pharmacy_ura,
+        pharmacy_name=row.pharmacy_name,
+        source_application_id=row.source_application_id,
+        source_system_uzi=row.source_system_uzi,
+        batch_message_id=row.batch_message_id,
+        item_message_id=row.item_message_id,
+        query_id=row.query_id,
+        fetched_at=row.fetched_at,
+        run_id=row.run_id,
+        responsible_uzi=row.responsible_uzi,
+        responsible_name=row.responsible_name,
+    )
+    return StoredDispense(
+        dispense=dispense_from_json(row.data),
+        provenance=provenance,
+        patient_bsn=row.patient_bsn,
+        first_fetched_at=row.first_fetched_at,
+    )
+
+
+class DispenseRepository:
+    """`DispenseStore` on SQLAlchemy (SQLite or PostgreSQL)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._sessions = Sessions(engine)
+
+    def for_patient(self, bsn: Bsn | str) -> list[StoredDispense]:
+        with self._sessions.read() as session:
+            rows = session.scalars(
+                select(DispenseRow)
+                .where(DispenseRow.patient_bsn == bsn_value(bsn))
+                .order_by(DispenseRow.dispensed_on.desc().nulls_last(), DispenseRow.id)
+            )
+            return [_stored(row) for row in rows]
+
+    def count(self) -> int:
+        with self._sessions.read() as session:
+            return session.scalar(select(func.count()).select_from(DispenseRow)) or 0
+
+    def last_fetched_at(self, bsn: Bsn | str) -> dt.datetime | None:
+        value = bsn_value(bsn)
+        with self._sessions.read() as session:
+            times = [
+                session.scalar(
+                    select(func.max(DispenseRow.fetched_at)).where(DispenseRow.patient_bsn == value)
+                ),
+                session.scalar(
+                    select(func.max(RunItemRow.updated_at)).where(
+                        RunItemRow.bsn == value, RunItemRow.state == ItemState.DONE.value
+                    )
+                ),
+            ]
+        known = [t for t in times if t is not None]
+        return max(known) if known else None

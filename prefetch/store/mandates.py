@@ -1,0 +1,87 @@
+"""Mandates: which responsible clinician lets whom query, for which schedules, when."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from sqlalchemy import Engine, select
+
+from prefetch.domain.people import Clinician, Mandate
+from prefetch.store._support import Sessions
+from prefetch.store.tables import MandateRow
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _mandate(row: MandateRow) -> Mandate:
+    return Mandate(
+        id=row.id,
+        mandating=Clinician(
+            uzi_number=row.mandating_uzi,
+            role_code=row.mandating_role,
+            name=row.mandating_name,
+            ura=row.mandating_ura,
+        ),
+        mandated_id=row.mandated_id,
+        schedules=frozenset(row.schedules),
+        valid_from=row.valid_from,
+        valid_until=row.valid_until,
+        token_xml=row.token_xml,
+    )
+
+
+class MandateRepository:
+    """`MandateStore` on SQLAlchemy. `clock` stamps created_at (injected for tests)."""
+
+    def __init__(self, engine: Engine, *, clock: Callable[[], dt.datetime] = _utcnow) -> None:
+        self._sessions = Sessions(engine)
+        self._clock = clock
+
+    def save(self, mandate: Mandate) -> None:
+        with self._sessions.write() as session:
+            row = session.get(MandateRow, mandate.id)
+            if row is None:
+                row = MandateRow(id=mandate.id, created_at=self._clock(), revoked_at=None)
+                session.add(row)
+            row.mandating_uzi = mandate.mandating.uzi_number
+            row.mandating_role = mandate.mandating.role_code
+            row.mandating_name = mandate.mandating.name
+            row.mandating_ura = mandate.mandating.ura
+            row.mandated_id = mandate.mandated_id
+            row.schedules = sorted(mandate.schedules)
+            row.valid_from = mandate.valid_from
+            row.valid_until = mandate.valid_until
+            row.token_xml = mandate.token_xml
+
+    def get(self, mandate_id: str) -> Mandate | None:
+        with self._sessions.read() as session:
+            row = session.get(MandateRow, mandate_id)
+            return _mandate(row) if row is not None else None
+
+    def revoked_at(self, mandate_id: str) -> dt.datetime | None:
+        """When the mandate was revoked, or None (also for an unknown id)."""
+        with self._sessions.read() as session:
+            row = session.get(MandateRow, mandate_id)
+            return row.revoked_at if row is not None else None
+
+    def for_schedule(self, schedule_id: str, at: dt.datetime) -> list[Mandate]:
+        # Few rows: the schedule membership (a JSON list) is checked here, portably.
+        with self._sessions.read() as session:
+            rows = session.scalars(
+                select(MandateRow)
+                .where(MandateRow.valid_from <= at, MandateRow.valid_until > at)
+                .where((MandateRow.revoked_at.is_(None)) | (MandateRow.revoked_at > at))
+                .order_by(MandateRow.valid_until.desc(), MandateRow.id)
+            )
+            return [_mandate(row) for row in rows if schedule_id in row.schedules]
+
+    def revoke(self, mandate_id: str, at: dt.datetime) -> bool:
+        with self._sessions.write() as session:
+            row = session.get(MandateRow, mandate_id)
+            if row is None or row.revoked_at is not None:
+                return False
+            row.revoked_at = at
+            return True

@@ -1,0 +1,170 @@
+"""The store's interfaces, each with its contract. Adapters: `prefetch.store.repositories`.
+
+All times are aware datetimes (stored and returned as UTC). BSNs are passed as `Bsn` or as
+the nine-digit string and are never put in an exception message. Database failures raise
+`StopError` (integrity: a bug or a conflicting writer) or `RetryError` (the database is
+unreachable or busy); every method is one transaction, so a failure leaves nothing half
+written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Protocol
+
+from prefetch.domain.bsn import Bsn
+from prefetch.domain.dispense import Dispense, DispenseProvenance
+from prefetch.domain.outcome import OutcomeKind
+from prefetch.domain.people import Mandate
+from prefetch.store.records import (
+    AuditEvent,
+    ClaimedItem,
+    ItemRecord,
+    NewItem,
+    RecordResult,
+    RunKind,
+    RunRecord,
+    RunSummary,
+    StoredDispense,
+)
+
+
+class RunStore(Protocol):
+    """The durable run ledger and work queue (one item per patient per run)."""
+
+    def create_run(  # noqa: PLR0917 - the contract's positional signature
+        self,
+        run_id: str,
+        schedule_id: str,
+        clinic_day: dt.date,
+        kind: RunKind | str,
+        created_at: dt.datetime,
+        items: Sequence[NewItem],
+    ) -> bool:
+        """Create run `run_id` (state planned) with its items, in one transaction.
+
+        Items with a skip reason start as skipped, the others as pending. Returns False,
+        inserting nothing, when the run already exists (same id, or same schedule, day and
+        kind): that is a resume, and the existing items are left untouched.
+        """
+        ...
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        """The run, or None."""
+        ...
+
+    def find_run(
+        self, schedule_id: str, clinic_day: dt.date, kind: RunKind | str
+    ) -> RunRecord | None:
+        """The run for this schedule, clinic day and kind, or None."""
+        ...
+
+    def start_run(self, run_id: str, at: dt.datetime) -> None:
+        """planned -> running (started_at = at). A running run stays running (resume);
+        a finished or aborted run raises StopError."""
+        ...
+
+    def finish_run(self, run_id: str, at: dt.datetime, *, aborted: bool = False) -> RunSummary:
+        """-> finished (or aborted); stores the summary counts on the run and returns them."""
+        ...
+
+    def claim_next(self, run_id: str, worker_id: str, now: dt.datetime) -> ClaimedItem | None:
+        """Atomically take one item that is pending, or retry_wait with
+        next_attempt_at <= now, lowest id first, and mark it in_flight for `worker_id`
+        (attempts + 1). No item is ever handed to two workers at once. None when nothing
+        is due now."""
+        ...
+
+    def release_stale(self, run_id: str, older_than: dt.datetime) -> int:
+        """Put in_flight items claimed before `older_than` (crashed workers) back to
+        pending; return how many."""
+        ...
+
+    def record_outcome(
+        self,
+        item_id: int,
+        *,
+        outcome_kind: OutcomeKind,
+        outcome_code: str | None,
+        detail: str | None,
+        dispenses: Sequence[tuple[Dispense, DispenseProvenance]],
+        audit: AuditEvent,
+    ) -> RecordResult:
+        """Store a final outcome, all in ONE transaction: upsert the dispenses by their
+        own id (provenance moved to the latest fetch, first_fetched_at kept), mark the item
+        done (failed for OutcomeKind.FAILED), append the audit event. If any part fails,
+        nothing is persisted. TRANSIENT is not final: use `record_retry`. A skipped item
+        or an unknown id raises StopError."""
+        ...
+
+    def record_retry(
+        self, item_id: int, *, code: str | None, next_attempt_at: dt.datetime, audit: AuditEvent
+    ) -> None:
+        """Mark the item retry_wait until `next_attempt_at` and append the audit event,
+        in one transaction."""
+        ...
+
+    def summary(self, run_id: str) -> RunSummary:
+        """Counts by state, outcome kind and skip reason, and dispenses received."""
+        ...
+
+    def items(self, run_id: str) -> list[ItemRecord]:
+        """All items of the run, in insertion order."""
+        ...
+
+
+class DispenseStore(Protocol):
+    """Read side of the stored dispenses."""
+
+    def for_patient(self, bsn: Bsn | str) -> list[StoredDispense]:
+        """Every stored dispense of the patient, newest dispensed_on first."""
+        ...
+
+    def count(self) -> int:
+        """Number of stored dispenses (one per dispense id)."""
+        ...
+
+    def last_fetched_at(self, bsn: Bsn | str) -> dt.datetime | None:
+        """When the patient's data were last fetched (for the "fresh" skip rule): the
+        latest of their dispenses' fetched_at and of the times their run items got a
+        final non-failed outcome (done); None if never."""
+        ...
+
+
+class AuditStore(Protocol):
+    """The NEN 7513 log. Append-only, enforced by the database."""
+
+    def append(self, event: AuditEvent) -> None:
+        """Write one event in its own transaction. A duplicate event id raises StopError."""
+        ...
+
+    def for_patient(self, bsn: Bsn | str) -> list[AuditEvent]:
+        """Who accessed this patient's data, oldest first."""
+        ...
+
+    def recent(self, limit: int) -> list[AuditEvent]:
+        """The latest `limit` events, newest first."""
+        ...
+
+
+class MandateStore(Protocol):
+    """Mandates from responsible clinicians to assistants or the system."""
+
+    def save(self, mandate: Mandate) -> None:
+        """Insert or replace the mandate with this id (created_at kept on replace;
+        a revoked mandate stays revoked)."""
+        ...
+
+    def get(self, mandate_id: str) -> Mandate | None:
+        """The mandate (revoked or not), or None."""
+        ...
+
+    def for_schedule(self, schedule_id: str, at: dt.datetime) -> list[Mandate]:
+        """Mandates covering `schedule_id` at `at`, not revoked by then; latest
+        valid_until first."""
+        ...
+
+    def revoke(self, mandate_id: str, at: dt.datetime) -> bool:
+        """Revoke from `at` on; False if unknown or already revoked."""
+        ...

@@ -1,0 +1,195 @@
+"""The values that go into and come out of the store's repositories.
+
+BSN fields hold the nine digits (the store needs the number) but are left out of `repr`,
+so that logging a record never prints one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from prefetch.domain.bsn import passes_eleven_check
+from prefetch.domain.dispense import Dispense, DispenseProvenance
+from prefetch.errors import InvalidValueError
+
+DetailValue = str | int | float | bool | None
+
+
+class AuditAction(enum.Enum):
+    """NEN 7513 / IHE ATNA action codes."""
+
+    CREATE = "C"
+    READ = "R"
+    UPDATE = "U"
+    DELETE = "D"
+    EXECUTE = "E"  # e.g. an LSP query
+
+
+class RunKind(enum.Enum):
+    SCHEDULED = "scheduled"
+    MANUAL = "manual"
+
+
+class RunState(enum.Enum):
+    PLANNED = "planned"
+    RUNNING = "running"
+    FINISHED = "finished"
+    ABORTED = "aborted"
+
+
+class ItemState(enum.Enum):
+    PENDING = "pending"
+    IN_FLIGHT = "in_flight"
+    SKIPPED = "skipped"
+    DONE = "done"
+    RETRY_WAIT = "retry_wait"
+    FAILED = "failed"
+
+
+def _require_aware(name: str, value: dt.datetime) -> None:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidValueError(f"{name} must be timezone-aware")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One NEN 7513 log line: who did what, to whose data, under whose authority.
+
+    `object_detail` describes the object (query id, dispense count, page); it must never
+    hold dispensed content or a BSN (a value that looks like one is refused).
+    """
+
+    event_id: str  # unique; the idempotency key of the log line
+    event_type: str  # lsp_query, record_view, refetch, ...
+    action: AuditAction
+    occurred_at: dt.datetime  # aware
+    user_id: str  # UZI number, employee id or UZI system number
+    source_system: str  # our application / host
+    outcome: str  # e.g. the OutcomeKind value, "success", "denied"
+    user_role: str | None = None  # UZI role code or desk role
+    responsible_user_id: str | None = None  # the overseer (mandating clinician)
+    patient_bsn: str | None = field(default=None, repr=False)
+    object_detail: Mapping[str, DetailValue] = field(default_factory=dict)
+    authorisation_basis: str | None = None  # mandate id
+    source_workstation: str | None = None
+
+    def __post_init__(self) -> None:
+        _require_aware("occurred_at", self.occurred_at)
+        if not self.event_id or not self.event_type or not self.user_id:
+            raise InvalidValueError("audit event needs an event id, type and user id")
+        if self.patient_bsn is not None and not passes_eleven_check(self.patient_bsn):
+            raise InvalidValueError(
+                "audit patient identifier is not a valid BSN", event_id=self.event_id
+            )
+        for key, value in self.object_detail.items():
+            if isinstance(value, str) and passes_eleven_check(value.strip()):
+                raise InvalidValueError(
+                    "audit object detail must not hold a BSN", event_id=self.event_id, key=key
+                )
+        object.__setattr__(self, "object_detail", MappingProxyType(dict(self.object_detail)))
+
+
+@dataclass(frozen=True, slots=True)
+class NewItem:
+    """One patient to put in a new run. With a `skip_reason` it starts as skipped."""
+
+    patient_local_id: str
+    bsn: str | None = field(repr=False)
+    clinics: tuple[str, ...]
+    skip_reason: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.patient_local_id:
+            raise InvalidValueError("run item needs a patient local id")
+        if self.skip_reason is None and self.bsn is None:
+            raise InvalidValueError(
+                "an item to query needs a BSN (or a skip reason)",
+                patient_local_id=self.patient_local_id,
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    id: str
+    schedule_id: str
+    clinic_day: dt.date
+    kind: RunKind
+    state: RunState
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    counts: Mapping[str, object] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRecord:
+    """A run item as stored (for listings, the desk and tests)."""
+
+    id: int
+    run_id: str
+    patient_local_id: str
+    bsn: str | None = field(repr=False)
+    clinics: tuple[str, ...]
+    state: ItemState
+    skip_reason: str | None
+    outcome_kind: str | None
+    outcome_code: str | None
+    outcome_detail: str | None
+    attempts: int
+    next_attempt_at: dt.datetime | None
+    claimed_by: str | None
+    claimed_at: dt.datetime | None
+    updated_at: dt.datetime
+    dispense_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedItem:
+    """An item a worker now holds (state in_flight). `attempts` includes this one."""
+
+    id: int
+    run_id: str
+    patient_local_id: str
+    bsn: str = field(repr=False)
+    clinics: tuple[str, ...]
+    attempts: int
+    claimed_by: str
+    claimed_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RecordResult:
+    """Dispense rows written by one `record_outcome`: new rows and refreshed rows.
+
+    A dispense already stored from a later fetch is left as it is and counted in neither.
+    """
+
+    inserted: int
+    updated: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    run_id: str
+    total: int
+    by_state: Mapping[str, int]
+    by_outcome: Mapping[str, int]
+    by_skip_reason: Mapping[str, int]
+    dispenses: int  # dispenses received in this run (sum over items)
+
+    def count(self, state: ItemState) -> int:
+        return self.by_state.get(state.value, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDispense:
+    """A dispense with where it came from; `first_fetched_at` is its first arrival."""
+
+    dispense: Dispense
+    provenance: DispenseProvenance
+    patient_bsn: str = field(repr=False)
+    first_fetched_at: dt.datetime

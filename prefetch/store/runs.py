@@ -1,0 +1,361 @@
+"""The durable run ledger and work queue (`RunStore` on SQLAlchemy).
+
+Claiming is atomic on both backends: PostgreSQL locks the chosen row with
+`SELECT ... FOR UPDATE SKIP LOCKED` (concurrent workers skip it instead of waiting);
+SQLite write transactions start with `BEGIN IMMEDIATE`, so claims are serialised on the
+database lock. An outcome, its dispenses and its audit row are written in one transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Engine, and_, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from prefetch.domain.dispense import Dispense, DispenseProvenance
+from prefetch.domain.outcome import OutcomeKind
+from prefetch.errors import InvalidValueError, StopError
+from prefetch.store._support import Sessions
+from prefetch.store.audit import insert_audit
+from prefetch.store.dispenses import upsert_dispenses
+from prefetch.store.records import (
+    AuditEvent,
+    ClaimedItem,
+    ItemRecord,
+    ItemState,
+    NewItem,
+    RecordResult,
+    RunKind,
+    RunRecord,
+    RunState,
+    RunSummary,
+)
+from prefetch.store.tables import RunItemRow, RunRow
+
+
+def _run(row: RunRow) -> RunRecord:
+    return RunRecord(
+        id=row.id,
+        schedule_id=row.schedule_id,
+        clinic_day=row.clinic_day,
+        kind=RunKind(row.kind),
+        state=RunState(row.state),
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        counts=row.counts,
+    )
+
+
+def _item(row: RunItemRow) -> ItemRecord:
+    return ItemRecord(
+        id=row.id,
+        run_id=row.run_id,
+        patient_local_id=row.patient_local_id,
+        bsn=row.bsn,
+        clinics=tuple(row.clinics),
+        state=ItemState(row.state),
+        skip_reason=row.skip_reason,
+        outcome_kind=row.outcome_kind,
+        outcome_code=row.outcome_code,
+        outcome_detail=row.outcome_detail,
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+        claimed_by=row.claimed_by,
+        claimed_at=row.claimed_at,
+        updated_at=row.updated_at,
+        dispense_count=row.dispense_count,
+    )
+
+
+def _new_item_row(run_id: str, item: NewItem, at: dt.datetime) -> dict[str, Any]:
+    state = ItemState.SKIPPED if item.skip_reason is not None else ItemState.PENDING
+    return {
+        "run_id": run_id,
+        "patient_local_id": item.patient_local_id,
+        "bsn": item.bsn,
+        "clinics": list(item.clinics),
+        "state": state.value,
+        "skip_reason": item.skip_reason,
+        "attempts": 0,
+        "updated_at": at,
+        "dispense_count": 0,
+    }
+
+
+def _locked_item(session: Session, item_id: int) -> RunItemRow:
+    row = session.get(RunItemRow, item_id, with_for_update=True)
+    if row is None:
+        raise StopError("unknown run item", item_id=item_id)
+    if row.state == ItemState.SKIPPED.value:
+        raise StopError("a skipped item cannot get an outcome", item_id=item_id)
+    return row
+
+
+class RunRepository:
+    """`RunStore` on SQLAlchemy (SQLite or PostgreSQL)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._sessions = Sessions(engine)
+
+    # ------------------------------------------------------------------ runs
+    def create_run(  # noqa: PLR0917 - the contract's positional signature
+        self,
+        run_id: str,
+        schedule_id: str,
+        clinic_day: dt.date,
+        kind: RunKind | str,
+        created_at: dt.datetime,
+        items: Sequence[NewItem],
+    ) -> bool:
+        run_kind = RunKind(kind)
+        local_ids = [i.patient_local_id for i in items]
+        if len(set(local_ids)) != len(local_ids):
+            raise InvalidValueError("a run has one item per patient", run_id=run_id)
+        try:
+            with self._sessions.write() as session:
+                if self._existing(session, run_id, schedule_id, clinic_day, run_kind):
+                    return False
+                session.add(
+                    RunRow(
+                        id=run_id,
+                        schedule_id=schedule_id,
+                        clinic_day=clinic_day,
+                        kind=run_kind.value,
+                        state=RunState.PLANNED.value,
+                        created_at=created_at,
+                        started_at=None,
+                        finished_at=None,
+                        counts=None,
+                    )
+                )
+                session.flush()
+                if items:
+                    session.execute(
+                        insert(RunItemRow), [_new_item_row(run_id, i, created_at) for i in items]
+                    )
+                return True
+        except StopError:
+            # Lost a race with another process creating the same run: that is a resume.
+            with self._sessions.read() as session:
+                if self._existing(session, run_id, schedule_id, clinic_day, run_kind):
+                    return False
+            raise
+
+    @staticmethod
+    def _existing(
+        session: Session, run_id: str, schedule_id: str, clinic_day: dt.date, kind: RunKind
+    ) -> bool:
+        found = session.scalar(
+            select(RunRow.id)
+            .where(
+                or_(
+                    RunRow.id == run_id,
+                    and_(
+                        RunRow.schedule_id == schedule_id,
+                        RunRow.clinic_day == clinic_day,
+                        RunRow.kind == kind.value,
+                    ),
+                )
+            )
+            .limit(1)
+        )
+        return found is not None
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        with self._sessions.read() as session:
+            row = session.get(RunRow, run_id)
+            return _run(row) if row is not None else None
+
+    def find_run(
+        self, schedule_id: str, clinic_day: dt.date, kind: RunKind | str
+    ) -> RunRecord | None:
+        with self._sessions.read() as session:
+            row = session.scalar(
+                select(RunRow).where(
+                    RunRow.schedule_id == schedule_id,
+                    RunRow.clinic_day == clinic_day,
+                    RunRow.kind == RunKind(kind).value,
+                )
+            )
+            return _run(row) if row is not None else None
+
+    def start_run(self, run_id: str, at: dt.datetime) -> None:
+        with self._sessions.write() as session:
+            row = session.get(RunRow, run_id, with_for_update=True)
+            if row is None:
+                raise StopError("unknown run", run_id=run_id)
+            if row.state == RunState.RUNNING.value:
+                return
+            if row.state != RunState.PLANNED.value:
+                raise StopError("run already ended", run_id=run_id, state=row.state)
+            row.state = RunState.RUNNING.value
+            row.started_at = at
+
+    def finish_run(self, run_id: str, at: dt.datetime, *, aborted: bool = False) -> RunSummary:
+        with self._sessions.write() as session:
+            row = session.get(RunRow, run_id, with_for_update=True)
+            if row is None:
+                raise StopError("unknown run", run_id=run_id)
+            summary = self._summary(session, run_id)
+            row.state = (RunState.ABORTED if aborted else RunState.FINISHED).value
+            row.finished_at = at
+            row.counts = {
+                "total": summary.total,
+                "by_state": dict(summary.by_state),
+                "by_outcome": dict(summary.by_outcome),
+                "by_skip_reason": dict(summary.by_skip_reason),
+                "dispenses": summary.dispenses,
+            }
+            return summary
+
+    # ------------------------------------------------------------------ queue
+    def claim_next(self, run_id: str, worker_id: str, now: dt.datetime) -> ClaimedItem | None:
+        due = or_(
+            RunItemRow.state == ItemState.PENDING.value,
+            and_(RunItemRow.state == ItemState.RETRY_WAIT.value, RunItemRow.next_attempt_at <= now),
+        )
+        with self._sessions.write() as session:
+            item_id = session.scalar(
+                select(RunItemRow.id)
+                .where(RunItemRow.run_id == run_id, due)
+                .order_by(RunItemRow.id)
+                .limit(1)
+                .with_for_update(skip_locked=True)  # PostgreSQL; SQLite: BEGIN IMMEDIATE
+            )
+            if item_id is None:
+                return None
+            row = session.execute(
+                update(RunItemRow)
+                .where(RunItemRow.id == item_id)
+                .values(
+                    state=ItemState.IN_FLIGHT.value,
+                    claimed_by=worker_id,
+                    claimed_at=now,
+                    updated_at=now,
+                    next_attempt_at=None,
+                    attempts=RunItemRow.attempts + 1,
+                )
+                .returning(
+                    RunItemRow.patient_local_id,
+                    RunItemRow.bsn,
+                    RunItemRow.clinics,
+                    RunItemRow.attempts,
+                )
+            ).one()
+        if row.bsn is None:
+            raise StopError("queued item without a BSN", item_id=item_id)
+        return ClaimedItem(
+            id=item_id,
+            run_id=run_id,
+            patient_local_id=row.patient_local_id,
+            bsn=row.bsn,
+            clinics=tuple(row.clinics),
+            attempts=row.attempts,
+            claimed_by=worker_id,
+            claimed_at=now,
+        )
+
+    def release_stale(self, run_id: str, older_than: dt.datetime) -> int:
+        with self._sessions.write() as session:
+            released = (
+                session.execute(
+                    update(RunItemRow)
+                    .where(
+                        RunItemRow.run_id == run_id,
+                        RunItemRow.state == ItemState.IN_FLIGHT.value,
+                        RunItemRow.claimed_at < older_than,
+                    )
+                    .values(state=ItemState.PENDING.value, claimed_by=None, claimed_at=None)
+                    .returning(RunItemRow.id)
+                )
+                .scalars()
+                .all()
+            )
+            return len(released)
+
+    def record_outcome(
+        self,
+        item_id: int,
+        *,
+        outcome_kind: OutcomeKind,
+        outcome_code: str | None,
+        detail: str | None,
+        dispenses: Sequence[tuple[Dispense, DispenseProvenance]],
+        audit: AuditEvent,
+    ) -> RecordResult:
+        if not outcome_kind.is_final:
+            raise InvalidValueError(
+                "a transient outcome is recorded with record_retry", item_id=item_id
+            )
+        with self._sessions.write() as session:
+            row = _locked_item(session, item_id)
+            result = RecordResult(inserted=0, updated=0)
+            if dispenses:
+                if row.bsn is None:
+                    raise StopError("dispenses for an item without a BSN", item_id=item_id)
+                result = upsert_dispenses(session, row.bsn, dispenses)
+            failed = outcome_kind is OutcomeKind.FAILED
+            row.state = (ItemState.FAILED if failed else ItemState.DONE).value
+            row.outcome_kind = outcome_kind.value
+            row.outcome_code = outcome_code
+            row.outcome_detail = detail
+            row.next_attempt_at = None
+            row.updated_at = audit.occurred_at
+            row.dispense_count = len({d.key for d, _ in dispenses})
+            insert_audit(session, audit)
+            return result
+
+    def record_retry(
+        self, item_id: int, *, code: str | None, next_attempt_at: dt.datetime, audit: AuditEvent
+    ) -> None:
+        with self._sessions.write() as session:
+            row = _locked_item(session, item_id)
+            row.state = ItemState.RETRY_WAIT.value
+            row.outcome_kind = OutcomeKind.TRANSIENT.value
+            row.outcome_code = code
+            row.next_attempt_at = next_attempt_at
+            row.claimed_by = None
+            row.claimed_at = None
+            row.updated_at = audit.occurred_at
+            insert_audit(session, audit)
+
+    # ------------------------------------------------------------------ read
+    def summary(self, run_id: str) -> RunSummary:
+        with self._sessions.read() as session:
+            return self._summary(session, run_id)
+
+    @staticmethod
+    def _summary(session: Session, run_id: str) -> RunSummary:
+        def counts(column: Any) -> dict[str, int]:
+            rows = session.execute(
+                select(column, func.count())
+                .where(RunItemRow.run_id == run_id, column.is_not(None))
+                .group_by(column)
+            ).tuples()
+            return {str(key): int(n) for key, n in rows}
+
+        by_state = counts(RunItemRow.state)
+        dispenses = session.scalar(
+            select(func.coalesce(func.sum(RunItemRow.dispense_count), 0)).where(
+                RunItemRow.run_id == run_id
+            )
+        )
+        return RunSummary(
+            run_id=run_id,
+            total=sum(by_state.values()),
+            by_state=by_state,
+            by_outcome=counts(RunItemRow.outcome_kind),
+            by_skip_reason=counts(RunItemRow.skip_reason),
+            dispenses=int(dispenses or 0),
+        )
+
+    def items(self, run_id: str) -> list[ItemRecord]:
+        with self._sessions.read() as session:
+            rows = session.scalars(
+                select(RunItemRow).where(RunItemRow.run_id == run_id).order_by(RunItemRow.id)
+            )
+            return [_item(row) for row in rows]

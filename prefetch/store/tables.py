@@ -1,0 +1,176 @@
+"""SQLAlchemy 2 typed tables. Migration 0001 creates exactly this schema (tested).
+
+BSN columns hold the nine digits (`Bsn.value`): this is the store. Every timestamp is a
+`UtcDateTime` (aware UTC in, aware UTC out).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from prefetch.store.db import UtcDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+RUN_KINDS = ("scheduled", "manual")
+RUN_STATES = ("planned", "running", "finished", "aborted")
+ITEM_STATES = ("pending", "in_flight", "skipped", "done", "retry_wait", "failed")
+AUDIT_ACTIONS = ("C", "R", "U", "D", "E")
+
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+#: Integer primary keys: BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: dict[Any, Any] = {dt.datetime: UtcDateTime}  # noqa: RUF012
+
+
+class RunRow(Base):
+    __tablename__ = "runs"
+    __table_args__ = (
+        UniqueConstraint("schedule_id", "clinic_day", "kind"),
+        CheckConstraint(_in("state", RUN_STATES), name="state"),
+        CheckConstraint(_in("kind", RUN_KINDS), name="kind"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    schedule_id: Mapped[str] = mapped_column(String(128))
+    clinic_day: Mapped[dt.date] = mapped_column(Date)
+    kind: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime]
+    started_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]
+    counts: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+
+
+class RunItemRow(Base):
+    __tablename__ = "run_items"
+    __table_args__ = (
+        UniqueConstraint("run_id", "patient_local_id"),
+        CheckConstraint(_in("state", ITEM_STATES), name="state"),
+        CheckConstraint("attempts >= 0", name="attempts"),
+        Index(None, "run_id", "state"),
+        Index(None, "bsn"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    patient_local_id: Mapped[str] = mapped_column(String(64))
+    bsn: Mapped[str | None] = mapped_column(String(9))
+    clinics: Mapped[list[str]] = mapped_column(JsonType)
+    state: Mapped[str] = mapped_column(String(16))
+    skip_reason: Mapped[str | None] = mapped_column(String(64))
+    outcome_kind: Mapped[str | None] = mapped_column(String(32))
+    outcome_code: Mapped[str | None] = mapped_column(String(64))
+    outcome_detail: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[dt.datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    claimed_at: Mapped[dt.datetime | None]
+    updated_at: Mapped[dt.datetime]
+    dispense_count: Mapped[int] = mapped_column(Integer)
+
+
+class DispenseRow(Base):
+    __tablename__ = "dispenses"
+    __table_args__ = (
+        UniqueConstraint("id_root", "id_extension"),
+        Index(None, "patient_bsn"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id_root: Mapped[str] = mapped_column(String(128))
+    id_extension: Mapped[str] = mapped_column(String(128))  # "" when the id has none
+    patient_bsn: Mapped[str] = mapped_column(String(9))
+    dispensed_on: Mapped[dt.date | None] = mapped_column(Date)
+    product_code: Mapped[str | None] = mapped_column(String(64))
+    product_system: Mapped[str | None] = mapped_column(String(128))
+    product_display: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    pharmacy_ura: Mapped[str | None] = mapped_column(String(16))
+    pharmacy_name: Mapped[str | None] = mapped_column(Text)
+    source_application_id: Mapped[str | None] = mapped_column(String(64))
+    source_system_uzi: Mapped[str | None] = mapped_column(String(16))
+    batch_message_id: Mapped[str | None] = mapped_column(String(256))
+    item_message_id: Mapped[str | None] = mapped_column(String(256))
+    query_id: Mapped[str] = mapped_column(String(256))
+    fetched_at: Mapped[dt.datetime]
+    first_fetched_at: Mapped[dt.datetime]
+    run_id: Mapped[str | None] = mapped_column(String(64))  # no FK: runs may be purged
+    responsible_uzi: Mapped[str] = mapped_column(String(16))
+    responsible_name: Mapped[str | None] = mapped_column(Text)
+
+
+class AuditRow(Base):
+    """NEN 7513 log line. Append-only: database triggers refuse UPDATE and DELETE."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        UniqueConstraint("event_id"),
+        CheckConstraint(_in("action_code", AUDIT_ACTIONS), name="action_code"),
+        Index(None, "patient_bsn", "occurred_at"),
+        Index(None, "occurred_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(64))
+    event_type: Mapped[str] = mapped_column(String(64))
+    action_code: Mapped[str] = mapped_column(String(1))
+    occurred_at: Mapped[dt.datetime]
+    user_id: Mapped[str] = mapped_column(String(128))
+    user_role: Mapped[str | None] = mapped_column(String(64))
+    responsible_user_id: Mapped[str | None] = mapped_column(String(128))
+    patient_bsn: Mapped[str | None] = mapped_column(String(9))
+    object_detail: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    authorisation_basis: Mapped[str | None] = mapped_column(String(128))
+    source_system: Mapped[str] = mapped_column(String(128))
+    source_workstation: Mapped[str | None] = mapped_column(String(128))
+    outcome: Mapped[str] = mapped_column(String(64))
+
+
+class MandateRow(Base):
+    __tablename__ = "mandates"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    mandating_uzi: Mapped[str] = mapped_column(String(16))
+    mandating_role: Mapped[str] = mapped_column(String(16))
+    mandating_name: Mapped[str] = mapped_column(Text)
+    mandating_ura: Mapped[str | None] = mapped_column(String(16))
+    mandated_id: Mapped[str] = mapped_column(String(16))
+    schedules: Mapped[list[str]] = mapped_column(JsonType)
+    valid_from: Mapped[dt.datetime]
+    valid_until: Mapped[dt.datetime]
+    token_xml: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime]
+    revoked_at: Mapped[dt.datetime | None]

@@ -1,0 +1,102 @@
+"""Shared database fixtures: every storage test runs on SQLite and on PostgreSQL.
+
+- `database_url`: parametrised over `sqlite` (a file in tmp_path) and `postgresql`
+  (marked `postgres`). The PostgreSQL URL comes from `PREFETCH_TEST_POSTGRES_URL`
+  (default `postgresql+psycopg://postgres@127.0.0.1:5432/test`). Each test gets its own
+  schema with a random name, set as the only entry of `search_path` through the URL's
+  `options`, so tables, Alembic's version table and the audit triggers all live there and
+  tests running at the same time (other engineers, CI) never meet. The schema is dropped
+  afterwards. Unreachable PostgreSQL: skip, or fail when `PREFETCH_REQUIRE_POSTGRES=1`.
+- `migrated_engine`: an Engine on `database_url` after `upgrade` to head.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import Engine, make_url
+
+DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+SCHEMA_PREFIX = "prefetch_test_"
+
+_reachability: dict[str, str | None] = {}
+
+
+def postgres_base_url() -> str:
+    return os.environ.get("PREFETCH_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+
+
+def _libpq_dsn(sqlalchemy_url: str) -> str:
+    """The same server as a plain libpq URL, for psycopg without SQLAlchemy."""
+    url = make_url(sqlalchemy_url).set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)
+
+
+def _postgres_unreachable_reason(base_url: str) -> str | None:
+    if base_url not in _reachability:
+        try:
+            with psycopg.connect(_libpq_dsn(base_url), connect_timeout=3) as conn:
+                conn.execute("SELECT 1")
+            _reachability[base_url] = None
+        except psycopg.Error as exc:
+            _reachability[base_url] = f"PostgreSQL unreachable: {type(exc).__name__}"
+    return _reachability[base_url]
+
+
+def with_search_path(base_url: str, schema: str) -> str:
+    """`base_url` with `search_path` set to `schema` for every connection it makes."""
+    url = make_url(base_url).update_query_dict({"options": f"-csearch_path={schema}"})
+    return url.render_as_string(hide_password=False)
+
+
+def _create_schema(base_url: str) -> str:
+    schema = SCHEMA_PREFIX + uuid.uuid4().hex[:16]
+    with psycopg.connect(_libpq_dsn(base_url), autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    return schema
+
+
+def _drop_schema(base_url: str, schema: str) -> None:
+    with psycopg.connect(_libpq_dsn(base_url), autocommit=True) as conn:
+        conn.execute("SET lock_timeout = '10s'")
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+    ]
+)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'prefetch.db'}"
+        return
+    base_url = postgres_base_url()
+    reason = _postgres_unreachable_reason(base_url)
+    if reason is not None:
+        if os.environ.get("PREFETCH_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"{reason} (PREFETCH_REQUIRE_POSTGRES=1)")
+        pytest.skip(reason)
+    schema = _create_schema(base_url)
+    try:
+        yield with_search_path(base_url, schema)
+    finally:
+        _drop_schema(base_url, schema)
+
+
+@pytest.fixture
+def migrated_engine(database_url: str) -> Iterator[Engine]:
+    from prefetch.store.db import make_engine, upgrade
+
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()

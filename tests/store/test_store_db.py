@@ -1,0 +1,120 @@
+"""Engines, migrations and the UTC column type, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, inspect, select
+from sqlalchemy.exc import StatementError
+
+from prefetch.errors import ConfigError, InvalidValueError
+from prefetch.store.db import alembic_config, current_revision, make_engine, upgrade
+from prefetch.store.tables import Base, RunRow
+
+TABLES = {"runs", "run_items", "dispenses", "audit_log", "mandates", "alembic_version"}
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+
+
+def test_upgrade_from_empty_creates_every_table_and_is_idempotent(database_url: str) -> None:
+    engine = make_engine(database_url)
+    try:
+        assert current_revision(engine) is None
+        assert upgrade(database_url) == "0001"
+        assert set(inspect(engine).get_table_names()) >= TABLES
+        assert upgrade(database_url) == "0001"  # second time: nothing to do
+        assert current_revision(engine) == "0001"
+    finally:
+        engine.dispose()
+
+
+def test_migrated_schema_matches_the_models(migrated_engine: Engine) -> None:
+    with migrated_engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        diff = compare_metadata(context, Base.metadata)
+    assert diff == []
+
+
+def test_downgrade_to_base_and_up_again(migrated_engine: Engine) -> None:
+    with migrated_engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "base")
+    assert set(inspect(migrated_engine).get_table_names()) <= {"alembic_version"}
+    with migrated_engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "head")
+    assert set(inspect(migrated_engine).get_table_names()) >= TABLES
+
+
+def _store_run(engine: Engine, run_id: str, created_at: dt.datetime) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            RunRow.__table__.insert().values(
+                id=run_id,
+                schedule_id=f"s-{run_id}",
+                clinic_day=dt.date(2026, 11, 21),
+                kind="scheduled",
+                state="planned",
+                created_at=created_at,
+            )
+        )
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        dt.datetime(2026, 3, 29, 1, 30, tzinfo=dt.UTC),  # DST night
+        dt.datetime(2026, 10, 25, 2, 30, fold=1, tzinfo=AMSTERDAM),  # ambiguous hour
+        dt.datetime(2026, 7, 1, 23, 59, 59, 999999, tzinfo=dt.timezone(dt.timedelta(hours=-5))),
+    ],
+)
+def test_utc_round_trip(migrated_engine: Engine, written: dt.datetime) -> None:
+    _store_run(migrated_engine, "r1", written)
+    with migrated_engine.connect() as connection:
+        read = connection.execute(select(RunRow.created_at)).scalar_one()
+    assert read == written.astimezone(dt.UTC)  # (== across zones is False for a fold)
+    assert read.tzinfo is dt.UTC
+    assert read.utcoffset() == dt.timedelta(0)
+
+
+def test_naive_datetime_is_refused(migrated_engine: Engine) -> None:
+    with pytest.raises(StatementError) as info:
+        _store_run(migrated_engine, "r1", dt.datetime(2026, 11, 21, 8, 0))
+    assert isinstance(info.value.orig, InvalidValueError)
+    assert "naive" in str(info.value.orig)
+    with migrated_engine.connect() as connection:
+        assert connection.execute(select(RunRow.id)).first() is None
+
+
+def test_utc_values_compare_correctly_in_sql(migrated_engine: Engine) -> None:
+    # Same instant written in different offsets must order by instant, not by text.
+    early = dt.datetime(2026, 11, 21, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=5)))  # 04:00Z
+    late = dt.datetime(2026, 11, 21, 5, 45, tzinfo=AMSTERDAM)  # 04:45Z
+    _store_run(migrated_engine, "early", early)
+    _store_run(migrated_engine, "late", late)
+    cutoff = dt.datetime(2026, 11, 21, 4, 30, tzinfo=dt.UTC)
+    with migrated_engine.connect() as connection:
+        after = connection.execute(select(RunRow.id).where(RunRow.created_at > cutoff)).scalars()
+        assert list(after) == ["late"]
+
+
+def test_sqlite_engine_uses_wal_and_foreign_keys(tmp_path: object) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path}/x.db")
+    try:
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["not a url", "mysql://u@h/db", "postgresql+psycopg2://postgres@127.0.0.1/test"],
+)
+def test_make_engine_refuses_unusable_urls(url: str) -> None:
+    with pytest.raises(ConfigError):
+        make_engine(url)
