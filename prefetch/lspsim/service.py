@@ -1,0 +1,195 @@
+"""The simulated LSP behind the HTTP layer: one call per request on the LSP endpoint.
+
+Order of work for a request, like the real switch point:
+
+1. parse the SOAP envelope with the hardened parser; an HL7 ping is answered at once;
+2. rate and concurrency check per client (refused: HTTP 503 + Retry-After, a violation);
+3. security: with a verifier, the WS-Security tokens are checked against the TLS client
+   (refused: HTTP 500 SOAP fault whose faultstring is the reason, a signature failure);
+   in plain mode the query is read from the body with `parse_query` without a token check;
+4. the seeded plan (faults, outage, per-pharmacy latency), the wait, the fan-out.
+
+The query counts as in flight from admission until its answer is ready.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections import Counter
+from typing import Any, Protocol
+
+import structlog
+from lxml import etree
+
+from prefetch.errors import PrefetchError, SecurityError
+from prefetch.hl7v3.params import QueryParams
+from prefetch.hl7v3.query import parse_query
+from prefetch.hl7v3.soap import unwrap, wrap_soap_body
+from prefetch.hl7v3.xmlparse import parse_xml
+from prefetch.lspsim.clock import Clock, SystemClock
+from prefetch.lspsim.fanout import MessageIds, SimAnswer, answer_query, overload, soap_fault
+from prefetch.lspsim.faults import plan_query
+from prefetch.lspsim.ping import PING, answer_ping
+from prefetch.lspsim.profiles import Profile
+from prefetch.lspsim.ratelimit import RateEnforcer
+from prefetch.lspsim.stats import SimStats
+from prefetch.lspsim.world import World
+
+log = structlog.get_logger("prefetch.lspsim")
+
+
+class Verified(Protocol):
+    """What a verifier returns: at least the query read from the verified message."""
+
+    @property
+    def params(self) -> QueryParams: ...
+
+
+class Verifier(Protocol):
+    """Checks the WS-Security header of an envelope; raises `SecurityError` with `.reason`.
+
+    `prefetch.security`'s `EnvelopeVerifier` fits.
+    """
+
+    def verify(self, envelope: bytes, *, client_identity: Any) -> Verified: ...
+
+
+def _reason(exc: SecurityError) -> str:
+    reason = getattr(exc, "reason", None)
+    value = getattr(reason, "value", None)
+    return str(value) if value is not None else "rejected"
+
+
+class LspService:
+    """World + profile + clock + limits: turns request bodies into `SimAnswer`s."""
+
+    def __init__(
+        self,
+        world: World,
+        profile: Profile,
+        *,
+        clock: Clock | None = None,
+        verifier: Verifier | None = None,
+    ) -> None:
+        self.world = world
+        self.profile = profile
+        self.clock: Clock = clock or SystemClock()
+        self.verifier = verifier
+        self.enforcer = RateEnforcer(
+            max_rate=profile.effective_rate,
+            max_concurrency=profile.rate.max_concurrency,
+            clock=self.clock,
+            window_s=profile.rate.window_s,
+            tolerance_s=profile.rate.tolerance_s,
+        )
+        self.stats = SimStats(self.enforcer)
+        self.ids = MessageIds()
+        self._attempts: Counter[str] = Counter()
+        self._first_query_at: float | None = None
+        self._lock = threading.Lock()
+
+    def reset(self) -> None:
+        """Forget counters, attempts and the outage start (the world stays)."""
+        self.stats.reset()
+        with self._lock:
+            self._attempts.clear()
+            self._first_query_at = None
+
+    def _next_attempt(self, bsn: str) -> tuple[int, float]:
+        now = self.clock.monotonic()
+        with self._lock:
+            attempt = self._attempts[bsn]
+            self._attempts[bsn] += 1
+            if self._first_query_at is None:
+                self._first_query_at = now
+            return attempt, now - self._first_query_at
+
+    def _in_outage(self, elapsed: float) -> bool:
+        outage = self.profile.outage
+        if outage.duration_s <= 0:
+            return False
+        start = self.profile.scaled(outage.start_after_s)
+        return start <= elapsed < start + self.profile.scaled(outage.duration_s)
+
+    def handle(self, body: bytes, *, client: str, client_identity: Any = None) -> SimAnswer:
+        """Answer one POST to the LSP endpoint (sleeps for the simulated latency)."""
+        try:
+            payload = unwrap(parse_xml(body))
+        except PrefetchError:
+            self.stats.query_received()
+            return self._done(
+                soap_fault("soap:Client", "Bericht is geen geldige XML", "bad_request")
+            )
+        if not isinstance(payload, etree._Element):
+            self.stats.query_received()
+            return self._done(soap_fault("soap:Client", payload.reason, "bad_request"))
+        if etree.QName(payload).localname == PING:
+            return self._ping(payload)
+        self.stats.query_received()
+        refusal = self.enforcer.admit(client)
+        if refusal is not None:
+            return self._done(
+                overload(self.profile, f"overload_{refusal.value}", self.profile.rate.retry_after_s)
+            )
+        try:
+            return self._done(self._query(body, payload, client_identity))
+        finally:
+            self.enforcer.release(client)
+
+    def _done(self, answer: SimAnswer) -> SimAnswer:
+        self.stats.outcome(answer.outcome, dispenses=answer.dispenses)
+        return answer
+
+    def _ping(self, payload: etree._Element) -> SimAnswer:
+        try:
+            pong = answer_ping(payload, message_id=self.ids.next(), now=self.clock.now())
+        except PrefetchError as exc:
+            return self._done(soap_fault("soap:Client", exc.message, "bad_request"))
+        return self._done(SimAnswer(status=200, body=wrap_soap_body(pong), outcome="ping"))
+
+    def _query(self, body: bytes, payload: etree._Element, identity: Any) -> SimAnswer:
+        try:
+            if self.verifier is not None:
+                params = self.verifier.verify(body, client_identity=identity).params
+            else:
+                params = parse_query(payload)
+        except SecurityError as exc:
+            reason = _reason(exc)
+            self.stats.signature_failure(reason)
+            return SimAnswer(
+                status=500,
+                outcome="signature_failure",
+                body=soap_fault("soap:Client", reason, "").body,
+            )
+        except PrefetchError as exc:
+            return soap_fault("soap:Client", exc.message, "bad_request")
+        attempt, elapsed = self._next_attempt(params.bsn.value)
+        patient = self.world.patient(params.bsn)
+        pharmacies = [r.pharmacy_ura for r in patient.registrations] if patient else []
+        in_outage = self._in_outage(elapsed)
+        plan = plan_query(
+            self.profile,
+            bsn=params.bsn.value,
+            attempt=attempt,
+            pharmacies=pharmacies,
+            in_outage=in_outage,
+        )
+        self.clock.sleep(plan.delay_s)
+        try:
+            answer = answer_query(
+                world=self.world,
+                profile=self.profile,
+                params=params,
+                plan=plan,
+                now=self.clock.now(),
+                ids=self.ids,
+            )
+        except PrefetchError as exc:
+            log.error(
+                "lspsim.answer_failed", error=type(exc).__name__, query_id=params.query_id.extension
+            )
+            return soap_fault("soap:Server", "Interne fout in de simulator", "internal_error")
+        if in_outage:
+            answer = dataclasses.replace(answer, outcome="outage", dispenses=0)
+        return answer

@@ -1,0 +1,102 @@
+"""What the simulator counts, for `GET /_sim/stats` (tests and benchmarks assert on it).
+
+Outcomes (one per query received on the LSP endpoint):
+
+    records            at least one pharmacy answered OK
+    no_records         registered, every pharmacy answered NF
+    not_registered     nobody registered the BSN (in the profile's wire form)
+    partial            some pharmacy timed out (QABRTITI item next to the others)
+    region_refused     some pharmacy outside the client's region (AUTERR_SWV_FALSE)
+    fault_<form>       a transient failure from the profile (soap_fault, http_503, ...)
+    outage             refused during the profile's outage
+    overload_rate      refused: over the allowed rate (a violation)
+    overload_concurrency  refused: too many in flight (a violation)
+    signature_failure  the security token was rejected (HTTP 500 SOAP fault)
+    bad_request        not a query the simulator understands (HTTP 500 SOAP fault)
+    ping               HL7 ping answered
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from typing import Any
+
+from prefetch.lspsim.ratelimit import RateEnforcer
+
+
+class SimStats:
+    """Thread-safe counters; the rate enforcer supplies peaks and violations."""
+
+    def __init__(self, enforcer: RateEnforcer) -> None:
+        self._enforcer = enforcer
+        self._lock = threading.Lock()
+        self._outcomes: Counter[str] = Counter()
+        self._signature_reasons: Counter[str] = Counter()
+        self._queries = 0
+        self._tls_failures = 0
+        self._connections = 0
+        self._dispenses_sent = 0
+
+    def query_received(self) -> None:
+        with self._lock:
+            self._queries += 1
+
+    def outcome(self, name: str, *, dispenses: int = 0) -> None:
+        with self._lock:
+            self._outcomes[name] += 1
+            self._dispenses_sent += dispenses
+
+    def signature_failure(self, reason: str) -> None:
+        with self._lock:
+            self._outcomes["signature_failure"] += 1
+            self._signature_reasons[reason] += 1
+
+    def tls_failure(self) -> None:
+        with self._lock:
+            self._tls_failures += 1
+
+    def connection_opened(self) -> None:
+        with self._lock:
+            self._connections += 1
+
+    def reset(self) -> None:
+        with self._lock:
+            self._outcomes.clear()
+            self._signature_reasons.clear()
+            self._queries = 0
+            self._tls_failures = 0
+            self._connections = 0
+            self._dispenses_sent = 0
+        self._enforcer.reset()
+
+    def snapshot(self) -> dict[str, Any]:
+        """A JSON-ready view; never holds a BSN."""
+        clients = self._enforcer.report()
+        with self._lock:
+            violations = {
+                "rate": sum(c.violations["rate"] for c in clients),
+                "concurrency": sum(c.violations["concurrency"] for c in clients),
+            }
+            return {
+                "queries_received": self._queries,
+                "by_outcome": dict(sorted(self._outcomes.items())),
+                "dispenses_sent": self._dispenses_sent,
+                "peak_rate_per_s": self._enforcer.peak_rate,
+                "peak_concurrency": self._enforcer.peak_concurrency,
+                "in_flight": self._enforcer.in_flight,
+                "violations": {**violations, "total": sum(violations.values())},
+                "signature_failures": sum(self._signature_reasons.values()),
+                "signature_failure_reasons": dict(sorted(self._signature_reasons.items())),
+                "tls_failures": self._tls_failures,
+                "connections": self._connections,
+                "clients": [
+                    {
+                        "client": c.client,
+                        "peak_rate_per_s": c.peak_rate,
+                        "peak_concurrency": c.peak_concurrency,
+                        "violations": c.violations,
+                    }
+                    for c in clients
+                ],
+            }

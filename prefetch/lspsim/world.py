@@ -1,0 +1,330 @@
+"""The simulated referral index: pharmacies, patients, registrations and dispenses.
+
+A `World` is generated from a seed with `random.Random(seed)` only, so the same seed,
+patient count and reference date give the same world, byte for byte in `save()`.
+BSNs are drawn from the 999xxxxxx range used for test patients (as 999900444 in the
+examples) and pass the 11-check. About 75% of patients are registered by one to three
+pharmacies; the rest have no registration (no opt-in). Some registrations hold only old
+dispenses, so that a look-back window yields `NF` for that pharmacy.
+
+`dispenses_for(bsn, since)` is what a perfect client must end up storing for a patient.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import threading
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from prefetch.domain import oids
+from prefetch.domain.bsn import Bsn, passes_eleven_check
+from prefetch.domain.dispense import Dispense, dispense_from_json
+from prefetch.errors import ConfigError
+from prefetch.lspsim.catalogue import PHARMACY_KINDS, TOWNS, VENDOR_ROOTS
+from prefetch.lspsim.dispgen import (
+    PharmacyRef,
+    Prescriber,
+    in_window,
+    make_dispense,
+    random_prescriber,
+)
+
+FORMAT = "prefetch-lspsim-world/1"
+REGISTERED_SHARE = 0.75
+OLD_ONLY_SHARE = 0.18  # registrations whose dispenses all lie more than 15 months back
+HISTORY_DAYS = 730  # dispenses spread over the two years before the reference date
+REGIONS = 4  # historical regions the pharmacies are spread over
+
+
+@dataclass(frozen=True, slots=True)
+class Pharmacy:
+    """A pharmacy information system connected to the LSP."""
+
+    ura: str  # 8 digits, 2.16.528.1.1007.3.3
+    name: str
+    application_id: str  # AORTA application id, 2.16.840.1.113883.2.4.6.6
+    system_uzi: str  # UZI system number, 2.16.528.1.1007.3.2
+    dispense_root: str  # root of this pharmacy's dispense ids
+    region: int = 1  # historical LSP region (for the regions mode)
+    pharmacist_uzi: str | None = None
+
+    def ref(self) -> PharmacyRef:
+        return PharmacyRef(
+            ura=self.ura, dispense_root=self.dispense_root, pharmacist_uzi=self.pharmacist_uzi
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """A pharmacy registered the patient in the index; what it holds for them."""
+
+    pharmacy_ura: str
+    dispenses: tuple[Dispense, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class WorldPatient:
+    """A patient known to the simulated LSP. No registrations: not in the index."""
+
+    bsn: Bsn
+    registrations: tuple[Registration, ...] = ()
+
+
+def _random_bsn(rng: random.Random) -> str:
+    while True:
+        head = "999" + f"{rng.randrange(10**5):05d}"
+        total = sum(w * int(d) for w, d in zip((9, 8, 7, 6, 5, 4, 3, 2), head, strict=True))
+        candidate = head + str(total % 11)
+        if total % 11 != 10 and passes_eleven_check(candidate):
+            return candidate
+
+
+class World:
+    """Pharmacies and patients. Thread-safe for reads while tests add patients."""
+
+    def __init__(
+        self,
+        *,
+        seed: int,
+        reference_date: dt.date,
+        pharmacies: Iterable[Pharmacy],
+        patients: Iterable[WorldPatient] = (),
+    ):
+        self.seed = seed
+        self.reference_date = reference_date
+        self._pharmacies = {p.ura: p for p in pharmacies}
+        self._patients: dict[str, WorldPatient] = {}
+        self._lock = threading.Lock()
+        self._test_serial = 5_000_000
+        for patient in patients:
+            self._put(patient)
+
+    # ------------------------------------------------------------------ reading
+    @property
+    def pharmacies(self) -> tuple[Pharmacy, ...]:
+        return tuple(self._pharmacies.values())
+
+    @property
+    def patients(self) -> tuple[WorldPatient, ...]:
+        return tuple(self._patients.values())
+
+    def pharmacy(self, ura: str) -> Pharmacy:
+        return self._pharmacies[ura]
+
+    def patient(self, bsn: Bsn | str) -> WorldPatient | None:
+        """The patient with this BSN, or None when the index does not know them."""
+        return self._patients.get(bsn.value if isinstance(bsn, Bsn) else bsn)
+
+    def dispenses_for(
+        self, bsn: Bsn, since: dt.date | None = None, *, pharmacies: Collection[str] | None = None
+    ) -> list[Dispense]:
+        """Every dispense a perfect client stores for `bsn` with look-back `since`.
+
+        `pharmacies` restricts to those URAs (e.g. the client's region in regions mode).
+        """
+        patient = self.patient(bsn)
+        if patient is None:
+            return []
+        return [
+            d
+            for reg in patient.registrations
+            if pharmacies is None or reg.pharmacy_ura in pharmacies
+            for d in reg.dispenses
+            if in_window(d, since)
+        ]
+
+    # ------------------------------------------------------------------ writing
+    def _put(self, patient: WorldPatient) -> None:
+        for reg in patient.registrations:
+            if reg.pharmacy_ura not in self._pharmacies:
+                raise ConfigError("registration names an unknown pharmacy", ura=reg.pharmacy_ura)
+        with self._lock:
+            self._patients[patient.bsn.value] = patient
+
+    def add_patient(self, bsn: Bsn, registrations: Sequence[Registration] = ()) -> WorldPatient:
+        """Add (or replace) a patient; an empty `registrations` means not in the index."""
+        patient = WorldPatient(bsn=bsn, registrations=tuple(registrations))
+        self._put(patient)
+        return patient
+
+    def make_dispenses(
+        self, pharmacy_ura: str, days: Sequence[dt.date], *, seed: int = 0
+    ) -> tuple[Dispense, ...]:
+        """Realistic dispenses by one pharmacy on the given days (for tests)."""
+        rng = random.Random(f"{self.seed}:{pharmacy_ura}:{seed}")  # noqa: S311 - simulation
+        pharmacy = self.pharmacy(pharmacy_ura)
+        prescriber = random_prescriber(rng)
+        out = []
+        for day in days:
+            with self._lock:
+                self._test_serial += 1
+                serial = self._test_serial
+            out.append(make_dispense(rng, pharmacy.ref(), prescriber, day, serial=serial))
+        return tuple(out)
+
+    # ------------------------------------------------------------------ generation
+    @classmethod
+    def generate(cls, seed: int, patients: int, *, reference_date: dt.date | None = None) -> World:
+        """A seeded world of `patients` patients; `reference_date` defaults to today (UTC)."""
+        if patients < 0:
+            raise ConfigError("patient count must not be negative", patients=patients)
+        ref = reference_date or dt.datetime.now(dt.UTC).date()
+        rng = random.Random(seed)  # noqa: S311 - seeded simulation, not crypto
+        pharmacies = _generate_pharmacies(rng, max(6, min(400, patients // 15 + 4)))
+        world = cls(seed=seed, reference_date=ref, pharmacies=pharmacies)
+        prescribers = [random_prescriber(rng) for _ in range(max(10, patients // 4))]
+        seen: set[str] = set()
+        serials = dict.fromkeys((p.ura for p in pharmacies), 0)
+        for _ in range(patients):
+            bsn = _random_bsn(rng)
+            while bsn in seen:
+                bsn = _random_bsn(rng)
+            seen.add(bsn)
+            regs: list[Registration] = []
+            if rng.random() < REGISTERED_SHARE:
+                count = rng.choices((1, 2, 3), weights=(60, 30, 10))[0]
+                for pharmacy in rng.sample(pharmacies, count):
+                    regs.append(_registration(rng, pharmacy, prescribers, serials, ref))
+            world._put(WorldPatient(bsn=Bsn(bsn), registrations=tuple(regs)))
+        return world
+
+    # ------------------------------------------------------------------ persistence
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "seed": self.seed,
+            "reference_date": self.reference_date.isoformat(),
+            "pharmacies": [_pharmacy_json(p) for p in self._pharmacies.values()],
+            "patients": [
+                {
+                    "bsn": p.bsn.value,
+                    "registrations": [
+                        {
+                            "pharmacy": r.pharmacy_ura,
+                            "dispenses": [d.to_json() for d in r.dispenses],
+                        }
+                        for r in p.registrations
+                    ],
+                }
+                for p in self._patients.values()
+            ],
+        }
+
+    def save(self, path: Path | str) -> None:
+        """Write the world as JSON (it holds test BSNs only; no names, no birth dates)."""
+        Path(path).write_text(
+            json.dumps(self.to_json(), ensure_ascii=False, separators=(",", ":")), encoding="utf-8"
+        )
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> World:
+        if data.get("format") != FORMAT:
+            raise ConfigError("not a simulator world file", expected=FORMAT)
+        try:
+            pharmacies = [Pharmacy(**p) for p in data["pharmacies"]]
+            patients = [
+                WorldPatient(
+                    bsn=Bsn(p["bsn"]),
+                    registrations=tuple(
+                        Registration(
+                            pharmacy_ura=r["pharmacy"],
+                            dispenses=tuple(dispense_from_json(d) for d in r["dispenses"]),
+                        )
+                        for r in p["registrations"]
+                    ),
+                )
+                for p in data["patients"]
+            ]
+            return cls(
+                seed=int(data["seed"]),
+                reference_date=dt.date.fromisoformat(data["reference_date"]),
+                pharmacies=pharmacies,
+                patients=patients,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError("world file is damaged", error=type(exc).__name__) from None
+
+    @classmethod
+    def load(cls, path: Path | str) -> World:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(
+                "cannot read world file", path=str(path), error=type(exc).__name__
+            ) from None
+        return cls.from_json(data)
+
+
+def _pharmacy_json(p: Pharmacy) -> dict[str, Any]:
+    return {
+        "ura": p.ura,
+        "name": p.name,
+        "application_id": p.application_id,
+        "system_uzi": p.system_uzi,
+        "dispense_root": p.dispense_root,
+        "region": p.region,
+        "pharmacist_uzi": p.pharmacist_uzi,
+    }
+
+
+def _generate_pharmacies(rng: random.Random, count: int) -> list[Pharmacy]:
+    out: list[Pharmacy] = []
+    uras: set[str] = set()
+    for i in range(count):
+        ura = f"{rng.randrange(10**5, 10**8):08d}"
+        while ura in uras:
+            ura = f"{rng.randrange(10**5, 10**8):08d}"
+        uras.add(ura)
+        town = rng.choice(TOWNS)
+        if rng.random() < 0.5:
+            root = f"{oids.URA}.{int(ura)}.3"
+        else:
+            root = f"{rng.choice(VENDOR_ROOTS)}.{rng.randrange(100, 999)}.3"
+        out.append(
+            Pharmacy(
+                ura=ura,
+                name=f"{rng.choice(PHARMACY_KINDS)} {town}",
+                application_id=f"{10_000_000 + rng.randrange(10**6) + i}",
+                system_uzi=f"{rng.randrange(10**6):09d}",
+                dispense_root=root,
+                region=1 + i % REGIONS,
+                pharmacist_uzi=f"{rng.randrange(10**6):09d}",
+            )
+        )
+    return out
+
+
+def _registration(
+    rng: random.Random,
+    pharmacy: Pharmacy,
+    prescribers: list[Prescriber],
+    serials: dict[str, int],
+    ref: dt.date,
+) -> Registration:
+    roll = rng.random()
+    if roll < 0.04:
+        return Registration(pharmacy_ura=pharmacy.ura)  # registered, nothing dispensed
+    old_only = roll < 0.04 + OLD_ONLY_SHARE
+    count = (
+        rng.randint(1, 4)
+        if old_only
+        else rng.choices(range(1, 16), weights=[8, 9, 9, 8, 8, 7, 6, 6, 5, 4, 3, 3, 2, 2, 1])[0]
+    )
+    low = 460 if old_only else 0
+    prescriber = rng.choice(prescribers)
+    dispenses = []
+    for _ in range(count):
+        serials[pharmacy.ura] += 1
+        day = ref - dt.timedelta(days=rng.randint(low, HISTORY_DAYS))
+        if rng.random() < 0.2:
+            prescriber = rng.choice(prescribers)
+        dispenses.append(
+            make_dispense(rng, pharmacy.ref(), prescriber, day, serial=serials[pharmacy.ura])
+        )
+    dispenses.sort(key=lambda d: (d.dispensed_on or d.period_start or ref, d.key))
+    return Registration(pharmacy_ura=pharmacy.ura, dispenses=tuple(dispenses))
