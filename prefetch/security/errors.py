@@ -18,45 +18,45 @@ from prefetch.errors import SecurityError
 class CertReason(enum.Enum):
     """Why a certificate (TLS peer or token signer) was refused."""
 
-    UNTRUSTED = "untrusted"               # does not chain to a configured anchor (foreign CA)
-    SELF_SIGNED = "self_signed"           # an end-entity certificate that signs itself
-    EXPIRED = "expired"                   # leaf or chain certificate past notAfter
-    NOT_YET_VALID = "not_yet_valid"       # leaf or chain certificate before notBefore
-    REVOKED = "revoked"                   # listed on the issuer's CRL
-    CRL_UNAVAILABLE = "crl_unavailable"   # no CRL, or CRL stale / badly signed (fail closed)
-    KEY_USAGE = "key_usage"               # key usage / extended key usage wrong for the purpose
-    NOT_UZI = "not_uzi"                   # no usable UZI identity (SAN otherName 2.5.5.5)
-    MALFORMED = "malformed"               # not parseable as X.509
-    MISSING = "missing"                   # the peer sent no certificate
+    UNTRUSTED = "untrusted"  # does not chain to a configured anchor (foreign CA)
+    SELF_SIGNED = "self_signed"  # an end-entity certificate that signs itself
+    EXPIRED = "expired"  # leaf or chain certificate past notAfter
+    NOT_YET_VALID = "not_yet_valid"  # leaf or chain certificate before notBefore
+    REVOKED = "revoked"  # listed on the issuer's CRL
+    CRL_UNAVAILABLE = "crl_unavailable"  # no CRL, or CRL stale / badly signed (fail closed)
+    KEY_USAGE = "key_usage"  # key usage / extended key usage wrong for the purpose
+    NOT_UZI = "not_uzi"  # no usable UZI identity (SAN otherName 2.5.5.5)
+    MALFORMED = "malformed"  # not parseable as X.509
+    MISSING = "missing"  # the peer sent no certificate
 
 
 class RejectReason(enum.Enum):
     """Why the LSP side refused a message's WS-Security header. One value per failure."""
 
-    MALFORMED = "malformed"                       # envelope / header / assertion structure wrong
-    TOKEN_MISSING = "token_missing"               # no transactietoken in wsse:Security
-    BAD_SIGNATURE = "bad_signature"               # SignatureValue does not verify (SignedInfo altered)
-    DIGEST_MISMATCH = "digest_mismatch"           # signed content altered after signing
-    WRAPPED_SIGNATURE = "wrapped_signature"       # moved / duplicated / wrapped assertion or signature
-    UNTRUSTED_SIGNER = "untrusted_signer"         # signer does not chain to the UZI anchors
-    REVOKED_SIGNER = "revoked_signer"             # signer certificate on the CRL
-    SIGNER_CERT_INVALID = "signer_cert_invalid"   # signer expired / wrong key usage / no UZI id
-    EXPIRED_TOKEN = "expired_token"               # now >= NotOnOrAfter + skew (replay later on)
-    NOT_YET_VALID = "not_yet_valid"               # now < NotBefore - skew
-    VALIDITY_TOO_LONG = "validity_too_long"       # window longer than the verifier allows
-    REPLAYED = "replayed"                         # same assertion ID seen before in its window
-    WRONG_AUDIENCE = "wrong_audience"             # Audience is not the LSP
-    ISSUER_MISMATCH = "issuer_mismatch"           # Issuer URA differs from the message / signer
-    BSN_MISMATCH = "bsn_mismatch"                 # token BSN differs from the HL7 patientID
-    AUTHOR_MISMATCH = "author_mismatch"           # token subject / signer is not the HL7 author
-    HOLDER_MISMATCH = "holder_mismatch"           # holder-of-key is not the TLS client
-    MESSAGE_MISMATCH = "message_mismatch"         # token bound to another message id
-    MANDATE_MISSING = "mandate_missing"           # author acts for an overseer without mandate
-    MANDATE_WRONG_ISSUER = "mandate_wrong_issuer" # mandate not signed by the message's overseer
+    MALFORMED = "malformed"  # envelope / header / assertion structure wrong
+    TOKEN_MISSING = "token_missing"  # noqa: S105             # no transactietoken
+    BAD_SIGNATURE = "bad_signature"  # SignatureValue does not verify
+    DIGEST_MISMATCH = "digest_mismatch"  # signed content altered after signing
+    WRAPPED_SIGNATURE = "wrapped_signature"  # moved / duplicated / wrapped
+    UNTRUSTED_SIGNER = "untrusted_signer"  # signer does not chain to the UZI anchors
+    REVOKED_SIGNER = "revoked_signer"  # signer certificate on the CRL
+    SIGNER_CERT_INVALID = "signer_cert_invalid"  # signer expired / wrong key usage / no UZI id
+    EXPIRED_TOKEN = "expired_token"  # noqa: S105             # now >= NotOnOrAfter + skew
+    NOT_YET_VALID = "not_yet_valid"  # now < NotBefore - skew
+    VALIDITY_TOO_LONG = "validity_too_long"  # window longer than the verifier allows
+    REPLAYED = "replayed"  # same assertion ID seen before in its window
+    WRONG_AUDIENCE = "wrong_audience"  # Audience is not the LSP
+    ISSUER_MISMATCH = "issuer_mismatch"  # Issuer URA differs from the message / signer
+    BSN_MISMATCH = "bsn_mismatch"  # token BSN differs from the HL7 patientID
+    AUTHOR_MISMATCH = "author_mismatch"  # token subject / signer is not the HL7 author
+    HOLDER_MISMATCH = "holder_mismatch"  # holder-of-key is not the TLS client
+    MESSAGE_MISMATCH = "message_mismatch"  # token bound to another message id
+    MANDATE_MISSING = "mandate_missing"  # author acts for an overseer without mandate
+    MANDATE_WRONG_ISSUER = "mandate_wrong_issuer"  # mandate not signed by the message's overseer
     MANDATE_WRONG_MANDATEE = "mandate_wrong_mandatee"  # mandate is for someone else
     MANDATE_WRONG_ORGANISATION = "mandate_wrong_organisation"  # NameID URA differs
-    MANDATE_EXPIRED = "mandate_expired"           # outside the mandate's validity
-    MANDATE_UNEXPECTED = "mandate_unexpected"     # more than one mandaattoken
+    MANDATE_EXPIRED = "mandate_expired"  # outside the mandate's validity
+    MANDATE_UNEXPECTED = "mandate_unexpected"  # more than one mandaattoken
 
 
 REASON_DESCRIPTIONS: dict[RejectReason, str] = {

@@ -23,13 +23,14 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from prefetch.errors import ConfigError, SecurityError
 from prefetch.security.uzi import UziIdentity, uzi_identity
 
-PASSPHRASE_ENV = "PREFETCH_PKI_PASSPHRASE"
+PASSPHRASE_ENV = "PREFETCH_PKI_PASSPHRASE"  # noqa: S105 (a variable name)
 MIN_PASSPHRASE_BYTES = 12
 PKCS12_KDF_ROUNDS = 100_000
 
 
-def read_passphrase(passphrase_file: Path | None = None, *,
-                    env: dict[str, str] | None = None) -> bytes:
+def read_passphrase(
+    passphrase_file: Path | None = None, *, env: dict[str, str] | None = None
+) -> bytes:
     """The PKI passphrase: first line of `passphrase_file`, else `$PREFETCH_PKI_PASSPHRASE`.
 
     Raises ConfigError when neither is set or the passphrase is shorter than 12 bytes.
@@ -39,21 +40,27 @@ def read_passphrase(passphrase_file: Path | None = None, *,
         try:
             raw = passphrase_file.read_bytes()
         except OSError as exc:
-            raise ConfigError("cannot read passphrase file", path=str(passphrase_file),
-                              error=type(exc).__name__) from None
+            raise ConfigError(
+                "cannot read passphrase file", path=str(passphrase_file), error=type(exc).__name__
+            ) from None
         value = raw.splitlines()[0] if raw.strip() else b""
     elif environ.get(PASSPHRASE_ENV):
         value = environ[PASSPHRASE_ENV].encode("utf-8")
     else:
-        raise ConfigError("no PKI passphrase", fix=f"set {PASSPHRASE_ENV} or pass a passphrase file")
+        raise ConfigError("no PKI passphrase", fix=f"set {PASSPHRASE_ENV} or use a passphrase file")
     value = value.strip()
     if len(value) < MIN_PASSPHRASE_BYTES:
         raise ConfigError("PKI passphrase too short", minimum=MIN_PASSPHRASE_BYTES)
     return value
 
 
-def pkcs12_bytes(name: str, key: rsa.RSAPrivateKey, cert: x509.Certificate,
-                 chain: list[x509.Certificate], passphrase: bytes) -> bytes:
+def pkcs12_bytes(
+    name: str,
+    key: rsa.RSAPrivateKey,
+    cert: x509.Certificate,
+    chain: list[x509.Certificate],
+    passphrase: bytes,
+) -> bytes:
     """Serialise key + certificate + chain as PKCS#12 with PBES2 / AES-256-CBC / SHA-256."""
     encryption = (
         serialization.PrivateFormat.PKCS12.encryption_builder()
@@ -62,8 +69,9 @@ def pkcs12_bytes(name: str, key: rsa.RSAPrivateKey, cert: x509.Certificate,
         .hmac_hash(hashes.SHA256())
         .build(passphrase)
     )
-    return pkcs12.serialize_key_and_certificates(name.encode(), key, cert, chain or None,
-                                                 encryption)
+    return pkcs12.serialize_key_and_certificates(
+        name.encode(), key, cert, chain or None, encryption
+    )
 
 
 def write_private(path: Path, data: bytes) -> None:
@@ -103,24 +111,32 @@ class Credential:
         try:
             data = p12_path.read_bytes()
         except OSError as exc:
-            raise SecurityError("cannot read PKCS#12 file", path=str(p12_path),
-                                error=type(exc).__name__) from None
+            raise SecurityError(
+                "cannot read PKCS#12 file", path=str(p12_path), error=type(exc).__name__
+            ) from None
         try:
             key, cert, extra = pkcs12.load_key_and_certificates(data, passphrase)
         except ValueError:
-            raise SecurityError("cannot open PKCS#12 file (wrong passphrase or damaged)",
-                                path=str(p12_path)) from None
+            raise SecurityError(
+                "cannot open PKCS#12 file (wrong passphrase or damaged)", path=str(p12_path)
+            ) from None
         if not isinstance(key, rsa.RSAPrivateKey) or cert is None:
-            raise SecurityError("PKCS#12 file must hold an RSA key and its certificate",
-                                path=str(p12_path))
+            raise SecurityError(
+                "PKCS#12 file must hold an RSA key and its certificate", path=str(p12_path)
+            )
         return cls.from_key(key, cert, tuple(extra))
 
     @classmethod
-    def from_key(cls, key: rsa.RSAPrivateKey, certificate: x509.Certificate,
-                 chain: tuple[x509.Certificate, ...] = ()) -> Credential:
+    def from_key(
+        cls,
+        key: rsa.RSAPrivateKey,
+        certificate: x509.Certificate,
+        chain: tuple[x509.Certificate, ...] = (),
+    ) -> Credential:
         if key.public_key().public_numbers() != certificate.public_key().public_numbers():  # type: ignore[union-attr]
-            raise SecurityError("private key does not belong to the certificate",
-                                serial=certificate.serial_number)
+            raise SecurityError(
+                "private key does not belong to the certificate", serial=certificate.serial_number
+            )
         return cls(certificate=certificate, chain=chain, _key=_KeyBox(key))
 
     @property

@@ -83,8 +83,9 @@ class DevPki:
         try:
             return self.identities[label]
         except KeyError:
-            raise ConfigError("unknown identity in dev PKI", label=label,
-                              known=",".join(sorted(self.identities))) from None
+            raise ConfigError(
+                "unknown identity in dev PKI", label=label, known=",".join(sorted(self.identities))
+            ) from None
 
     @property
     def hospital(self) -> DevIdentity:
@@ -104,8 +105,9 @@ class DevPki:
 
     def trust_store(self, *, require_crl: bool = True) -> TrustStore:
         """A TrustStore with the dev root as anchor, the issuing CA and both CRLs."""
-        return TrustStore.from_files([self.root_ca], [self.issuing_ca], list(self.crls),
-                                     require_crl=require_crl)
+        return TrustStore.from_files(
+            [self.root_ca], [self.issuing_ca], list(self.crls), require_crl=require_crl
+        )
 
     @classmethod
     def load(cls, directory: Path) -> DevPki:
@@ -113,8 +115,11 @@ class DevPki:
         try:
             data = json.loads((directory / MANIFEST).read_text("utf-8"))
         except (OSError, ValueError):
-            raise ConfigError("not a dev PKI directory (manifest.json missing or bad)",
-                              path=str(directory), fix="run `prefetch pki dev DIR`") from None
+            raise ConfigError(
+                "not a dev PKI directory (manifest.json missing or bad)",
+                path=str(directory),
+                fix="run `prefetch pki dev DIR`",
+            ) from None
         files = data["files"]
         return cls(
             directory=directory,
@@ -129,10 +134,16 @@ class DevPki:
             foreign_ca=directory / files["foreign_ca"],
             identities={
                 label: DevIdentity(
-                    label=label, p12=directory / ident["p12"], cert=directory / ident["cert"],
-                    display_name=ident["name"], uzi_number=ident.get("uzi_number"),
-                    card_type=ident.get("card_type"), ura=ident.get("ura"),
-                    role=ident.get("role"), agb=ident.get("agb"))
+                    label=label,
+                    p12=directory / ident["p12"],
+                    cert=directory / ident["cert"],
+                    display_name=ident["name"],
+                    uzi_number=ident.get("uzi_number"),
+                    card_type=ident.get("card_type"),
+                    ura=ident.get("ura"),
+                    role=ident.get("role"),
+                    agb=ident.get("agb"),
+                )
                 for label, ident in data["identities"].items()
             },
         )
@@ -147,23 +158,46 @@ class _Spec:
 
 def _specs(ura: str, hospital: str) -> list[_Spec]:
     def server(label: str, uzi: str) -> _Spec:
-        return _Spec(label, cb.UziSubject(f"prefetch.{label}.test", hospital, uzi,
-                                          CardType.SERVER, ura, "00.000"),
-                     (f"prefetch.{label}.test",))
+        return _Spec(
+            label,
+            cb.UziSubject(f"prefetch.{label}.test", hospital, uzi, CardType.SERVER, ura, "00.000"),
+            (f"prefetch.{label}.test",),
+        )
+
     return [
         server("hospital", "900000012"),
-        _Spec("specialist", cb.UziSubject("Dr. A. Specialist", hospital, "123456782",
-                                          CardType.ZORGVERLENER, ura, "01.015", "01234567")),
-        _Spec("assistant", cb.UziSubject("B. Assistent", hospital, "123456790",
-                                         CardType.NAMED_EMPLOYEE, ura, "00.000")),
+        _Spec(
+            "specialist",
+            cb.UziSubject(
+                "Dr. A. Specialist",
+                hospital,
+                "123456782",
+                CardType.ZORGVERLENER,
+                ura,
+                "01.015",
+                "01234567",
+            ),
+        ),
+        _Spec(
+            "assistant",
+            cb.UziSubject(
+                "B. Assistent", hospital, "123456790", CardType.NAMED_EMPLOYEE, ura, "00.000"
+            ),
+        ),
         server("revoked", "900000024"),
         server("expired", "900000036"),
     ]
 
 
-def create_dev_pki(directory: Path, *, passphrase: bytes, key_size: int = 4096,
-                   hospital_ura: str = DEFAULT_URA, hospital_name: str = DEFAULT_HOSPITAL_NAME,
-                   now: dt.datetime | None = None) -> DevPki:
+def create_dev_pki(
+    directory: Path,
+    *,
+    passphrase: bytes,
+    key_size: int = 4096,
+    hospital_ura: str = DEFAULT_URA,
+    hospital_name: str = DEFAULT_HOSPITAL_NAME,
+    now: dt.datetime | None = None,
+) -> DevPki:
     """Generate the development PKI into `directory` (created 0700; must be empty or new)."""
     if key_size < 2048:
         raise ConfigError("RSA keys below 2048 bits are not allowed", key_size=key_size)
@@ -171,14 +205,26 @@ def create_dev_pki(directory: Path, *, passphrase: bytes, key_size: int = 4096,
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(directory, 0o700)
     if any(directory.iterdir()):
-        raise ConfigError("dev PKI directory is not empty", path=str(directory),
-                          fix="choose a new directory")
+        raise ConfigError(
+            "dev PKI directory is not empty", path=str(directory), fix="choose a new directory"
+        )
     start = now - dt.timedelta(hours=1)
-    root = cb.make_ca("prefetch dev UZI root CA", cb.new_key(key_size), parent=None,
-                      not_before=start, not_after=now + dt.timedelta(days=3650), path_length=1)
-    issuing = cb.make_ca("prefetch dev UZI issuing CA", cb.new_key(key_size), parent=root,
-                         not_before=start, not_after=now + dt.timedelta(days=1825),
-                         path_length=0)
+    root = cb.make_ca(
+        "prefetch dev UZI root CA",
+        cb.new_key(key_size),
+        parent=None,
+        not_before=start,
+        not_after=now + dt.timedelta(days=3650),
+        path_length=1,
+    )
+    issuing = cb.make_ca(
+        "prefetch dev UZI issuing CA",
+        cb.new_key(key_size),
+        parent=root,
+        not_before=start,
+        not_after=now + dt.timedelta(days=1825),
+        path_length=0,
+    )
     files: dict[str, object] = {}
     identities: dict[str, dict[str, str | None]] = {}
     out = _Writer(directory, passphrase)
@@ -192,44 +238,75 @@ def create_dev_pki(directory: Path, *, passphrase: bytes, key_size: int = 4096,
         not_before, not_after = start, now + dt.timedelta(days=730)
         if spec.label == "expired":
             not_before, not_after = now - dt.timedelta(days=400), now - dt.timedelta(days=1)
-        cert = cb.make_uzi_cert(spec.subject, key, issuing, not_before=not_before,
-                                not_after=not_after, dns_names=spec.dns)
+        cert = cb.make_uzi_cert(
+            spec.subject,
+            key,
+            issuing,
+            not_before=not_before,
+            not_after=not_after,
+            dns_names=spec.dns,
+        )
         if spec.label == "revoked":
             revoked_certs.append(cert)
         s = spec.subject
         identities[spec.label] = {
             "p12": out.p12(f"{spec.label}.p12", spec.label, key, cert, chain),
             "cert": out.pem(f"{spec.label}.pem", cert),
-            "name": s.common_name, "uzi_number": s.uzi_number, "card_type": s.card_type.value,
-            "ura": s.ura, "role": s.role, "agb": s.agb,
+            "name": s.common_name,
+            "uzi_number": s.uzi_number,
+            "card_type": s.card_type.value,
+            "ura": s.ura,
+            "role": s.role,
+            "agb": s.agb,
         }
     sim_key = cb.new_key(key_size)
-    sim_cert = cb.make_tls_server_cert("localhost", sim_key, issuing, not_before=start,
-                                       not_after=now + dt.timedelta(days=730),
-                                       dns_names=("localhost",), ip_addresses=("127.0.0.1",))
+    sim_cert = cb.make_tls_server_cert(
+        "localhost",
+        sim_key,
+        issuing,
+        not_before=start,
+        not_after=now + dt.timedelta(days=730),
+        dns_names=("localhost",),
+        ip_addresses=("127.0.0.1",),
+    )
     identities["simulator"] = {
         "p12": out.p12("simulator.p12", "simulator", sim_key, sim_cert, chain),
-        "cert": out.pem("simulator.pem", sim_cert), "name": "localhost",
+        "cert": out.pem("simulator.pem", sim_cert),
+        "name": "localhost",
     }
-    foreign = cb.make_ca("foreign CA", cb.new_key(key_size), parent=None, not_before=start,
-                         not_after=now + dt.timedelta(days=3650), path_length=0)
+    foreign = cb.make_ca(
+        "foreign CA",
+        cb.new_key(key_size),
+        parent=None,
+        not_before=start,
+        not_after=now + dt.timedelta(days=3650),
+        path_length=0,
+    )
     files["foreign_ca"] = out.pem("foreign-ca.pem", foreign.cert)
     f_key = cb.new_key(key_size)
-    f_subject = cb.UziSubject("prefetch.foreign.test", "Elders", "900000048", CardType.SERVER,
-                              hospital_ura, "00.000")
-    f_cert = cb.make_uzi_cert(f_subject, f_key, foreign, not_before=start,
-                              not_after=now + dt.timedelta(days=730))
+    f_subject = cb.UziSubject(
+        "prefetch.foreign.test", "Elders", "900000048", CardType.SERVER, hospital_ura, "00.000"
+    )
+    f_cert = cb.make_uzi_cert(
+        f_subject, f_key, foreign, not_before=start, not_after=now + dt.timedelta(days=730)
+    )
     identities["foreign"] = {
         "p12": out.p12("foreign-client.p12", "foreign", f_key, f_cert, [foreign.cert]),
-        "cert": out.pem("foreign-client.pem", f_cert), "name": f_subject.common_name,
-        "uzi_number": f_subject.uzi_number, "card_type": "S", "ura": hospital_ura,
-        "role": "00.000", "agb": "00000000",
+        "cert": out.pem("foreign-client.pem", f_cert),
+        "name": f_subject.common_name,
+        "uzi_number": f_subject.uzi_number,
+        "card_type": "S",
+        "ura": hospital_ura,
+        "role": "00.000",
+        "agb": "00000000",
     }
     next_update = now + dt.timedelta(days=30)
     root_crl = cb.make_crl(root, [], now=now, next_update=next_update)
     issuing_crl = cb.make_crl(issuing, revoked_certs, now=now, next_update=next_update)
-    files["crls"] = [out.crl("root-ca.crl.pem", root_crl),
-                     out.crl("issuing-ca.crl.pem", issuing_crl)]
+    files["crls"] = [
+        out.crl("root-ca.crl.pem", root_crl),
+        out.crl("issuing-ca.crl.pem", issuing_crl),
+    ]
     files["crl_bundle"] = out.crl("crls.pem", root_crl, issuing_crl)
     manifest = {
         "format": "prefetch-dev-pki/1",
@@ -257,8 +334,13 @@ class _Writer:
         (self._dir / name).write_bytes(b"".join(c.public_bytes(_PEM) for c in crls))
         return name
 
-    def p12(self, name: str, friendly: str, key: rsa.RSAPrivateKey, cert: x509.Certificate,
-            chain: list[x509.Certificate]) -> str:
-        write_private(self._dir / name, pkcs12_bytes(friendly, key, cert, chain,
-                                                     self._passphrase))
+    def p12(
+        self,
+        name: str,
+        friendly: str,
+        key: rsa.RSAPrivateKey,
+        cert: x509.Certificate,
+        chain: list[x509.Certificate],
+    ) -> str:
+        write_private(self._dir / name, pkcs12_bytes(friendly, key, cert, chain, self._passphrase))
         return name

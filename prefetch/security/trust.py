@@ -34,13 +34,13 @@ class Purpose(enum.Enum):
 
     TLS_CLIENT = "tls_client"
     TLS_SERVER = "tls_server"
-    TOKEN_SIGNING = "token_signing"        # transactietoken (authentication / server key)
-    NON_REPUDIATION = "non_repudiation"    # mandaattoken (UZI pass non-repudiation key)
+    TOKEN_SIGNING = "token_signing"  # noqa: S105      # transactietoken (authentication / server key)
+    NON_REPUDIATION = "non_repudiation"  # mandaattoken (UZI pass non-repudiation key)
 
 
 @dataclass(frozen=True, slots=True)
 class _Path:
-    certs: tuple[x509.Certificate, ...]   # leaf first, anchor last
+    certs: tuple[x509.Certificate, ...]  # leaf first, anchor last
     not_before: dt.datetime
     not_after: dt.datetime
 
@@ -91,14 +91,16 @@ def _leaf_usage_ok(cert: x509.Certificate, purpose: Purpose) -> bool:
         return False
     try:
         eku: set[x509.ObjectIdentifier] | None = set(
-            exts.get_extension_for_class(x509.ExtendedKeyUsage).value)
+            exts.get_extension_for_class(x509.ExtendedKeyUsage).value
+        )
     except x509.ExtensionNotFound:
         eku = None
     if purpose is Purpose.TLS_CLIENT:
         return ku.digital_signature and (eku is None or ExtendedKeyUsageOID.CLIENT_AUTH in eku)
     if purpose is Purpose.TLS_SERVER:
-        return ((ku.digital_signature or ku.key_encipherment)
-                and (eku is None or ExtendedKeyUsageOID.SERVER_AUTH in eku))
+        return (ku.digital_signature or ku.key_encipherment) and (
+            eku is None or ExtendedKeyUsageOID.SERVER_AUTH in eku
+        )
     if purpose is Purpose.TOKEN_SIGNING:
         return ku.digital_signature or ku.content_commitment
     return ku.content_commitment
@@ -107,24 +109,34 @@ def _leaf_usage_ok(cert: x509.Certificate, purpose: Purpose) -> bool:
 class TrustStore:
     """Anchors (self-signed roots), known intermediates and CRLs. Safe to share."""
 
-    def __init__(self, anchors: Iterable[x509.Certificate],
-                 intermediates: Iterable[x509.Certificate] = (),
-                 crls: Iterable[x509.CertificateRevocationList] = (), *,
-                 require_crl: bool = True) -> None:
+    def __init__(
+        self,
+        anchors: Iterable[x509.Certificate],
+        intermediates: Iterable[x509.Certificate] = (),
+        crls: Iterable[x509.CertificateRevocationList] = (),
+        *,
+        require_crl: bool = True,
+    ) -> None:
         self._anchors = {a.fingerprint(hashes.SHA256()): a for a in anchors}
         if not self._anchors:
             raise ValueError("a trust store needs at least one anchor")
         self._intermediates = list(intermediates)
         self._require_crl = require_crl
-        self._crls: dict[bytes, _Crl] = {}   # keyed by issuer fingerprint
+        self._crls: dict[bytes, _Crl] = {}  # keyed by issuer fingerprint
         self._paths: dict[tuple[bytes, Purpose], _Path | CertReason] = {}
         self._known: dict[tuple[str, int], x509.Certificate] = {}
         for crl in crls:
             self.add_crl(crl)
 
     @classmethod
-    def from_files(cls, anchors: Sequence[Path], intermediates: Sequence[Path] = (),
-                   crls: Sequence[Path] = (), *, require_crl: bool = True) -> TrustStore:
+    def from_files(
+        cls,
+        anchors: Sequence[Path],
+        intermediates: Sequence[Path] = (),
+        crls: Sequence[Path] = (),
+        *,
+        require_crl: bool = True,
+    ) -> TrustStore:
         return cls(
             [c for p in anchors for c in load_pem_certificates(p)],
             [c for p in intermediates for c in load_pem_certificates(p)],
@@ -154,8 +166,13 @@ class TrustStore:
     def find(self, issuer: str, serial: int) -> x509.Certificate | None:
         return self._known.get((issuer, serial))
 
-    def validate(self, chain: x509.Certificate | Sequence[x509.Certificate], *,
-                 now: dt.datetime, purpose: Purpose) -> x509.Certificate:
+    def validate(
+        self,
+        chain: x509.Certificate | Sequence[x509.Certificate],
+        *,
+        now: dt.datetime,
+        purpose: Purpose,
+    ) -> x509.Certificate:
         """Validate the leaf (first of `chain`) for `purpose` at `now`; return the leaf.
 
         Raises CertificateRejected with the reason (untrusted, self_signed, expired,
@@ -177,11 +194,12 @@ class TrustStore:
         self._check_time_and_revocation(found, now)
         return leaf
 
-    def _build(self, leaf: x509.Certificate, extra: list[x509.Certificate],
-               purpose: Purpose) -> _Path | CertReason:
+    def _build(
+        self, leaf: x509.Certificate, extra: list[x509.Certificate], purpose: Purpose
+    ) -> _Path | CertReason:
         anchors = list(self._anchors.values())
         if leaf.fingerprint(hashes.SHA256()) in self._anchors:
-            return CertReason.UNTRUSTED   # an anchor is never a leaf
+            return CertReason.UNTRUSTED  # an anchor is never a leaf
         if _is_self_issued(leaf) and _signed_by(leaf, leaf):
             return CertReason.SELF_SIGNED
         pool = extra + self._intermediates
@@ -219,8 +237,7 @@ class TrustStore:
             crl = self._crls.get(issuer.fingerprint(hashes.SHA256()))
             if crl is None or now > crl.next_update:
                 if self._require_crl:
-                    raise CertificateRejected(CertReason.CRL_UNAVAILABLE,
-                                              serial=cert.serial_number)
+                    raise CertificateRejected(CertReason.CRL_UNAVAILABLE, serial=cert.serial_number)
                 continue
             if cert.serial_number in crl.revoked:
                 raise CertificateRejected(CertReason.REVOKED, serial=cert.serial_number)

@@ -23,7 +23,7 @@ from cryptography.x509.oid import NameOID
 from prefetch.security.errors import CertificateRejected, CertReason
 
 UZI_OTHERNAME_OID = x509.ObjectIdentifier("2.5.5.5")
-UZI_CA_OID = "2.16.528.1.1003.1.3.5.5.5"   # as in AORTA.md section 4; the dev PKI uses it too
+UZI_CA_OID = "2.16.528.1.1003.1.3.5.5.5"  # as in AORTA.md section 4; the dev PKI uses it too
 
 _UZI_VALUE = re.compile(
     r"^(?P<ca>\d+(?:\.\d+)*)-(?P<version>\d+)-(?P<uzi>\d{8,9})-(?P<card>[ZNMS])-"
@@ -34,10 +34,10 @@ _UZI_VALUE = re.compile(
 class CardType(enum.Enum):
     """UZI pass / certificate type."""
 
-    ZORGVERLENER = "Z"     # BIG-registered care professional
-    NAMED_EMPLOYEE = "N"   # named employee (e.g. a pharmacy or poli assistant)
+    ZORGVERLENER = "Z"  # BIG-registered care professional
+    NAMED_EMPLOYEE = "N"  # named employee (e.g. a pharmacy or poli assistant)
     UNNAMED_EMPLOYEE = "M"
-    SERVER = "S"           # server / system certificate
+    SERVER = "S"  # server / system certificate
 
     @property
     def is_person(self) -> bool:
@@ -48,23 +48,31 @@ class CardType(enum.Enum):
 class UziIdentity:
     """Who a UZI certificate belongs to, plus which certificate it is."""
 
-    uzi_number: str                # UZI number (person) or UZI system number (server)
+    uzi_number: str  # UZI number (person) or UZI system number (server)
     card_type: CardType
-    ura: str                       # the organisation (URA) the pass belongs to
-    role: str                      # UZI role code, "00.000" for servers
+    ura: str  # the organisation (URA) the pass belongs to
+    role: str  # UZI role code, "00.000" for servers
     agb: str
     ca_oid: str
     version: str
-    certificate_serial: int        # X.509 serial of the certificate it came from
-    issuer: str                    # RFC 4514 issuer name of that certificate
+    certificate_serial: int  # X.509 serial of the certificate it came from
+    issuer: str  # RFC 4514 issuer name of that certificate
 
     @property
     def is_server(self) -> bool:
         return self.card_type is CardType.SERVER
 
 
-def format_uzi_value(*, uzi_number: str, card_type: CardType, ura: str, role: str,
-                     agb: str = "00000000", ca_oid: str = UZI_CA_OID, version: str = "1") -> str:
+def format_uzi_value(
+    *,
+    uzi_number: str,
+    card_type: CardType,
+    ura: str,
+    role: str,
+    agb: str = "00000000",
+    ca_oid: str = UZI_CA_OID,
+    version: str = "1",
+) -> str:
     """The IA5String value of the 2.5.5.5 otherName."""
     value = f"{ca_oid}-{version}-{uzi_number}-{card_type.value}-{ura}-{role}-{agb}"
     if not _UZI_VALUE.match(value):
@@ -102,7 +110,7 @@ def _read_der_length(der: bytes, pos: int) -> tuple[int, int]:
     count = first & 0x7F
     if count == 0 or count > 4 or pos + 1 + count > len(der):
         raise ValueError("bad DER length")
-    return int.from_bytes(der[pos + 1:pos + 1 + count], "big"), pos + 1 + count
+    return int.from_bytes(der[pos + 1 : pos + 1 + count], "big"), pos + 1 + count
 
 
 def uzi_other_name(value: str) -> x509.OtherName:
@@ -120,11 +128,15 @@ def uzi_identity(cert: x509.Certificate) -> UziIdentity:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         raise CertificateRejected(CertReason.NOT_UZI, serial=cert.serial_number) from None
-    values = [name.value for name in san.get_values_for_type(x509.OtherName)
-              if name.type_id == UZI_OTHERNAME_OID]
+    values = [
+        name.value
+        for name in san.get_values_for_type(x509.OtherName)
+        if name.type_id == UZI_OTHERNAME_OID
+    ]
     if len(values) != 1:
-        raise CertificateRejected(CertReason.NOT_UZI, serial=cert.serial_number,
-                                  uzi_names=len(values))
+        raise CertificateRejected(
+            CertReason.NOT_UZI, serial=cert.serial_number, uzi_names=len(values)
+        )
     try:
         match = _UZI_VALUE.match(decode_ia5(values[0]))
     except (ValueError, UnicodeDecodeError):
@@ -133,8 +145,11 @@ def uzi_identity(cert: x509.Certificate) -> UziIdentity:
         raise CertificateRejected(CertReason.NOT_UZI, serial=cert.serial_number)
     serials = cert.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)
     if serials and serials[0].value != match["uzi"]:
-        raise CertificateRejected(CertReason.NOT_UZI, serial=cert.serial_number,
-                                  detail="subject serialNumber differs from UZI number")
+        raise CertificateRejected(
+            CertReason.NOT_UZI,
+            serial=cert.serial_number,
+            detail="subject serialNumber differs from UZI number",
+        )
     return UziIdentity(
         uzi_number=match["uzi"],
         card_type=CardType(match["card"]),

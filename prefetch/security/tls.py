@@ -1,0 +1,161 @@
+"""Mutual TLS (TLS 1.2 or higher) for the LSP client and the simulator.
+
+`ssl.SSLContext.load_cert_chain` only reads keys from files. To hand it the in-memory key,
+`_load_credential` writes an *encrypted* PKCS#8 PEM (random one-time password) with mode 0600
+into a private temporary directory (0700), loads it with the password, and deletes it at once.
+No unencrypted key ever touches the disk.
+
+Server side: the handshake already refuses a client without a certificate, or with one that
+does not chain to `client_ca_file` (foreign, self-signed), is expired, or — when a CRL file is
+given — revoked. `check_client_certificate` then applies the application's own `TrustStore`
+(the same rules as for token signers) and returns the client's UZI identity.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+import ssl
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import requests
+from cryptography import x509
+from requests.adapters import HTTPAdapter
+
+from prefetch.security.errors import CertificateRejected, CertReason
+from prefetch.security.keys import Credential, write_private
+from prefetch.security.trust import Purpose, TrustStore
+from prefetch.security.uzi import UziIdentity, uzi_identity
+
+_MIN_TLS = ssl.TLSVersion.TLSv1_2
+
+
+def _load_credential(ctx: ssl.SSLContext, credential: Credential) -> None:
+    password = secrets.token_bytes(32)
+    with tempfile.TemporaryDirectory(prefix="prefetch-tls-") as tmp:
+        os.chmod(tmp, 0o700)
+        cert_file = Path(tmp) / "cert.pem"
+        key_file = Path(tmp) / "key.pem"
+        write_private(cert_file, credential.chain_pem)
+        write_private(key_file, credential.encrypted_key_pem(password))
+        ctx.load_cert_chain(str(cert_file), str(key_file), password=password)
+
+
+def client_ssl_context(credential: Credential, ca_file: Path) -> ssl.SSLContext:
+    """Client context: presents `credential`, trusts only `ca_file`, checks the host name."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = _MIN_TLS
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.check_hostname = True
+    ctx.load_verify_locations(cafile=str(ca_file))
+    _load_credential(ctx, credential)
+    return ctx
+
+
+def server_ssl_context(
+    credential: Credential, client_ca_file: Path, *, crl_file: Path | None = None
+) -> ssl.SSLContext:
+    """Server context: requires a client certificate chaining to `client_ca_file`.
+
+    With `crl_file` (PEM, one or more CRLs) the handshake also refuses revoked leaves.
+    """
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = _MIN_TLS
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_verify_locations(cafile=str(client_ca_file))
+    if crl_file is not None:
+        ctx.load_verify_locations(cafile=str(crl_file))
+        ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
+    _load_credential(ctx, credential)
+    return ctx
+
+
+@lru_cache(maxsize=1024)
+def _parse_der(der: bytes) -> x509.Certificate:
+    return x509.load_der_x509_certificate(der)
+
+
+def check_client_certificate(
+    der: bytes | None, trust: TrustStore, now: dt.datetime, *, require_server: bool = True
+) -> UziIdentity:
+    """Validate a TLS client's certificate (DER, from `getpeercert(binary_form=True)`).
+
+    Raises CertificateRejected: missing, malformed, untrusted, self_signed, expired,
+    not_yet_valid, revoked, crl_unavailable, key_usage, not_uzi (also when a server
+    certificate is required and a personal one is presented).
+    """
+    if not der:
+        raise CertificateRejected(CertReason.MISSING)
+    try:
+        cert = _parse_der(der)
+    except ValueError:
+        raise CertificateRejected(CertReason.MALFORMED) from None
+    trust.validate(cert, now=now, purpose=Purpose.TLS_CLIENT)
+    identity = uzi_identity(cert)
+    if require_server and not identity.is_server:
+        raise CertificateRejected(
+            CertReason.NOT_UZI,
+            serial=cert.serial_number,
+            detail="a UZI server certificate is required",
+        )
+    return identity
+
+
+class MtlsAdapter(HTTPAdapter):
+    """A requests adapter that always uses one prepared client `SSLContext`.
+
+    Verification cannot be switched off through `session.verify`: the context decides.
+    """
+
+    def __init__(self, ssl_context: ssl.SSLContext, **kwargs: Any) -> None:
+        self._ssl_context = ssl_context
+        super().__init__(**kwargs)
+
+    def init_poolmanager(
+        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
+    ) -> None:
+        pool_kwargs["ssl_context"] = self._ssl_context
+        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        conn.cert_reqs = "CERT_REQUIRED"
+        conn.ca_certs = None
+        conn.ca_cert_dir = None
+
+    def build_connection_pool_key_attributes(
+        self, request: Any, verify: Any, cert: Any = None
+    ) -> Any:
+        host_params: Any
+        pool_kwargs: Any
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(
+            request, verify, cert
+        )
+        pool_kwargs["ssl_context"] = self._ssl_context
+        pool_kwargs["cert_reqs"] = "CERT_REQUIRED"
+        pool_kwargs.pop("ca_certs", None)
+        pool_kwargs.pop("ca_cert_dir", None)
+        return host_params, pool_kwargs
+
+
+def mtls_session(
+    credential: Credential, ca_file: Path, *, pool_maxsize: int = 8
+) -> requests.Session:
+    """A requests session for https:// with mutual TLS (client certificate = credential)."""
+    session = requests.Session()
+    adapter = MtlsAdapter(
+        client_ssl_context(credential, ca_file), pool_maxsize=pool_maxsize, max_retries=0
+    )
+    session.mount("https://", adapter)
+    session.mount("http://", _RefuseAdapter())
+    return session
+
+
+class _RefuseAdapter(HTTPAdapter):
+    """Plain HTTP is never used for the LSP: refuse instead of sending in the clear."""
+
+    def send(self, request: Any, *args: Any, **kwargs: Any) -> requests.Response:
+        raise requests.exceptions.InvalidURL("plain http is refused; the LSP needs https")

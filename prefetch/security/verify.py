@@ -1,0 +1,325 @@
+"""`EnvelopeVerifier`: the simulator checks a secured query the way the LSP does.
+
+Order of checks (the first failure decides the reason):
+
+1. structure (`envelope.split_envelope`): malformed, token_missing, wrapped_signature,
+   mandate_unexpected;
+2. the HL7 body is read into `QueryParams` (malformed);
+3. transactietoken: signer certificate (untrusted_signer, revoked_signer,
+   signer_cert_invalid), signature (bad_signature, digest_mismatch) — claims are read only from
+   what signxml returns as signed — then audience, time window with skew (not_yet_valid,
+   expired_token, validity_too_long), issuer URA, message binding, BSN, author / overseer,
+   holder-of-key against the TLS client;
+4. mandaattoken when the author is not the overseer (mandate_missing) or whenever present:
+   signer and signature as above (non-repudiation key), issued by the overseer
+   (mandate_wrong_issuer), for this organisation and this author, audience, validity
+   (mandate_expired);
+5. replay: a transactietoken ID is accepted once within its window (replayed).
+
+Verification of a mandaattoken (the same bytes on every query under a mandate) is cached by
+the SHA-256 of its serialisation; certificate path checks are cached in the `TrustStore`;
+time and revocation checks are repeated on every call.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cryptography import x509
+from lxml import etree
+from signxml.algorithms import DigestAlgorithm, SignatureMethod
+from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidSignature
+from signxml.verifier import SignatureConfiguration, XMLVerifier
+
+from prefetch.domain import oids
+from prefetch.errors import PrefetchError
+from prefetch.hl7v3.params import QueryParams
+from prefetch.hl7v3.xmlparse import make_parser
+from prefetch.security.envelope import split_envelope
+from prefetch.security.errors import (
+    CertificateRejected,
+    CertReason,
+    RejectReason,
+    TokenRejected,
+)
+from prefetch.security.saml import (
+    DEFAULT_PROFILE,
+    DS,
+    WSSE,
+    TokenInfo,
+    TokenProfile,
+    ii_urn,
+    q,
+    read_token,
+)
+from prefetch.security.trust import Purpose, TrustStore
+from prefetch.security.uzi import UziIdentity, uzi_identity
+
+_SIGNATURE_METHODS = frozenset({SignatureMethod.RSA_SHA256})
+_DIGESTS = frozenset({DigestAlgorithm.SHA256})
+_CERT_REASONS = {
+    CertReason.UNTRUSTED: RejectReason.UNTRUSTED_SIGNER,
+    CertReason.SELF_SIGNED: RejectReason.UNTRUSTED_SIGNER,
+    CertReason.REVOKED: RejectReason.REVOKED_SIGNER,
+}
+_CACHE_LIMIT = 1024
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _default_body_reader(body: etree._Element) -> QueryParams:
+    from prefetch.hl7v3.query import parse_query
+
+    return parse_query(body)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedRequest:
+    """A query whose tokens passed every check."""
+
+    body: etree._Element
+    params: QueryParams
+    transaction: TokenInfo
+    mandate: TokenInfo | None
+
+
+def _fail(reason: RejectReason, **context: object) -> TokenRejected:
+    return TokenRejected(reason, **context)
+
+
+class EnvelopeVerifier:
+    """Verifies secured envelopes against a `TrustStore`. Thread-safe; share one instance."""
+
+    def __init__(
+        self,
+        trust: TrustStore,
+        *,
+        audience: str = DEFAULT_PROFILE.audience,
+        skew: dt.timedelta = dt.timedelta(seconds=30),
+        clock: Callable[[], dt.datetime] = _utcnow,
+        profile: TokenProfile = DEFAULT_PROFILE,
+        body_reader: Callable[[etree._Element], QueryParams] = _default_body_reader,
+        detect_replay: bool = True,
+    ) -> None:
+        self._trust = trust
+        self._audience = audience
+        self._skew = skew
+        self._clock = clock
+        self._profile = profile
+        self._read_body = body_reader
+        self._detect_replay = detect_replay
+        self._lock = threading.Lock()
+        self._seen: dict[str, dt.datetime] = {}
+        self._mandates: dict[bytes, tuple[TokenInfo, x509.Certificate]] = {}
+
+    def verify(
+        self,
+        envelope: bytes,
+        *,
+        client_identity: UziIdentity | None,
+        now: dt.datetime | None = None,
+    ) -> VerifiedRequest:
+        """Verify `envelope`; raise TokenRejected(reason) on the first failed check."""
+        now = now or self._clock()
+        parts = split_envelope(envelope)
+        try:
+            params = self._read_body(parts.body)
+        except PrefetchError:
+            raise _fail(RejectReason.MALFORMED, detail="HL7 body not readable") from None
+        transaction = self._verified(parts.transaction, Purpose.TOKEN_SIGNING, now, cache=False)
+        self._check_transaction(transaction, params, client_identity, now)
+        mandate = None
+        if parts.mandate is not None:
+            mandate = self._verified(parts.mandate, Purpose.NON_REPUDIATION, now, cache=True)
+            self._check_mandate(mandate, params, now)
+        elif params.author is None or params.author.uzi_number != params.overseer.uzi_number:
+            raise _fail(RejectReason.MANDATE_MISSING, message_id=params.message_id.extension)
+        self._check_replay(transaction, now)
+        return VerifiedRequest(
+            body=parts.body, params=params, transaction=transaction, mandate=mandate
+        )
+
+    # -- signature and signer -----------------------------------------------------------
+
+    def _signer_certificate(self, assertion: etree._Element) -> x509.Certificate:
+        sig = assertion.find(q(DS, "Signature"))
+        key_info = sig.find(q(DS, "KeyInfo")) if sig is not None else None
+        if key_info is None:
+            raise _fail(RejectReason.MALFORMED, detail="signature without KeyInfo")
+        cert_text = key_info.findtext(f"{q(DS, 'X509Data')}/{q(DS, 'X509Certificate')}")
+        serial_el = key_info.find(
+            f"{q(WSSE, 'SecurityTokenReference')}/{q(DS, 'X509Data')}/{q(DS, 'X509IssuerSerial')}"
+        )
+        named: tuple[str, int] | None = None
+        if serial_el is not None:
+            try:
+                named = (
+                    serial_el.findtext(q(DS, "X509IssuerName")) or "",
+                    int(serial_el.findtext(q(DS, "X509SerialNumber")) or ""),
+                )
+            except ValueError:
+                raise _fail(RejectReason.MALFORMED, detail="bad X509SerialNumber") from None
+        if cert_text:
+            try:
+                cert = x509.load_der_x509_certificate(base64.b64decode(cert_text))
+            except ValueError:
+                raise _fail(RejectReason.MALFORMED, detail="bad X509Certificate") from None
+            if named is not None and named != (cert.issuer.rfc4514_string(), cert.serial_number):
+                raise _fail(RejectReason.MALFORMED, detail="KeyInfo names two certificates")
+            return cert
+        if named is not None:
+            found = self._trust.find(*named)
+            if found is None:
+                raise _fail(RejectReason.UNTRUSTED_SIGNER, detail="unknown signer certificate")
+            return found
+        raise _fail(RejectReason.MALFORMED, detail="KeyInfo names no certificate")
+
+    def _verified(
+        self, assertion: etree._Element, purpose: Purpose, now: dt.datetime, *, cache: bool
+    ) -> TokenInfo:
+        serialized = etree.tostring(assertion)
+        key = hashlib.sha256(serialized).digest()
+        cached = self._mandates.get(key) if cache else None
+        if cached is not None:
+            info, cert = cached
+            self._check_signer(cert, purpose, now)
+            return info
+        cert = self._signer_certificate(assertion)
+        self._check_signer(cert, purpose, now)
+        try:
+            result = XMLVerifier().verify(
+                serialized,
+                x509_cert=cert,
+                parser=make_parser(),
+                id_attribute="ID",
+                expect_config=SignatureConfiguration(
+                    location="./",
+                    expect_references=1,
+                    signature_methods=_SIGNATURE_METHODS,
+                    digest_algorithms=_DIGESTS,
+                    verification_time=now,
+                ),
+            )
+        except InvalidDigest:
+            raise _fail(RejectReason.DIGEST_MISMATCH) from None
+        except InvalidCertificate:
+            raise _fail(RejectReason.SIGNER_CERT_INVALID) from None
+        except InvalidSignature:
+            raise _fail(RejectReason.BAD_SIGNATURE) from None
+        except Exception:  # signxml raises InvalidInput and lxml errors for odd shapes
+            raise _fail(RejectReason.MALFORMED, detail="signature not processable") from None
+        signed = result.signed_xml  # type: ignore[union-attr]
+        if signed is None or signed.get("ID") != assertion.get("ID"):
+            raise _fail(RejectReason.WRAPPED_SIGNATURE, detail="signed node is not the token")
+        ident = self._identity(cert)
+        try:
+            info = read_token(signed, signer=ident)
+        except (ValueError, TypeError):
+            raise _fail(RejectReason.MALFORMED, detail="assertion content") from None
+        if cache:
+            with self._lock:
+                if len(self._mandates) >= _CACHE_LIMIT:
+                    self._mandates.clear()
+                self._mandates[key] = (info, cert)
+        return info
+
+    def _check_signer(self, cert: x509.Certificate, purpose: Purpose, now: dt.datetime) -> None:
+        try:
+            self._trust.validate(cert, now=now, purpose=purpose)
+        except CertificateRejected as exc:
+            reason = _CERT_REASONS.get(exc.reason, RejectReason.SIGNER_CERT_INVALID)
+            raise _fail(reason, certificate=exc.reason.value) from None
+
+    @staticmethod
+    def _identity(cert: x509.Certificate) -> UziIdentity:
+        try:
+            return uzi_identity(cert)
+        except CertificateRejected:
+            raise _fail(RejectReason.SIGNER_CERT_INVALID, certificate="not_uzi") from None
+
+    # -- claims ---------------------------------------------------------------------------
+
+    def _check_transaction(
+        self, tok: TokenInfo, params: QueryParams, client: UziIdentity | None, now: dt.datetime
+    ) -> None:
+        p = self._profile
+        mid = params.message_id.extension
+        if self._audience not in tok.audiences:
+            raise _fail(RejectReason.WRONG_AUDIENCE, message_id=mid)
+        if now < tok.not_before - self._skew:
+            raise _fail(RejectReason.NOT_YET_VALID, message_id=mid)
+        if now >= tok.not_on_or_after + self._skew:
+            raise _fail(RejectReason.EXPIRED_TOKEN, message_id=mid)
+        if tok.not_on_or_after - tok.not_before > p.max_transaction_validity:
+            raise _fail(RejectReason.VALIDITY_TOO_LONG, message_id=mid)
+        if (
+            tok.issuer != ii_urn(oids.URA, params.hospital_ura)
+            or tok.signer_ura != params.hospital_ura
+        ):
+            raise _fail(RejectReason.ISSUER_MISMATCH, message_id=mid)
+        message = ii_urn(params.message_id.root or "", params.message_id.extension or "")
+        if tok.single(p.message_attribute) != message:
+            raise _fail(RejectReason.MESSAGE_MISMATCH, message_id=mid)
+        if tok.single(p.patient_attribute) != params.bsn.value:
+            raise _fail(RejectReason.BSN_MISMATCH, message_id=mid)
+        if params.author is None:
+            author = ii_urn(oids.UZI_SYSTEM, params.author_system_uzi or "")
+            signer_ok = tok.signer_uzi == params.author_system_uzi and tok.signer_card_type == "S"
+            name_id = ""
+        else:
+            author = ii_urn(oids.UZI_PERSON, params.author.uzi_number)
+            signer_ok = tok.signer_uzi == params.author.uzi_number and tok.signer_card_type != "S"
+            name_id = f"{params.author.uzi_number}:{params.author.role_code}"
+        if (
+            tok.single(p.author_attribute) != author
+            or not signer_ok
+            or tok.name_id != name_id
+            or tok.single(p.overseer_attribute)
+            != ii_urn(oids.UZI_PERSON, params.overseer.uzi_number)
+        ):
+            raise _fail(RejectReason.AUTHOR_MISMATCH, message_id=mid)
+        if tok.holder is None:
+            raise _fail(RejectReason.MALFORMED, detail="no holder-of-key confirmation")
+        if client is not None and tok.holder != (client.issuer, client.certificate_serial):
+            raise _fail(RejectReason.HOLDER_MISMATCH, message_id=mid)
+
+    def _check_mandate(self, tok: TokenInfo, params: QueryParams, now: dt.datetime) -> None:
+        p = self._profile
+        mid = params.message_id.extension
+        overseer = params.overseer
+        if (
+            tok.issuer != ii_urn(oids.UZI_PERSON, overseer.uzi_number)
+            or tok.signer_uzi != overseer.uzi_number
+            or tok.signer_card_type == "S"
+            or tok.single(p.role_attribute) != overseer.role_code
+        ):
+            raise _fail(RejectReason.MANDATE_WRONG_ISSUER, message_id=mid)
+        if (
+            tok.name_id != ii_urn(oids.URA, params.hospital_ura)
+            or tok.signer_ura != params.hospital_ura
+        ):
+            raise _fail(RejectReason.MANDATE_WRONG_ORGANISATION, message_id=mid)
+        mandatee = params.author.uzi_number if params.author else params.author_system_uzi
+        if tok.single(p.mandatee_attribute) != mandatee:
+            raise _fail(RejectReason.MANDATE_WRONG_MANDATEE, message_id=mid)
+        if self._audience not in tok.audiences:
+            raise _fail(RejectReason.WRONG_AUDIENCE, message_id=mid, which="mandate")
+        if not (tok.not_before - self._skew <= now < tok.not_on_or_after + self._skew):
+            raise _fail(RejectReason.MANDATE_EXPIRED, message_id=mid)
+
+    def _check_replay(self, tok: TokenInfo, now: dt.datetime) -> None:
+        if not self._detect_replay:
+            return
+        with self._lock:
+            if tok.assertion_id in self._seen:
+                raise _fail(RejectReason.REPLAYED, assertion_id=tok.assertion_id)
+            if len(self._seen) >= 10 * _CACHE_LIMIT:
+                self._seen = {k: v for k, v in self._seen.items() if v > now}
+            self._seen[tok.assertion_id] = tok.not_on_or_after + self._skew
