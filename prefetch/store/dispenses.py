@@ -66,16 +66,25 @@ def _row(bsn: str, dispense: Dispense, prov: DispenseProvenance) -> dict[str, An
     }
 
 
-def _latest_per_key(
-    pairs: Sequence[tuple[Dispense, DispenseProvenance]],
-) -> list[tuple[Dispense, DispenseProvenance]]:
-    """One entry per dispense id (a key may not appear twice in one upsert statement)."""
+def _rows(bsn: str, pairs: Sequence[tuple[Dispense, DispenseProvenance]]) -> list[dict[str, Any]]:
+    """One row per dispense id (a key may not appear twice in one upsert statement): the
+    latest fetch wins, first_fetched_at is the earliest fetch seen in this batch. Sorted by
+    key, so concurrent writers lock rows in the same order (no deadlocks)."""
     latest: dict[tuple[str, str], tuple[Dispense, DispenseProvenance]] = {}
+    earliest: dict[tuple[str, str], dt.datetime] = {}
     for dispense, prov in pairs:
-        seen = latest.get(dispense.key)
+        key = dispense.key
+        seen = latest.get(key)
         if seen is None or prov.fetched_at >= seen[1].fetched_at:
-            latest[dispense.key] = (dispense, prov)
-    return [latest[key] for key in sorted(latest)]  # fixed order: no lock-order deadlocks
+            latest[key] = (dispense, prov)
+        if key not in earliest or prov.fetched_at < earliest[key]:
+            earliest[key] = prov.fetched_at
+    rows = []
+    for key in sorted(latest):
+        row = _row(bsn, *latest[key])
+        row["first_fetched_at"] = earliest[key]
+        rows.append(row)
+    return rows
 
 
 def upsert_dispenses(
@@ -83,11 +92,14 @@ def upsert_dispenses(
 ) -> RecordResult:
     """Insert new dispenses, refresh known ones from a fetch at least as recent.
 
+    first_fetched_at is the first fetch recorded and is never changed by a refresh; an
+    answer from an older fetch arriving after a newer one changes nothing.
+
     Runs in the caller's transaction. PostgreSQL counts through `xmax = 0` on the
     returned rows; SQLite (whose write transaction holds the database lock) looks the
     keys up first.
     """
-    rows = [_row(bsn, d, p) for d, p in _latest_per_key(pairs)]
+    rows = _rows(bsn, pairs)
     inserted = updated = 0
     dialect = session.get_bind().dialect.name
     for start in range(0, len(rows), _CHUNK):
@@ -103,17 +115,14 @@ def upsert_dispenses(
             inserted += sum(1 for f in flags if f)
             updated += sum(1 for f in flags if not f)
             continue
-        known = dict(
-            session.execute(
-                select(
-                    tuple_(DispenseRow.id_root, DispenseRow.id_extension), DispenseRow.fetched_at
-                ).where(
-                    tuple_(DispenseRow.id_root, DispenseRow.id_extension).in_(
-                        [(r["id_root"], r["id_extension"]) for r in chunk]
-                    )
+        found = session.execute(
+            select(DispenseRow.id_root, DispenseRow.id_extension, DispenseRow.fetched_at).where(
+                tuple_(DispenseRow.id_root, DispenseRow.id_extension).in_(
+                    [(r["id_root"], r["id_extension"]) for r in chunk]
                 )
-            ).tuples()
+            )
         )
+        known = {(root, ext): at for root, ext, at in found}
         for r in chunk:
             stored_at = known.get((r["id_root"], r["id_extension"]))
             if stored_at is None:

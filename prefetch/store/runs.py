@@ -335,7 +335,7 @@ class RunRepository:
                 select(column, func.count())
                 .where(RunItemRow.run_id == run_id, column.is_not(None))
                 .group_by(column)
-            ).tuples()
+            )
             return {str(key): int(n) for key, n in rows}
 
         by_state = counts(RunItemRow.state)

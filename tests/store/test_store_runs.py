@@ -1,0 +1,255 @@
+"""RunRepository contract: runs, the work queue, outcomes, retries, summaries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+from sqlalchemy import Engine
+from store_samples import BSN_A, T0, audit, dispense, items, provenance
+
+from prefetch.domain.outcome import OutcomeKind
+from prefetch.errors import InvalidValueError, StopError
+from prefetch.store.audit import AuditLog
+from prefetch.store.db import make_engine
+from prefetch.store.records import ItemState, NewItem, RunKind, RunState
+from prefetch.store.repositories import DispenseRepository, RunRepository
+
+DAY = dt.date(2026, 11, 21)
+LATER = T0 + dt.timedelta(minutes=5)
+
+
+@pytest.fixture
+def runs(migrated_engine: Engine) -> RunRepository:
+    return RunRepository(migrated_engine)
+
+
+def _create(runs: RunRepository, n: int = 3, *, skipped: int = 0, run_id: str = "r1") -> None:
+    assert runs.create_run(run_id, "cardiologie", DAY, "scheduled", T0, items(n, skipped=skipped))
+
+
+def test_create_run_stores_the_run_and_its_items(runs: RunRepository) -> None:
+    _create(runs, 3, skipped=2)
+    run = runs.get_run("r1")
+    assert run is not None
+    assert (run.state, run.kind, run.clinic_day, run.created_at) == (
+        RunState.PLANNED,
+        RunKind.SCHEDULED,
+        DAY,
+        T0,
+    )
+    assert runs.find_run("cardiologie", DAY, RunKind.SCHEDULED) == run
+    assert runs.find_run("cardiologie", DAY, "manual") is None
+    stored = runs.items("r1")
+    assert [i.patient_local_id for i in stored] == ["p0000", "p0001", "p0002", "s0000", "s0001"]
+    assert [i.state for i in stored] == [ItemState.PENDING] * 3 + [ItemState.SKIPPED] * 2
+    assert stored[3].skip_reason == "no_bsn"
+    assert stored[3].clinics == ("CARD", "INT")
+    assert stored[0].bsn == BSN_A
+    assert BSN_A not in repr(stored[0])
+
+
+def test_create_run_twice_is_a_resume_that_changes_nothing(runs: RunRepository) -> None:
+    _create(runs, 3)
+    claimed = runs.claim_next("r1", "w1", LATER)
+    assert claimed is not None
+    before = runs.items("r1")
+    assert not runs.create_run("r1", "cardiologie", DAY, "scheduled", LATER, items(5))
+    # Same schedule, day and kind under another id: the same run, also a resume.
+    assert not runs.create_run("r2", "cardiologie", DAY, "scheduled", LATER, items(5))
+    assert runs.items("r1") == before
+    assert runs.get_run("r2") is None
+    # Another kind is another run.
+    assert runs.create_run("r3", "cardiologie", DAY, RunKind.MANUAL, LATER, items(1))
+
+
+def test_one_item_per_patient(runs: RunRepository) -> None:
+    twice = [NewItem("p1", BSN_A, ("CARD",)), NewItem("p1", BSN_A, ("INT",))]
+    with pytest.raises(InvalidValueError):
+        runs.create_run("r1", "cardiologie", DAY, "scheduled", T0, twice)
+    assert runs.get_run("r1") is None
+
+
+def test_run_state_transitions(runs: RunRepository) -> None:
+    _create(runs, 2, skipped=1)
+    runs.start_run("r1", LATER)
+    runs.start_run("r1", LATER + dt.timedelta(hours=1))  # resume: stays running, same start
+    run = runs.get_run("r1")
+    assert run is not None
+    assert (run.state, run.started_at) == (RunState.RUNNING, LATER)
+    summary = runs.finish_run("r1", LATER + dt.timedelta(hours=2))
+    run = runs.get_run("r1")
+    assert run is not None
+    assert run.state is RunState.FINISHED
+    assert run.counts is not None
+    assert run.counts["by_state"] == {"pending": 2, "skipped": 1} == dict(summary.by_state)
+    with pytest.raises(StopError):
+        runs.start_run("r1", LATER)
+    with pytest.raises(StopError):
+        runs.start_run("nope", LATER)
+
+
+def test_claim_next_takes_pending_items_in_order_once(runs: RunRepository) -> None:
+    _create(runs, 2, skipped=1)
+    first = runs.claim_next("r1", "w1", LATER)
+    second = runs.claim_next("r1", "w2", LATER)
+    assert first is not None
+    assert second is not None
+    assert (first.patient_local_id, second.patient_local_id) == ("p0000", "p0001")
+    assert (first.attempts, first.claimed_by, first.claimed_at) == (1, "w1", LATER)
+    assert runs.claim_next("r1", "w3", LATER) is None  # skipped items are never claimed
+    assert [i.state for i in runs.items("r1")][:2] == [ItemState.IN_FLIGHT] * 2
+
+
+def test_retry_wait_items_are_claimed_only_when_due(runs: RunRepository) -> None:
+    _create(runs, 1)
+    claimed = runs.claim_next("r1", "w1", T0)
+    assert claimed is not None
+    due = T0 + dt.timedelta(minutes=10)
+    runs.record_retry(claimed.id, code="OVERLOAD", next_attempt_at=due, audit=audit())
+    item = runs.items("r1")[0]
+    assert (item.state, item.outcome_kind, item.outcome_code) == (
+        ItemState.RETRY_WAIT,
+        "transient",
+        "OVERLOAD",
+    )
+    assert runs.claim_next("r1", "w1", due - dt.timedelta(seconds=1)) is None
+    again = runs.claim_next("r1", "w2", due)
+    assert again is not None
+    assert (again.id, again.attempts) == (claimed.id, 2)
+
+
+def test_release_stale_returns_crashed_claims_to_pending(runs: RunRepository) -> None:
+    _create(runs, 2)
+    old = runs.claim_next("r1", "crashed", T0)
+    fresh = runs.claim_next("r1", "alive", LATER)
+    assert old is not None
+    assert fresh is not None
+    assert runs.release_stale("r1", older_than=T0 + dt.timedelta(minutes=1)) == 1
+    states = {i.id: i.state for i in runs.items("r1")}
+    assert states == {old.id: ItemState.PENDING, fresh.id: ItemState.IN_FLIGHT}
+    again = runs.claim_next("r1", "w3", LATER)
+    assert again is not None
+    assert again.id == old.id
+
+
+def test_record_outcome_stores_item_dispenses_and_audit(
+    runs: RunRepository, migrated_engine: Engine
+) -> None:
+    _create(runs, 2)
+    claimed = runs.claim_next("r1", "w1", T0)
+    assert claimed is not None
+    pairs = [(dispense("d1"), provenance()), (dispense("d2"), provenance())]
+    event = audit(claimed.bsn, at=LATER)
+    result = runs.record_outcome(
+        claimed.id,
+        outcome_kind=OutcomeKind.RECORDS,
+        outcome_code="OK",
+        detail=None,
+        dispenses=pairs,
+        audit=event,
+    )
+    assert (result.inserted, result.updated) == (2, 0)
+    item = runs.items("r1")[0]
+    assert (item.state, item.outcome_kind, item.dispense_count, item.updated_at) == (
+        ItemState.DONE,
+        "records",
+        2,
+        LATER,
+    )
+    assert DispenseRepository(migrated_engine).count() == 2
+    assert AuditLog(migrated_engine).for_patient(claimed.bsn) == [event]
+
+    other = runs.claim_next("r1", "w1", T0)
+    assert other is not None
+    runs.record_outcome(
+        other.id,
+        outcome_kind=OutcomeKind.FAILED,
+        outcome_code="UNKNOWN",
+        detail="gave up",
+        dispenses=[],
+        audit=audit(other.bsn),
+    )
+    summary = runs.summary("r1")
+    assert summary.total == 2
+    assert dict(summary.by_state) == {"done": 1, "failed": 1}
+    assert dict(summary.by_outcome) == {"records": 1, "failed": 1}
+    assert summary.count(ItemState.FAILED) == 1
+    assert summary.dispenses == 2
+
+
+def test_record_outcome_refuses_what_it_cannot_record(runs: RunRepository) -> None:
+    _create(runs, 1, skipped=1)
+    pending, skipped = runs.items("r1")
+    with pytest.raises(InvalidValueError):
+        runs.record_outcome(
+            pending.id,
+            outcome_kind=OutcomeKind.TRANSIENT,
+            outcome_code=None,
+            detail=None,
+            dispenses=[],
+            audit=audit(),
+        )
+    with pytest.raises(StopError):
+        runs.record_outcome(
+            skipped.id,
+            outcome_kind=OutcomeKind.NO_RECORDS,
+            outcome_code=None,
+            detail=None,
+            dispenses=[],
+            audit=audit(None),
+        )
+    with pytest.raises(StopError):
+        runs.record_retry(10_000, code=None, next_attempt_at=T0, audit=audit())
+
+
+def test_summary_counts_skip_reasons(runs: RunRepository) -> None:
+    run_items = [
+        NewItem("a", None, ("CARD",), "no_bsn"),
+        NewItem("b", None, ("CARD",), "no_bsn"),
+        NewItem("c", BSN_A, ("CARD",), "consent_refused"),
+        NewItem("d", BSN_A, ("CARD",)),
+    ]
+    assert runs.create_run("r1", "s", DAY, "manual", T0, run_items)
+    summary = runs.summary("r1")
+    assert dict(summary.by_skip_reason) == {"no_bsn": 2, "consent_refused": 1}
+    assert dict(summary.by_state) == {"skipped": 3, "pending": 1}
+    assert runs.summary("unknown").total == 0
+
+
+def test_claim_next_never_hands_one_item_to_two_workers(
+    database_url: str, migrated_engine: Engine
+) -> None:
+    n_items, n_workers = 60, 4
+    assert RunRepository(migrated_engine).create_run(
+        "r1", "s", DAY, "scheduled", T0, items(n_items)
+    )
+    engines = [make_engine(database_url) for _ in range(n_workers)]  # one per "machine"
+    claimed: list[list[int]] = [[] for _ in range(n_workers)]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(n_workers)
+
+    def work(k: int) -> None:
+        repo = RunRepository(engines[k])
+        try:
+            barrier.wait()
+            while (item := repo.claim_next("r1", f"w{k}", T0)) is not None:
+                claimed[k].append(item.id)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(n_workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    for engine in engines:
+        engine.dispose()
+    assert errors == []
+    everything = [i for per_worker in claimed for i in per_worker]
+    assert len(everything) == n_items
+    assert len(set(everything)) == n_items
+    holders = {i.id: i.claimed_by for i in RunRepository(migrated_engine).items("r1")}
+    for k, ids in enumerate(claimed):
+        assert all(holders[i] == f"w{k}" for i in ids)
