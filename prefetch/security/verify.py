@@ -23,50 +23,31 @@ time and revocation checks are repeated on every call.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from cryptography import x509
 from lxml import etree
-from signxml.algorithms import DigestAlgorithm, SignatureMethod
-from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidSignature
-from signxml.verifier import SignatureConfiguration, XMLVerifier
 
 from prefetch.domain import oids
 from prefetch.errors import PrefetchError
 from prefetch.hl7v3.params import QueryParams
-from prefetch.hl7v3.xmlparse import make_parser
 from prefetch.security.envelope import split_envelope
 from prefetch.security.errors import (
-    CertificateRejected,
-    CertReason,
     RejectReason,
     TokenRejected,
 )
 from prefetch.security.saml import (
     DEFAULT_PROFILE,
-    DS,
-    WSSE,
     TokenInfo,
     TokenProfile,
     ii_urn,
-    q,
-    read_token,
 )
+from prefetch.security.signcheck import TokenChecker
 from prefetch.security.trust import Purpose, TrustStore
-from prefetch.security.uzi import UziIdentity, uzi_identity
+from prefetch.security.uzi import UziIdentity
 
-_SIGNATURE_METHODS = frozenset({SignatureMethod.RSA_SHA256})
-_DIGESTS = frozenset({DigestAlgorithm.SHA256})
-_CERT_REASONS = {
-    CertReason.UNTRUSTED: RejectReason.UNTRUSTED_SIGNER,
-    CertReason.SELF_SIGNED: RejectReason.UNTRUSTED_SIGNER,
-    CertReason.REVOKED: RejectReason.REVOKED_SIGNER,
-}
 _CACHE_LIMIT = 1024
 
 
@@ -117,7 +98,7 @@ class EnvelopeVerifier:
         self._detect_replay = detect_replay
         self._lock = threading.Lock()
         self._seen: dict[str, dt.datetime] = {}
-        self._mandates: dict[bytes, tuple[TokenInfo, x509.Certificate]] = {}
+        self._tokens = TokenChecker(trust, profile=profile)
 
     def verify(
         self,
@@ -133,11 +114,13 @@ class EnvelopeVerifier:
             params = self._read_body(parts.body)
         except PrefetchError:
             raise _fail(RejectReason.MALFORMED, detail="HL7 body not readable") from None
-        transaction = self._verified(parts.transaction, Purpose.TOKEN_SIGNING, now, cache=False)
+        transaction = self._tokens.verified(
+            parts.transaction, Purpose.TOKEN_SIGNING, now, cache=False
+        )
         self._check_transaction(transaction, params, client_identity, now)
         mandate = None
         if parts.mandate is not None:
-            mandate = self._verified(parts.mandate, Purpose.NON_REPUDIATION, now, cache=True)
+            mandate = self._tokens.verified(parts.mandate, Purpose.NON_REPUDIATION, now, cache=True)
             self._check_mandate(mandate, params, now)
         elif params.author is None or params.author.uzi_number != params.overseer.uzi_number:
             raise _fail(RejectReason.MANDATE_MISSING, message_id=params.message_id.extension)
@@ -145,104 +128,6 @@ class EnvelopeVerifier:
         return VerifiedRequest(
             body=parts.body, params=params, transaction=transaction, mandate=mandate
         )
-
-    # -- signature and signer -----------------------------------------------------------
-
-    def _signer_certificate(self, assertion: etree._Element) -> x509.Certificate:
-        sig = assertion.find(q(DS, "Signature"))
-        key_info = sig.find(q(DS, "KeyInfo")) if sig is not None else None
-        if key_info is None:
-            raise _fail(RejectReason.MALFORMED, detail="signature without KeyInfo")
-        cert_text = key_info.findtext(f"{q(DS, 'X509Data')}/{q(DS, 'X509Certificate')}")
-        serial_el = key_info.find(
-            f"{q(WSSE, 'SecurityTokenReference')}/{q(DS, 'X509Data')}/{q(DS, 'X509IssuerSerial')}"
-        )
-        named: tuple[str, int] | None = None
-        if serial_el is not None:
-            try:
-                named = (
-                    serial_el.findtext(q(DS, "X509IssuerName")) or "",
-                    int(serial_el.findtext(q(DS, "X509SerialNumber")) or ""),
-                )
-            except ValueError:
-                raise _fail(RejectReason.MALFORMED, detail="bad X509SerialNumber") from None
-        if cert_text:
-            try:
-                cert = x509.load_der_x509_certificate(base64.b64decode(cert_text))
-            except ValueError:
-                raise _fail(RejectReason.MALFORMED, detail="bad X509Certificate") from None
-            if named is not None and named != (cert.issuer.rfc4514_string(), cert.serial_number):
-                raise _fail(RejectReason.MALFORMED, detail="KeyInfo names two certificates")
-            return cert
-        if named is not None:
-            found = self._trust.find(*named)
-            if found is None:
-                raise _fail(RejectReason.UNTRUSTED_SIGNER, detail="unknown signer certificate")
-            return found
-        raise _fail(RejectReason.MALFORMED, detail="KeyInfo names no certificate")
-
-    def _verified(
-        self, assertion: etree._Element, purpose: Purpose, now: dt.datetime, *, cache: bool
-    ) -> TokenInfo:
-        serialized = etree.tostring(assertion)
-        key = hashlib.sha256(serialized).digest()
-        cached = self._mandates.get(key) if cache else None
-        if cached is not None:
-            info, cert = cached
-            self._check_signer(cert, purpose, now)
-            return info
-        cert = self._signer_certificate(assertion)
-        self._check_signer(cert, purpose, now)
-        try:
-            result = XMLVerifier().verify(
-                serialized,
-                x509_cert=cert,
-                parser=make_parser(),
-                id_attribute="ID",
-                expect_config=SignatureConfiguration(
-                    location="./",
-                    expect_references=1,
-                    signature_methods=_SIGNATURE_METHODS,
-                    digest_algorithms=_DIGESTS,
-                    verification_time=now,
-                ),
-            )
-        except InvalidDigest:
-            raise _fail(RejectReason.DIGEST_MISMATCH) from None
-        except InvalidCertificate:
-            raise _fail(RejectReason.SIGNER_CERT_INVALID) from None
-        except InvalidSignature:
-            raise _fail(RejectReason.BAD_SIGNATURE) from None
-        except Exception:  # signxml raises InvalidInput and lxml errors for odd shapes
-            raise _fail(RejectReason.MALFORMED, detail="signature not processable") from None
-        signed = result.signed_xml  # type: ignore[union-attr]
-        if signed is None or signed.get("ID") != assertion.get("ID"):
-            raise _fail(RejectReason.WRAPPED_SIGNATURE, detail="signed node is not the token")
-        ident = self._identity(cert)
-        try:
-            info = read_token(signed, signer=ident)
-        except (ValueError, TypeError):
-            raise _fail(RejectReason.MALFORMED, detail="assertion content") from None
-        if cache:
-            with self._lock:
-                if len(self._mandates) >= _CACHE_LIMIT:
-                    self._mandates.clear()
-                self._mandates[key] = (info, cert)
-        return info
-
-    def _check_signer(self, cert: x509.Certificate, purpose: Purpose, now: dt.datetime) -> None:
-        try:
-            self._trust.validate(cert, now=now, purpose=purpose)
-        except CertificateRejected as exc:
-            reason = _CERT_REASONS.get(exc.reason, RejectReason.SIGNER_CERT_INVALID)
-            raise _fail(reason, certificate=exc.reason.value) from None
-
-    @staticmethod
-    def _identity(cert: x509.Certificate) -> UziIdentity:
-        try:
-            return uzi_identity(cert)
-        except CertificateRejected:
-            raise _fail(RejectReason.SIGNER_CERT_INVALID, certificate="not_uzi") from None
 
     # -- claims ---------------------------------------------------------------------------
 

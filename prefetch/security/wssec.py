@@ -9,12 +9,18 @@ fault code.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 
 from lxml import etree
 
+from prefetch.hl7v3.aorta_settings import DEFAULT_SETTINGS, AortaSettings
+from prefetch.hl7v3.params import QueryParams
+from prefetch.hl7v3.query import build_query
 from prefetch.hl7v3.xmlparse import parse_xml
 from prefetch.security.envelope import EnvelopeParts, fault_code, split_envelope
+from prefetch.security.keys import Credential
 from prefetch.security.saml import DEFAULT_PROFILE, SOAP, WSSE, TokenProfile, q
+from prefetch.security.tokens import build_transaction_token
 from prefetch.security.verify import EnvelopeVerifier, VerifiedRequest
 
 __all__ = [
@@ -23,6 +29,7 @@ __all__ = [
     "VerifiedRequest",
     "fault_code",
     "secure_envelope",
+    "secure_query",
     "split_envelope",
 ]
 
@@ -48,3 +55,21 @@ def secure_envelope(
         security.append(parse_xml(mandate_token))
     etree.SubElement(envelope, q(SOAP, "Body")).append(copy.deepcopy(body))
     return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
+
+
+def secure_query(
+    params: QueryParams,
+    credential: Credential,
+    *,
+    mandate_token: bytes | None,
+    now: dt.datetime,
+    settings: AortaSettings = DEFAULT_SETTINGS,
+    validity: dt.timedelta = dt.timedelta(minutes=5),
+    profile: TokenProfile = DEFAULT_PROFILE,
+) -> bytes:
+    """The complete envelope for one query: HL7 body, signed transactietoken, mandate token."""
+    body = build_query(params, settings)
+    token = build_transaction_token(params, credential, now=now, validity=validity, profile=profile)
+    return secure_envelope(
+        body, transaction_token=token, mandate_token=mandate_token, profile=profile
+    )
