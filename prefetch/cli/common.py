@@ -1,0 +1,51 @@
+"""Helpers shared by the CLI commands: settings loading and clean error exits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+
+from prefetch.errors import ConfigError, PrefetchError, StopError
+from prefetch.settings import Settings, SettingsProblems, load_settings
+
+EXIT_OK = 0
+EXIT_FAILURES = 1
+EXIT_USAGE = 2
+
+CONFIG_OPTION = typer.Option(
+    None,
+    "--config",
+    "-c",
+    help="Settings file (TOML); default config/prefetch.toml when present, else built-in defaults.",
+)
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def settings_or_exit(path: Path | None) -> Settings:
+    try:
+        return load_settings(path)
+    except SettingsProblems as exc:
+        typer.echo(f"error: invalid settings in {exc.source}:", err=True)
+        for key, message in exc.problems:
+            typer.echo(f"  {key}: {message}", err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+
+
+@contextmanager
+def clean_errors() -> Iterator[None]:
+    """Turn the product's own errors into one line on stderr and an exit code."""
+    try:
+        yield
+    except ConfigError as exc:
+        raise fail(str(exc), EXIT_USAGE) from None
+    except StopError as exc:
+        raise fail(str(exc), EXIT_FAILURES) from None
+    except PrefetchError as exc:
+        raise fail(str(exc), EXIT_FAILURES) from None

@@ -1,0 +1,1 @@
+"""`prefetch demo`: a realistic clinic day against the simulator, end to end."""

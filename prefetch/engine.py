@@ -1,0 +1,462 @@
+"""A prefetch run: plan -> eligibility -> durable queue -> throttle -> LSP -> store.
+
+`Prefetcher.prepare` plans a clinic day and writes the run with one item per patient
+(skipped ones with their reason) in one transaction; preparing the same run again is a
+resume and changes nothing. `Prefetcher.execute` lets worker threads claim items from the
+database, query the LSP through the throttle and record each outcome together with its
+dispenses and its audit row. A crash loses nothing: items in flight for longer than
+`stale_after` go back to the queue on the next start.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from prefetch.domain import oids
+from prefetch.domain.bsn import Bsn
+from prefetch.domain.coded import Identifier
+from prefetch.domain.dispense import Dispense, DispenseProvenance
+from prefetch.domain.eligibility import EligibilityPolicy, Eligible, decide
+from prefetch.domain.outcome import Outcome, OutcomeKind
+from prefetch.domain.people import Appointment, Clinician, Mandate
+from prefetch.domain.planning import plan
+from prefetch.domain.schedule import Schedule
+from prefetch.errors import OverloadError, StopError
+from prefetch.hl7v3.params import QueryParams, id_key
+from prefetch.logging import get_logger
+from prefetch.ports import LspGateway, LspReply, WallClock, utc_now
+from prefetch.store.ports import DispenseStore, RunStore
+from prefetch.store.records import AuditAction, AuditEvent, ClaimedItem, NewItem, RunSummary
+from prefetch.throttle import Throttle
+
+log = get_logger("prefetch.engine")
+
+# Codes that mean our own message is wrong: stop the whole run and alert.
+STOP_RUN_CODES = frozenset({"SYN105"})
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    hospital_ura: str
+    hospital_name: str
+    application_id: str
+    system_uzi: str
+    max_attempts: int = 4
+    backoff_base: dt.timedelta = dt.timedelta(seconds=30)
+    backoff_max: dt.timedelta = dt.timedelta(minutes=15)
+    fresh_for: dt.timedelta = dt.timedelta(hours=12)
+    workers: int = 4
+    stale_after: dt.timedelta = dt.timedelta(minutes=10)
+    idle_poll_seconds: float = 1.0
+
+    @property
+    def message_id_root(self) -> str:
+        return f"{oids.URA}.{int(self.hospital_ura)}.1"
+
+    @property
+    def query_id_root(self) -> str:
+        return f"{oids.URA}.{int(self.hospital_ura)}.2"
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedRun:
+    run_id: str
+    created: bool  # False: the run existed already (resume)
+    planned: int  # patients in the run
+    to_query: int
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    done: int  # items that reached a final state in this execution
+    total: int  # items to query in this run
+    last_kind: str
+
+
+@dataclass
+class RunReport:
+    summary: RunSummary
+    stopped: str | None = None  # why the run stopped early, if it did
+    queried: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _RunContext:
+    run_id: str
+    schedule: Schedule
+    mandate: Mandate | None
+    look_back: dt.date
+    counter: _Counter
+    report: RunReport
+
+
+def make_run_id(schedule_id: str, clinic_day: dt.date, kind: str) -> str:
+    if kind == "scheduled":
+        return f"{schedule_id}:{clinic_day.isoformat()}"
+    return f"{schedule_id}:{clinic_day.isoformat()}:{kind}:{uuid.uuid4().hex[:12]}"
+
+
+class Prefetcher:
+    """The use case. Collaborators are passed in; nothing here opens files or sockets."""
+
+    def __init__(
+        self,
+        *,
+        runs: RunStore,
+        dispenses: DispenseStore,
+        gateway: LspGateway,
+        throttle: Throttle,
+        config: EngineConfig,
+        clock: WallClock = utc_now,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.runs = runs
+        self.dispenses = dispenses
+        self.gateway = gateway
+        self.throttle = throttle
+        self.config = config
+        self.clock = clock
+        self.sleep = sleep
+        self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
+        self._stop_reason: str | None = None
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ prepare
+    def prepare(
+        self,
+        schedule: Schedule,
+        clinic_day: dt.date,
+        appointments: Sequence[Appointment],
+        *,
+        mandate: Mandate | None,
+        kind: str = "scheduled",
+        run_id: str | None = None,
+        fresh_for: dt.timedelta | None = None,
+    ) -> PreparedRun:
+        """Plan the clinic day and write the run (or find it, for a resume)."""
+        now = self.clock()
+        existing = (
+            self.runs.find_run(schedule.id, clinic_day, kind) if kind == "scheduled" else None
+        )
+        if existing is not None:
+            summary = self.runs.summary(existing.id)
+            skipped = summary.by_state.get("skipped", 0)
+            return PreparedRun(existing.id, False, summary.total, summary.total - skipped)
+        policy = EligibilityPolicy(
+            fresh_for=self.config.fresh_for if fresh_for is None else fresh_for
+        )
+        items: list[NewItem] = []
+        for planned in plan(appointments, schedule=schedule, clinic_day=clinic_day):
+            patient = planned.patient
+            last = self.dispenses.last_fetched_at(patient.bsn) if patient.bsn is not None else None
+            decision = decide(
+                patient,
+                planned.appointments,
+                schedule=schedule,
+                policy=policy,
+                now=now,
+                last_fetched_at=last,
+                mandate=mandate,
+            )
+            items.append(
+                NewItem(
+                    patient_local_id=patient.local_id,
+                    bsn=patient.bsn.value if patient.bsn is not None else None,
+                    clinics=planned.clinics,
+                    skip_reason=None if isinstance(decision, Eligible) else decision.reason.value,
+                )
+            )
+        rid = run_id or make_run_id(schedule.id, clinic_day, kind)
+        created = self.runs.create_run(rid, schedule.id, clinic_day, kind, now, items)
+        to_query = sum(1 for i in items if i.skip_reason is None)
+        log.info(
+            "run_planned",
+            run_id=rid,
+            created=created,
+            patients=len(items),
+            to_query=to_query,
+            skipped=len(items) - to_query,
+        )
+        return PreparedRun(rid, created, len(items), to_query)
+
+    # ------------------------------------------------------------------ execute
+    def execute(
+        self,
+        run_id: str,
+        schedule: Schedule,
+        mandate: Mandate | None,
+        *,
+        clinic_day: dt.date,
+        progress: Callable[[Progress], None] | None = None,
+    ) -> RunReport:
+        """Work the run's queue until every item is final (or the run must stop)."""
+        started = time.monotonic()
+        self._stop_reason = None
+        self.runs.start_run(run_id, self.clock())
+        released = self.runs.release_stale(run_id, self.clock() - self.config.stale_after)
+        if released:
+            log.warning("stale_items_released", run_id=run_id, count=released)
+        summary = self.runs.summary(run_id)
+        total = summary.total - summary.by_state.get("skipped", 0)
+        already = summary.by_state.get("done", 0) + summary.by_state.get("failed", 0)
+        counter = _Counter(already, total, progress)
+        report = RunReport(summary=summary)
+        ctx = _RunContext(
+            run_id,
+            schedule,
+            mandate,
+            clinic_day - dt.timedelta(days=schedule.look_back_days),
+            counter,
+            report,
+        )
+        workers = [
+            threading.Thread(
+                target=self._worker,
+                name=f"prefetch-worker-{n}",
+                args=(ctx, f"{run_id}#{n}:{uuid.uuid4().hex[:6]}"),
+                daemon=True,
+            )
+            for n in range(max(1, min(self.config.workers, self.throttle.config.max_in_flight)))
+        ]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        report.stopped = self.stop_reason
+        if report.stopped is None:
+            report.summary = self.runs.finish_run(run_id, self.clock())
+        else:
+            report.summary = self.runs.summary(run_id)
+        report.queried = counter.queried
+        log.info(
+            "run_finished",
+            run_id=run_id,
+            stopped=report.stopped,
+            queried=counter.queried,
+            duration_s=round(time.monotonic() - started, 3),
+            **{f"items_{k}": v for k, v in report.summary.by_state.items()},
+            dispenses=report.summary.dispenses,
+        )
+        return report
+
+    @property
+    def stop_reason(self) -> str | None:
+        with self._lock:
+            return self._stop_reason
+
+    def _worker(self, ctx: _RunContext, worker_id: str) -> None:
+        run_id = ctx.run_id
+        while self.stop_reason is None:
+            if self.throttle.breaker.state == "open":
+                self.sleep(self.config.idle_poll_seconds)
+                continue
+            item = self.runs.claim_next(run_id, worker_id, self.clock())
+            if item is None:
+                if not self._work_left(run_id):
+                    return
+                self.sleep(self.config.idle_poll_seconds)
+                continue
+            try:
+                final = self._handle(item, ctx)
+            except StopError as exc:
+                with self._lock:
+                    self._stop_reason = self._stop_reason or exc.message
+                    ctx.report.errors.append(str(exc))
+                log.error("run_stopped", run_id=run_id, item_id=item.id, reason=exc.message)
+                return
+            if final:
+                ctx.counter.step(final)
+
+    def _work_left(self, run_id: str) -> bool:
+        by_state = self.runs.summary(run_id).by_state
+        return any(by_state.get(s, 0) for s in ("pending", "retry_wait", "in_flight"))
+
+    def _params(self, item: ClaimedItem, schedule: Schedule, look_back: dt.date) -> QueryParams:
+        cfg = self.config
+        overseer = schedule.overseer
+        if overseer.ura is None:
+            overseer = Clinician(
+                overseer.uzi_number, overseer.role_code, overseer.name, ura=cfg.hospital_ura
+            )
+        return QueryParams(
+            bsn=Bsn(item.bsn),
+            message_id=Identifier(cfg.message_id_root, uuid.uuid4().hex),
+            query_id=Identifier(cfg.query_id_root, uuid.uuid4().hex),
+            created_at=self.clock(),
+            overseer=overseer,
+            hospital_ura=cfg.hospital_ura,
+            hospital_name=cfg.hospital_name,
+            sender_application_id=cfg.application_id,
+            author=None,
+            author_system_uzi=cfg.system_uzi,
+            look_back_from=look_back,
+        )
+
+    def _handle(self, item: ClaimedItem, ctx: _RunContext) -> str | None:
+        """Query one patient and record the result. Returns the final kind, or None."""
+        run_id, schedule, mandate = ctx.run_id, ctx.schedule, ctx.mandate
+        params = self._params(item, schedule, ctx.look_back)
+        try:
+            with self.throttle.slot():
+                ctx.counter.sent()
+                reply = self.gateway.query(
+                    params, mandate_token=mandate.token_xml if mandate else None
+                )
+        except OverloadError as exc:  # our own throttle said no: nothing was sent
+            reply = LspReply(
+                Outcome(
+                    OutcomeKind.TRANSIENT,
+                    code="THROTTLE",
+                    detail=exc.message,
+                    retry_after=exc.retry_after,
+                )
+            )
+        outcome = reply.outcome
+        now = self.clock()
+        self._feed_breaker(outcome)
+        log.info(
+            "lsp_query",
+            run_id=run_id,
+            item_id=item.id,
+            attempt=item.attempts,
+            outcome=outcome.kind.value,
+            code=outcome.code,
+            sources=len(outcome.sources),
+            dispenses=len(outcome.dispenses),
+            failed_sources=len(outcome.failed_sources),
+            elapsed_ms=round(reply.elapsed_seconds * 1000, 1),
+        )
+        audit = self._audit(item, params, ctx, outcome, now)
+        if outcome.kind is OutcomeKind.TRANSIENT and item.attempts < self.config.max_attempts:
+            self.runs.record_retry(
+                item.id,
+                code=outcome.code,
+                next_attempt_at=now + self._backoff(item.attempts, outcome),
+                audit=audit,
+            )
+            return None
+        kind = outcome.kind
+        detail = outcome.detail
+        if kind is OutcomeKind.TRANSIENT:
+            kind = OutcomeKind.FAILED
+            detail = f"gave up after {item.attempts} attempts: {outcome.code or 'transient'}"
+        self.runs.record_outcome(
+            item.id,
+            outcome_kind=kind,
+            outcome_code=outcome.code,
+            detail=detail,
+            dispenses=self._with_provenance(reply, params, ctx, now),
+            audit=audit,
+        )
+        if outcome.code in STOP_RUN_CODES:
+            raise StopError(
+                "the LSP reports our message as malformed; run stopped",
+                code=outcome.code,
+                run_id=run_id,
+            )
+        return kind.value
+
+    def _feed_breaker(self, outcome: Outcome) -> None:
+        if outcome.kind is OutcomeKind.TRANSIENT:
+            if outcome.code != "THROTTLE":
+                self.throttle.breaker.failure()
+            if outcome.retry_after:
+                self.throttle.pause(outcome.retry_after)
+        else:
+            self.throttle.breaker.success()
+
+    def _backoff(self, attempts: int, outcome: Outcome) -> dt.timedelta:
+        base = self.config.backoff_base.total_seconds() * (2 ** max(attempts - 1, 0))
+        delay = min(base, self.config.backoff_max.total_seconds())
+        delay = delay * (0.5 + self.rng.random() / 2)  # jitter: spread the retries
+        if outcome.retry_after:
+            delay = max(delay, outcome.retry_after)
+        return dt.timedelta(seconds=delay)
+
+    @staticmethod
+    def _with_provenance(
+        reply: LspReply, params: QueryParams, ctx: _RunContext, now: dt.datetime
+    ) -> list[tuple[Dispense, DispenseProvenance]]:
+        schedule = ctx.schedule
+        out: list[tuple[Dispense, DispenseProvenance]] = []
+        for source in reply.outcome.sources:
+            for dispense in source.dispenses:
+                out.append(
+                    (
+                        dispense,
+                        DispenseProvenance(
+                            pharmacy_ura=source.organization_ura or dispense.pharmacy_ura,
+                            pharmacy_name=source.organization_name,
+                            source_application_id=source.application_id,
+                            source_system_uzi=source.system_uzi,
+                            batch_message_id=reply.batch_message_id,
+                            item_message_id=source.message_id,
+                            query_id=id_key(params.query_id),
+                            fetched_at=now,
+                            run_id=ctx.run_id,
+                            responsible_uzi=schedule.overseer.uzi_number,
+                            responsible_name=schedule.overseer.name,
+                        ),
+                    )
+                )
+        return out
+
+    def _audit(
+        self,
+        item: ClaimedItem,
+        params: QueryParams,
+        ctx: _RunContext,
+        outcome: Outcome,
+        now: dt.datetime,
+    ) -> AuditEvent:
+        schedule, mandate = ctx.schedule, ctx.mandate
+        return AuditEvent(
+            event_id=uuid.uuid4().hex,
+            event_type="lsp_query",
+            action=AuditAction.EXECUTE,
+            occurred_at=now,
+            user_id=self.config.system_uzi,
+            user_role="system",
+            responsible_user_id=schedule.overseer.uzi_number,
+            patient_bsn=item.bsn,
+            object_detail={
+                "query_id": id_key(params.query_id),
+                "message_id": id_key(params.message_id),
+                "run_id": item.run_id,
+                "attempt": item.attempts,
+                "dispenses": len(outcome.dispenses),
+                "sources": len(outcome.sources),
+                "code": outcome.code,
+            },
+            authorisation_basis=mandate.id if mandate else None,
+            source_system=f"prefetch/app-{self.config.application_id}",
+            outcome=outcome.kind.value,
+        )
+
+
+class _Counter:
+    def __init__(self, done: int, total: int, callback: Callable[[Progress], None] | None) -> None:
+        self.done = done
+        self.total = total
+        self.queried = 0
+        self._callback = callback
+        self._lock = threading.Lock()
+
+    def sent(self) -> None:
+        with self._lock:
+            self.queried += 1
+
+    def step(self, kind: str) -> None:
+        with self._lock:
+            self.done += 1
+            snapshot = Progress(self.done, self.total, kind)
+        if self._callback:
+            self._callback(snapshot)
