@@ -65,6 +65,10 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
 
 
 def _sqlite_engine(url: str) -> Engine:
+    database = make_url(url).database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        # The data directory holds BSNs: create it private to this user.
+        Path(database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     engine = create_engine(
         url,
         hide_parameters=True,
@@ -98,6 +102,8 @@ def _sqlite_engine(url: str) -> Engine:
 def make_engine(url: str) -> Engine:
     """An Engine for `url`: `sqlite:///path` or `postgresql+psycopg://...`.
 
+    For a SQLite file the parent directory is created (mode 0700) when missing.
+
     Raises ConfigError for a URL that cannot be parsed or names another backend.
     Connecting happens lazily; an unreachable server shows up at first use as
     `sqlalchemy.exc.OperationalError`.
@@ -128,6 +134,14 @@ def make_engine(url: str) -> Engine:
         backend=backend,
         fix="use sqlite:///path or postgresql+psycopg://...",
     )
+
+
+def display_url(url: str) -> str:
+    """`url` without its password, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is not echoed: it may hold a secret
+        return "<unparsable URL>"
 
 
 def is_sqlite(engine: Engine) -> bool:
