@@ -110,7 +110,7 @@ def _magistral_product(recipe: MagistralRecipe) -> Product:
                 code=Code(code=ing.hpk, system=oids.HPK, display=ing.name, translations=gpk),
                 numerator=Quantity(value=ing.numerator[0], unit=ing.numerator[1])
                 if ing.numerator
-                else None,
+                else Quantity(null_flavor="QS"),  # quantum satis ("ad 100 ml")
                 denominator=Quantity(value=ing.denominator[0], unit=ing.denominator[1]),
             )
         )

@@ -55,10 +55,16 @@ class Verifier(Protocol):
     def verify(self, envelope: bytes, *, client_identity: Any) -> Verified: ...
 
 
-def _reason(exc: SecurityError) -> str:
+def _reason(exc: SecurityError) -> tuple[str, str]:
+    """(fault code, fault string) for a refusal: the reason's value is the fault string."""
+    from prefetch.security.envelope import fault_code
+    from prefetch.security.errors import RejectReason
+
     reason = getattr(exc, "reason", None)
+    if isinstance(reason, RejectReason):
+        return fault_code(reason), reason.value
     value = getattr(reason, "value", None)
-    return str(value) if value is not None else "rejected"
+    return "wsse:FailedAuthentication", str(value) if value is not None else "rejected"
 
 
 class LspService:
@@ -155,12 +161,10 @@ class LspService:
             else:
                 params = parse_query(payload)
         except SecurityError as exc:
-            reason = _reason(exc)
+            code, reason = _reason(exc)
             self.stats.signature_failure(reason)
             return SimAnswer(
-                status=500,
-                outcome="signature_failure",
-                body=soap_fault("soap:Client", reason, "").body,
+                status=500, outcome="signature_failure", body=soap_fault(code, reason, "").body
             )
         except PrefetchError as exc:
             return soap_fault("soap:Client", exc.message, "bad_request")

@@ -48,8 +48,8 @@ class SimStats:
             self._dispenses_sent += dispenses
 
     def signature_failure(self, reason: str) -> None:
+        """Count the reason; the outcome itself is counted with the answer."""
         with self._lock:
-            self._outcomes["signature_failure"] += 1
             self._signature_reasons[reason] += 1
 
     def tls_failure(self) -> None:
