@@ -1,0 +1,209 @@
+"""The run use case against the real store (SQLite and PostgreSQL) and a scripted gateway."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from prefetch.domain.bsn import Bsn
+from prefetch.domain.coded import Code, Identifier
+from prefetch.domain.dispense import Dispense, Product
+from prefetch.domain.outcome import Outcome, OutcomeKind, SourceAnswer, SourceStatus
+from prefetch.domain.people import Appointment, AppointmentStatus, Clinician, Mandate, Patient
+from prefetch.domain.schedule import Schedule
+from prefetch.engine import EngineConfig, Prefetcher
+from prefetch.lsp.fake import FakeLspGateway
+from prefetch.store.audit import AuditLog
+from prefetch.store.dispenses import DispenseRepository
+from prefetch.store.runs import RunRepository
+from prefetch.throttle import Throttle, ThrottleConfig
+
+NOW = dt.datetime(2026, 11, 23, 18, 0, tzinfo=dt.UTC)
+DAY = dt.date(2026, 11, 24)
+OVERSEER = Clinician("900000011", "01.010", "Dr. A. de Vries")
+SCHEDULE = Schedule(
+    id="card",
+    clinics=frozenset({"CARD", "INT"}),
+    appointment_types=frozenset(),
+    excluded_appointment_types=frozenset({"TEL"}),
+    overseer=OVERSEER,
+    mandate_id="m1",
+    run_at=dt.time(19, 0),
+)
+MANDATE = Mandate(
+    id="m1",
+    mandating=OVERSEER,
+    mandated_id="000000123",
+    schedules=frozenset({"card"}),
+    valid_from=NOW - dt.timedelta(days=1),
+    valid_until=NOW + dt.timedelta(days=30),
+    token_xml=b"<mandate/>",
+)
+BSNS = ["123456782", "111222333", "010000008", "010000021", "010000033"]
+CONFIG = EngineConfig(
+    hospital_ura="00000099",
+    hospital_name="Ziekenhuis Test",
+    application_id="12345",
+    system_uzi="000000123",
+    max_attempts=3,
+    backoff_base=dt.timedelta(seconds=1),
+    workers=2,
+    idle_poll_seconds=0.01,
+)
+
+
+def dispense(ext: str) -> Dispense:
+    return Dispense(
+        id=Identifier("2.16.528.1.1007.3.3.1234567.3", ext),
+        dispensed_on=dt.date(2026, 10, 1),
+        product=Product(code=Code("16778685", "2.16.840.1.113883.2.4.4.8", "PARACETAMOL 500MG")),
+    )
+
+
+def records(*exts: str) -> Outcome:
+    return Outcome(
+        OutcomeKind.RECORDS,
+        sources=(
+            SourceAnswer(
+                organization_ura="00063703",
+                organization_name="Apotheek",
+                application_id="10011427",
+                system_uzi="000277280",
+                message_id="2.16.840.1.113883.2.4.6.6^1",
+                status=SourceStatus.OK,
+                dispenses=tuple(dispense(e) for e in exts),
+            ),
+        ),
+    )
+
+
+def appointment(n: int, bsn: str | None, clinic: str = "CARD", **kw: object) -> Appointment:
+    patient = Patient(local_id=f"P{n}", bsn=Bsn(bsn) if bsn else None, bsn_verified=True)
+    start = dt.datetime(2026, 11, 24, 9, n, tzinfo=dt.UTC)
+    return Appointment(
+        id=f"A{n}-{clinic}",
+        patient=patient,
+        clinic=clinic,
+        start=start,
+        appointment_type=str(kw.get("typ", "NP")),
+        status=kw.get("status", AppointmentStatus.BOOKED),
+    )  # type: ignore[arg-type]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += dt.timedelta(seconds=seconds)
+
+
+def make(engine: Engine, gateway: FakeLspGateway, clock: Clock) -> Prefetcher:
+    throttle = Throttle(ThrottleConfig(rate_per_second=50, max_in_flight=2))
+    return Prefetcher(
+        runs=RunRepository(engine),
+        dispenses=DispenseRepository(engine),
+        gateway=gateway,
+        throttle=throttle,
+        config=CONFIG,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+
+
+@pytest.fixture
+def day() -> list[Appointment]:
+    return [
+        appointment(1, BSNS[0]),
+        appointment(1, BSNS[0], clinic="INT"),
+        appointment(2, BSNS[1]),
+        appointment(3, BSNS[2]),
+        appointment(4, None),
+        appointment(5, BSNS[3], typ="TEL"),
+        appointment(6, BSNS[4]),
+    ]
+
+
+def test_run_end_to_end_and_rerun_adds_no_duplicates(
+    migrated_engine: Engine, day: list[Appointment]
+) -> None:
+    gateway = FakeLspGateway(
+        {
+            BSNS[0]: [records("d1", "d2")],
+            BSNS[1]: [records("d3")],
+            BSNS[4]: [Outcome(OutcomeKind.NO_RECORDS)],
+        }
+    )
+    clock = Clock()
+    engine = make(migrated_engine, gateway, clock)
+    prepared = engine.prepare(SCHEDULE, DAY, day, mandate=MANDATE)
+    assert prepared.created and prepared.planned == 6 and prepared.to_query == 4
+    report = engine.execute(prepared.run_id, SCHEDULE, MANDATE, clinic_day=DAY)
+    assert report.stopped is None
+    summary = report.summary
+    assert summary.by_outcome == {"records": 2, "no_records": 1, "no_registrations": 1}
+    assert summary.by_skip_reason == {"no_bsn": 1, "appointment_type_excluded": 1}
+    assert gateway.calls_for(BSNS[0]) == 1  # two clinics, one query
+    assert all(token == b"<mandate/>" for token in gateway.mandate_tokens)
+    stored = DispenseRepository(migrated_engine)
+    assert stored.count() == 3
+    provenance = stored.for_patient(BSNS[0])[0].provenance
+    assert provenance.responsible_uzi == OVERSEER.uzi_number
+    assert provenance.run_id == prepared.run_id
+    audit = AuditLog(migrated_engine).for_patient(BSNS[0])
+    assert [e.event_type for e in audit] == ["lsp_query"]
+    assert audit[0].authorisation_basis == "m1"
+    # Same run again: a resume, nothing queried twice.
+    again = engine.prepare(SCHEDULE, DAY, day, mandate=MANDATE)
+    assert not again.created
+    assert len(gateway.calls) == 4
+    # A manual re-fetch of everybody adds no dispense row.
+    manual = engine.prepare(
+        SCHEDULE, DAY, day, mandate=MANDATE, kind="manual", fresh_for=dt.timedelta(0)
+    )
+    engine.execute(manual.run_id, SCHEDULE, MANDATE, clinic_day=DAY)
+    assert len(gateway.calls) == 8
+    assert stored.count() == 3
+
+
+def test_transient_retried_then_final(migrated_engine: Engine, day: list[Appointment]) -> None:
+    transient = Outcome(OutcomeKind.TRANSIENT, code="QABRTITI")
+    gateway = FakeLspGateway({BSNS[0]: [transient, transient, records("d1")], BSNS[1]: [transient]})
+    clock = Clock()
+    engine = make(migrated_engine, gateway, clock)
+    prepared = engine.prepare(SCHEDULE, DAY, day, mandate=MANDATE)
+    report = engine.execute(prepared.run_id, SCHEDULE, MANDATE, clinic_day=DAY)
+    assert gateway.calls_for(BSNS[0]) == 3
+    assert gateway.calls_for(BSNS[1]) == CONFIG.max_attempts
+    items = {i.patient_local_id: i for i in RunRepository(migrated_engine).items(prepared.run_id)}
+    assert items["P1"].outcome_kind == "records"
+    assert items["P2"].state.value == "failed"
+    assert "gave up after 3 attempts: QABRTITI" in (items["P2"].outcome_detail or "")
+    assert report.summary.by_state.get("failed") == 1
+
+
+def test_protocol_bug_stops_the_run(migrated_engine: Engine, day: list[Appointment]) -> None:
+    bug = Outcome(OutcomeKind.FAILED, code="SYN105", detail="required element missing")
+    gateway = FakeLspGateway({b: [bug] for b in BSNS})
+    engine = make(migrated_engine, gateway, Clock())
+    engine.config = CONFIG  # workers=2: at most two items can be in flight when it stops
+    prepared = engine.prepare(SCHEDULE, DAY, day, mandate=MANDATE)
+    report = engine.execute(prepared.run_id, SCHEDULE, MANDATE, clinic_day=DAY)
+    assert report.stopped is not None
+    assert len(gateway.calls) <= 2
+    assert report.summary.by_state.get("pending", 0) >= 2
+
+
+def test_no_mandate_skips_everyone(migrated_engine: Engine, day: list[Appointment]) -> None:
+    gateway = FakeLspGateway()
+    engine = make(migrated_engine, gateway, Clock())
+    prepared = engine.prepare(SCHEDULE, DAY, day, mandate=None)
+    assert prepared.to_query == 0
+    report = engine.execute(prepared.run_id, SCHEDULE, None, clinic_day=DAY)
+    assert gateway.calls == []
+    assert report.summary.by_skip_reason["mandate_missing"] == 4
