@@ -42,6 +42,7 @@ from prefetch.security.uzi import CardType
 MANIFEST = "manifest.json"
 DEFAULT_URA = "12345678"
 DEFAULT_HOSPITAL_NAME = "Ontwikkelziekenhuis"
+DEFAULT_SYSTEM_UZI = "900000012"
 _PEM = serialization.Encoding.PEM
 
 
@@ -156,7 +157,7 @@ class _Spec:
     dns: tuple[str, ...] = ()
 
 
-def _specs(ura: str, hospital: str) -> list[_Spec]:
+def _specs(ura: str, hospital: str, system_uzi: str) -> list[_Spec]:
     def server(label: str, uzi: str) -> _Spec:
         return _Spec(
             label,
@@ -165,7 +166,7 @@ def _specs(ura: str, hospital: str) -> list[_Spec]:
         )
 
     return [
-        server("hospital", "900000012"),
+        server("hospital", system_uzi),
         _Spec(
             "specialist",
             cb.UziSubject(
@@ -196,6 +197,7 @@ def create_dev_pki(
     key_size: int = 4096,
     hospital_ura: str = DEFAULT_URA,
     hospital_name: str = DEFAULT_HOSPITAL_NAME,
+    hospital_system_uzi: str = DEFAULT_SYSTEM_UZI,
     now: dt.datetime | None = None,
 ) -> DevPki:
     """Generate the development PKI into `directory` (created 0700; must be empty or new)."""
@@ -233,7 +235,7 @@ def create_dev_pki(
     files["ca_bundle"] = out.pem("ca-bundle.pem", issuing.cert, root.cert)
     chain = [issuing.cert, root.cert]
     revoked_certs: list[x509.Certificate] = []
-    for spec in _specs(hospital_ura, hospital_name):
+    for spec in _specs(hospital_ura, hospital_name, hospital_system_uzi):
         key = cb.new_key(key_size)
         not_before, not_after = start, now + dt.timedelta(days=730)
         if spec.label == "expired":

@@ -1,0 +1,173 @@
+"""`prefetch pki dev DIR` and `prefetch mandate register|check`.
+
+Passphrases are read from `--passphrase-file FILE` or the environment variable
+`PREFETCH_PKI_PASSPHRASE`, never from the command line.
+Exit codes: 0 ok; 1 refused (e.g. the mandate check failed); 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import typer
+
+from prefetch.cli.common import CONFIG_OPTION, EXIT_FAILURES, clean_errors, settings_or_exit
+from prefetch.errors import ConfigError, MandateError
+
+PASSPHRASE_FILE_OPTION = typer.Option(
+    None,
+    "--passphrase-file",
+    help="File whose first line is the PKCS#12 passphrase "
+    "(default: environment variable PREFETCH_PKI_PASSPHRASE).",
+)
+
+
+def pki_dev(
+    *,
+    directory: Path = typer.Argument(..., help="New or empty directory for the PKI."),
+    key_size: int = typer.Option(4096, help="RSA key size (UZI: 4096; 2048 for tests)."),
+    hospital_ura: str | None = typer.Option(None, help="URA; default hospital.ura."),
+    system_uzi: str | None = typer.Option(
+        None,
+        help="UZI system number of the hospital server certificate; default hospital.system_uzi.",
+    ),
+    passphrase_file: Path | None = PASSPHRASE_FILE_OPTION,
+    config: Path | None = CONFIG_OPTION,
+) -> None:
+    """Generate CA, CRLs, hospital / personal / simulator certificates (keys in PKCS#12)."""
+    from prefetch.security.keys import read_passphrase
+    from prefetch.security.pki import DEFAULT_SYSTEM_UZI, DEFAULT_URA, create_dev_pki
+
+    settings = settings_or_exit(config)
+    ura = hospital_ura or (
+        settings.hospital.ura if settings.hospital.ura != "00000000" else DEFAULT_URA
+    )
+    uzi = system_uzi or (
+        settings.hospital.system_uzi
+        if settings.hospital.system_uzi != "000000000"
+        else DEFAULT_SYSTEM_UZI
+    )
+    with clean_errors():
+        passphrase = read_passphrase(passphrase_file)
+        pki = create_dev_pki(
+            directory,
+            passphrase=passphrase,
+            key_size=key_size,
+            hospital_ura=ura,
+            hospital_name=settings.hospital.name,
+            hospital_system_uzi=uzi,
+        )
+    typer.echo(f"dev PKI written to {pki.directory} (RSA {pki.key_size}, URA {ura})")
+    for label, ident in sorted(pki.identities.items()):
+        who = f"UZI {ident.uzi_number} card {ident.card_type}" if ident.uzi_number else "TLS"
+        typer.echo(f"  {label:<11} {ident.p12.name:<20} {who}")
+    typer.echo(f"  trust: {pki.ca_bundle.name}, CRLs: {pki.crl_bundle.name}")
+
+
+def mandate_register(
+    *,
+    clinician_p12: Path = typer.Option(
+        ..., help="PKCS#12 of the mandating clinician's UZI pass (signs the token)."
+    ),
+    schedule: list[str] = typer.Option(..., help="Schedule id covered (repeatable)."),
+    name: str = typer.Option(..., help="Clinician's name as sent in the overseer."),
+    mandatee: str | None = typer.Option(
+        None,
+        help="UZI number of the mandated person or UZI system number; "
+        "default hospital.system_uzi (the unattended system).",
+    ),
+    days: int = typer.Option(365, min=1, max=1100, help="Validity in days from now."),
+    mandate_id: str | None = typer.Option(None, "--id", help="Mandate id (default new)."),
+    passphrase_file: Path | None = PASSPHRASE_FILE_OPTION,
+    config: Path | None = CONFIG_OPTION,
+) -> None:
+    """Record a mandate and have the clinician's key sign its mandaattoken once."""
+    from prefetch.security.keys import Credential, read_passphrase
+    from prefetch.security.mandates import register_mandate
+    from prefetch.store.db import make_engine, upgrade
+    from prefetch.store.mandates import MandateRepository
+
+    settings = settings_or_exit(config)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    with clean_errors():
+        credential = Credential.load(clinician_p12, read_passphrase(passphrase_file))
+        if credential.identity.ura != settings.hospital.ura:
+            raise ConfigError(
+                "the pass belongs to another organisation than hospital.ura",
+                pass_ura=credential.identity.ura,
+            )
+        mandate = register_mandate(
+            credential,
+            name=name,
+            mandated_id=mandatee or settings.hospital.system_uzi,
+            schedules=schedule,
+            valid_from=now,
+            valid_until=now + dt.timedelta(days=days),
+            now=now,
+            mandate_id=mandate_id,
+        )
+        settings.data_path.mkdir(parents=True, exist_ok=True)
+        upgrade(settings.database_url)
+        engine = make_engine(settings.database_url)
+        try:
+            MandateRepository(engine).save(mandate)
+        finally:
+            engine.dispose()
+    typer.echo(
+        f"mandate {mandate.id} registered: UZI {mandate.mandating.uzi_number} "
+        f"({mandate.mandating.role_code}) mandates {mandate.mandated_id} for "
+        f"{', '.join(sorted(mandate.schedules))} until {mandate.valid_until.isoformat()}"
+    )
+
+
+def mandate_check(
+    *,
+    schedule: str = typer.Option(..., help="Schedule id a run would use."),
+    pki: Path = typer.Option(..., help="PKI directory (manifest.json) with the UZI CA."),
+    mandatee: str | None = typer.Option(None, help="Default hospital.system_uzi."),
+    config: Path | None = CONFIG_OPTION,
+) -> None:
+    """Check, as a run does before it starts, that a valid mandate covers a schedule."""
+    from prefetch.security.mandates import check_mandate
+    from prefetch.security.pki import DevPki
+    from prefetch.store.db import make_engine
+    from prefetch.store.mandates import MandateRepository
+
+    settings = settings_or_exit(config)
+    now = dt.datetime.now(dt.UTC)
+    who = mandatee or settings.hospital.system_uzi
+    with clean_errors():
+        trust = DevPki.load(pki).trust_store()
+        engine = make_engine(settings.database_url)
+        try:
+            candidates = MandateRepository(engine).for_schedule(schedule, now)
+        finally:
+            engine.dispose()
+        mine = [m for m in candidates if m.mandated_id == who]
+        try:
+            info = check_mandate(
+                mine[0] if mine else None,
+                schedule_id=schedule,
+                mandatee=who,
+                ura=settings.hospital.ura,
+                trust=trust,
+                now=now,
+            )
+        except MandateError as exc:
+            typer.echo(f"refused: {exc}", err=True)
+            raise typer.Exit(EXIT_FAILURES) from None
+    typer.echo(
+        f"ok: mandate {mine[0].id} by UZI {info.signer_uzi} valid until "
+        f"{info.not_on_or_after.isoformat()}"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    pki_app = typer.Typer(help="Development PKI shaped like the UZI register.")
+    mandate_app = typer.Typer(help="Mandates: who lets whom query under their responsibility.")
+    app.add_typer(pki_app, name="pki")
+    app.add_typer(mandate_app, name="mandate")
+    pki_app.command("dev")(pki_dev)
+    mandate_app.command("register")(mandate_register)
+    mandate_app.command("check")(mandate_check)
