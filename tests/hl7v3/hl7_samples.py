@@ -158,6 +158,7 @@ def magistral_dispense(ext: str = "mag1") -> Dispense:
                 ),
             ),
         ),
+        prescription_id=Identifier(null_flavor="UNK"),
         performer=Party(ids=(Identifier(null_flavor="MSK"),)),
         responsible=Party(
             ids=(Identifier(oids.UZI_PERSON, "012345679"),),
