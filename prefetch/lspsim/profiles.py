@@ -213,9 +213,9 @@ BUILTIN: dict[str, Profile] = {
         Profile(
             name="realistic",
             description="lognormal pharmacy latency (median 1.5 s, tail to 60 s, time-out "
-            "30 s), a few faults, 2 queries/s and 4 in flight",
+            "20 s), a few faults, 2 queries/s and 4 in flight",
             latency=Latency(
-                median_s=1.5, sigma=0.9, pharmacy_spread=0.5, cap_s=60.0, pharmacy_timeout_s=30.0
+                median_s=1.5, sigma=1.0, pharmacy_spread=0.5, cap_s=60.0, pharmacy_timeout_s=20.0
             ),
             faults=Faults(
                 soap_fault=0.004,
