@@ -1,0 +1,86 @@
+"""The composition root: the only place that turns settings into adapters and wires them.
+
+The CLI (and later the daemon) call these functions; nothing else constructs an engine,
+a session, a signer, a limiter or a repository.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from prefetch.engine import EngineConfig, Prefetcher
+from prefetch.lsp.client import LspClient, LspEndpoint
+from prefetch.ports import LspGateway
+from prefetch.security.keys import Credential
+from prefetch.security.tls import mtls_session
+from prefetch.settings import Settings, read_passphrase
+from prefetch.store.audit import AuditLog
+from prefetch.store.db import make_engine, upgrade
+from prefetch.store.dispenses import DispenseRepository
+from prefetch.store.mandates import MandateRepository
+from prefetch.store.runs import RunRepository
+from prefetch.throttle import Throttle, ThrottleConfig
+
+
+@dataclass(frozen=True, slots=True)
+class Stores:
+    engine: Engine
+    runs: RunRepository
+    dispenses: DispenseRepository
+    audit: AuditLog
+    mandates: MandateRepository
+
+
+def open_stores(settings: Settings, *, migrate: bool = True) -> Stores:
+    """Open the database of `settings` (creating the SQLite data directory if needed)."""
+    url = settings.database_url
+    if url.startswith("sqlite"):
+        settings.data_path.mkdir(parents=True, exist_ok=True)
+    if migrate:
+        upgrade(url)
+    engine = make_engine(url)
+    return Stores(engine=engine, runs=RunRepository(engine),
+                  dispenses=DispenseRepository(engine), audit=AuditLog(engine),
+                  mandates=MandateRepository(engine))
+
+
+def engine_config(settings: Settings) -> EngineConfig:
+    h, r = settings.hospital, settings.run
+    return EngineConfig(
+        hospital_ura=h.ura, hospital_name=h.name, application_id=h.application_id,
+        system_uzi=h.system_uzi, max_attempts=r.max_attempts,
+        backoff_base=dt.timedelta(seconds=r.backoff_base_seconds),
+        backoff_max=dt.timedelta(seconds=r.backoff_max_seconds),
+        fresh_for=dt.timedelta(hours=r.fresh_hours),
+        workers=settings.throttle.max_in_flight,
+    )
+
+
+def make_throttle(settings: Settings) -> Throttle:
+    t = settings.throttle
+    return Throttle(ThrottleConfig(rate_per_second=t.rate_per_second,
+                                   max_in_flight=t.max_in_flight,
+                                   breaker_failures=t.breaker_failures,
+                                   breaker_reset_seconds=t.breaker_reset_seconds))
+
+
+def load_credential(settings: Settings) -> Credential:
+    """The UZI server certificate and key, loaded once (passphrase from file or env)."""
+    return Credential.load(Path(settings.lsp.client_p12), read_passphrase(settings.lsp))
+
+
+def make_lsp_client(settings: Settings, credential: Credential) -> LspClient:
+    lsp = settings.lsp
+    session = mtls_session(credential, Path(lsp.ca_file),
+                           pool_maxsize=settings.throttle.max_in_flight)
+    return LspClient(endpoint=LspEndpoint(lsp.url, lsp.connect_timeout, lsp.read_timeout),
+                     session=session, credential=credential, aorta=settings.aorta)
+
+
+def make_prefetcher(settings: Settings, stores: Stores, gateway: LspGateway) -> Prefetcher:
+    return Prefetcher(runs=stores.runs, dispenses=stores.dispenses, gateway=gateway,
+                      throttle=make_throttle(settings), config=engine_config(settings))
