@@ -28,6 +28,7 @@ from prefetch.domain.people import Appointment, Clinician, Mandate
 from prefetch.domain.planning import plan
 from prefetch.domain.schedule import Schedule
 from prefetch.errors import OverloadError, StopError
+from prefetch.hl7v3.codes import CodeClass, rule_for
 from prefetch.hl7v3.params import QueryParams, id_key
 from prefetch.logging import get_logger
 from prefetch.ports import LspGateway, LspReply, WallClock, utc_now
@@ -37,8 +38,17 @@ from prefetch.throttle import Throttle
 
 log = get_logger("prefetch.engine")
 
-# Codes that mean our own message is wrong: stop the whole run and alert.
-STOP_RUN_CODES = frozenset({"SYN105"})
+
+def stops_run(code: str | None) -> bool:
+    """Codes that mean our own message or token is wrong: stop the whole run and alert.
+
+    Our bugs per the LSP code table (SYN105, VALIDATIEFOUT) and WS-Security faults
+    (`wsse:*`: the LSP refused our token or signature) would fail every other query too.
+    """
+    if not code:
+        return False
+    rule = rule_for(code)
+    return (rule is not None and rule.cls is CodeClass.OUR_BUG) or code.startswith("wsse:")
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,7 +366,7 @@ class Prefetcher:
             dispenses=self._with_provenance(reply, params, ctx, now),
             audit=audit,
         )
-        if outcome.code in STOP_RUN_CODES:
+        if stops_run(outcome.code):
             raise StopError(
                 "the LSP reports our message as malformed; run stopped",
                 code=outcome.code,

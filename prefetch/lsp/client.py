@@ -1,0 +1,141 @@
+"""`LspClient`: one signed `QURX_IN990111NL` per call over mutual TLS -> `LspReply`.
+
+Transport: a `requests.Session` with the UZI server certificate (`prefetch.security.tls
+.mtls_session`), explicit connect/read time-outs, keep-alive. The envelope is built by
+`prefetch.hl7v3` and signed by `prefetch.security`; it is sent byte for byte as signed.
+
+Why not zeep (DESIGN.md names it): the body is one HL7v3 interaction we build and validate
+ourselves against the assembled XSDs, and the WS-Security header carries XML signatures
+that any re-serialisation would break. zeep's part would be `Transport.post`, which is
+`session.post` plus envelope logging at DEBUG (the thing STYLE.md warns about) and a
+`file://` adapter mounted on the mTLS session. We keep the session and leave zeep out.
+
+Failure mapping (the `LspGateway` contract):
+- connection refused/reset, time-out, HTTP 5xx without a SOAP fault, 503/429 with
+  Retry-After, truncated or malformed XML -> TRANSIENT with a code;
+- the server's TLS certificate does not verify -> SecurityError (stop: fail closed);
+- a SOAP fault or an HL7 answer -> parsed and classified by `prefetch.hl7v3.codes`;
+- an answer that belongs to another query -> FAILED ("CORRELATION").
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import requests
+
+from prefetch.domain.outcome import Outcome, OutcomeKind
+from prefetch.errors import CorrelationError, MessageError, SecurityError
+from prefetch.hl7v3.aorta_settings import AortaSettings
+from prefetch.hl7v3.codes import classify
+from prefetch.hl7v3.params import QueryParams, QueryRef
+from prefetch.hl7v3.parse import parse_answer
+from prefetch.ports import LspReply, WallClock, utc_now
+from prefetch.security.keys import Credential
+from prefetch.security.wssec import secure_query
+
+_OVERLOAD_STATUS = frozenset({429, 503})
+
+
+@dataclass(frozen=True, slots=True)
+class LspEndpoint:
+    url: str
+    connect_timeout: float = 5.0
+    read_timeout: float = 120.0
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, min(float(value), 3600.0))
+    except ValueError:
+        return None
+
+
+def _transient(code: str, detail: str, retry_after: float | None = None) -> Outcome:
+    return Outcome(OutcomeKind.TRANSIENT, code=code, detail=detail, retry_after=retry_after)
+
+
+class LspClient:
+    """Implements `prefetch.ports.LspGateway` against the LSP (or the simulator)."""
+
+    def __init__(
+        self,
+        *,
+        endpoint: LspEndpoint,
+        session: requests.Session,
+        credential: Credential,
+        aorta: AortaSettings | None = None,
+        clock: WallClock = utc_now,
+    ) -> None:
+        self.endpoint = endpoint
+        self.session = session
+        self.credential = credential
+        self.aorta = aorta or AortaSettings()
+        self.clock = clock
+        self._headers = {
+            "Content-Type": "text/xml; charset=utf-8",
+            "SOAPAction": f'"{self.aorta.soap_action}"',
+        }
+
+    def envelope(self, params: QueryParams, *, mandate_token: bytes | None) -> bytes:
+        """The exact bytes that are sent for this query (also for `hl7 build-query --signed`)."""
+        return secure_query(
+            params,
+            self.credential,
+            mandate_token=mandate_token,
+            now=self.clock(),
+            settings=self.aorta,
+        )
+
+    def query(self, params: QueryParams, *, mandate_token: bytes | None) -> LspReply:
+        data = self.envelope(params, mandate_token=mandate_token)
+        started = time.monotonic()
+        try:
+            response = self.session.post(
+                self.endpoint.url,
+                data=data,
+                headers=self._headers,
+                timeout=(self.endpoint.connect_timeout, self.endpoint.read_timeout),
+            )
+            content = response.content
+        except requests.exceptions.SSLError as exc:
+            if "CERTIFICATE_VERIFY_FAILED" in str(exc) or "hostname" in str(exc).lower():
+                raise SecurityError(
+                    "the LSP's TLS certificate does not verify", url=self.endpoint.url
+                ) from None
+            return self._reply(_transient("TLS", type(exc).__name__), started)
+        except requests.exceptions.Timeout as exc:
+            return self._reply(_transient("TIMEOUT", type(exc).__name__), started)
+        except requests.exceptions.RequestException as exc:
+            return self._reply(_transient("TRANSPORT", type(exc).__name__), started)
+        if response.status_code in _OVERLOAD_STATUS:
+            return self._reply(
+                _transient(
+                    f"HTTP_{response.status_code}",
+                    "LSP overloaded",
+                    _retry_after(response.headers.get("Retry-After")),
+                ),
+                started,
+            )
+        if response.status_code not in (200, 500):
+            return self._reply(
+                _transient(f"HTTP_{response.status_code}", "unexpected HTTP status"), started
+            )
+        try:
+            parsed = parse_answer(content, expect=QueryRef.of(params))
+        except CorrelationError as exc:
+            return self._reply(
+                Outcome(OutcomeKind.FAILED, code="CORRELATION", detail=exc.message), started
+            )
+        except MessageError as exc:
+            return self._reply(_transient("MALFORMED", exc.message), started)
+        return self._reply(classify(parsed), started, parsed.batch_message_id)
+
+    @staticmethod
+    def _reply(outcome: Outcome, started: float, batch_id: str | None = None) -> LspReply:
+        return LspReply(
+            outcome=outcome, batch_message_id=batch_id, elapsed_seconds=time.monotonic() - started
+        )

@@ -1,0 +1,59 @@
+"""The whole product end to end: dev PKI, simulator over mutual TLS with token checks,
+engine, store — twice, at DEBUG, with the log scanned for BSNs."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from prefetch.demo.run_demo import run_demo
+from prefetch.domain.bsn import passes_eleven_check
+from prefetch.logging import configure_logging
+from prefetch.store.db import make_engine
+from prefetch.store.tables import AuditRow
+
+NINE = re.compile(r"(?<!\d)\d{9}(?!\d)")
+
+
+@pytest.mark.slow
+def test_demo_twice_no_duplicates_and_no_bsn_in_logs(tmp_path: Path) -> None:
+    log = io.StringIO()
+    configure_logging("DEBUG", "json", log)
+    first = run_demo(tmp_path, profile_name="ideal", key_size=2048)
+    summary = first.report.summary
+    assert first.report.stopped is None
+    assert summary.by_outcome.get("records", 0) > 50
+    assert summary.by_outcome.get("no_registrations", 0) > 5
+    assert summary.by_state.get("failed", 0) == 0
+    for reason in (
+        "no_bsn",
+        "bsn_invalid",
+        "bsn_unverified",
+        "consent_refused",
+        "cancelled",
+        "appointment_type_excluded",
+    ):
+        assert summary.by_skip_reason.get(reason, 0) > 0, reason
+    assert first.dispense_rows_after == summary.dispenses > 0
+    assert first.simulator_stats["signature_failures"] == 0
+    second = run_demo(tmp_path, profile_name="ideal", key_size=2048)
+    assert second.report.summary.dispenses == summary.dispenses
+    assert second.dispense_rows_after == first.dispense_rows_after  # nothing duplicated
+    engine = make_engine(first.database)
+    with engine.connect() as conn:
+        audits = conn.execute(select(func.count()).select_from(AuditRow)).scalar_one()
+    engine.dispose()
+    queried = sum(summary.by_outcome.values())
+    assert audits == 2 * queried  # one audit row per query
+    text = log.getvalue()
+    assert "lsp_query" in text
+    leaked = [n for n in NINE.findall(text) if passes_eleven_check(n)]
+    assert leaked == []
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert b"PRIVATE KEY-----" not in data or b"ENCRYPTED PRIVATE KEY" in data, path
