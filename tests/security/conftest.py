@@ -7,6 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from sec_helpers import BSN_A, PASSPHRASE
 
 from prefetch.domain.bsn import Bsn
 from prefetch.domain.coded import Identifier
@@ -16,10 +18,6 @@ from prefetch.security.keys import Credential
 from prefetch.security.pki import DevPki, create_dev_pki
 from prefetch.security.tokens import build_mandate_token
 from prefetch.security.trust import TrustStore
-
-PASSPHRASE = b"test passphrase, not secret"
-BSN_A = "111222333"
-BSN_B = "123456782"
 
 
 @pytest.fixture(scope="session")
@@ -106,3 +104,8 @@ def mandate(
         valid_until=base.valid_until,
         token_xml=token,
     )
+
+
+@pytest.fixture(scope="session")
+def key2048() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
