@@ -1,0 +1,152 @@
+"""`prefetch hl7 build-query` and `prefetch hl7 parse` through typer's CliRunner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hl7_samples import BSN
+from typer.testing import CliRunner
+
+from prefetch.cli import app
+from prefetch.hl7v3.query import parse_query
+from prefetch.hl7v3.schema import validate_query
+from prefetch.hl7v3.xmlparse import parse_xml
+
+runner = CliRunner()
+NS = {"h": "urn:hl7-org:v3", "s": "http://schemas.xmlsoap.org/soap/envelope/"}
+BASE = [
+    "hl7",
+    "build-query",
+    "--bsn",
+    BSN.value,
+    "--clinician-uzi",
+    "123456782",
+    "--clinician-role",
+    "01.015",
+    "--clinician-name",
+    "Dr. A. van Arts",
+    "--ura",
+    "12345678",
+    "--hospital-name",
+    "Ziekenhuis Oost",
+]
+
+
+def test_build_query_prints_a_valid_query() -> None:
+    result = runner.invoke(
+        app,
+        [
+            *BASE,
+            "--look-back-days",
+            "30",
+            "--message-id",
+            "2.16.528.1.1007.3.3.12345678.1^m1",
+            "--query-id",
+            "2.16.528.1.1007.3.3.12345678.2^q1",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    root = parse_xml(result.stdout.encode())
+    validate_query(root)
+    params = parse_query(root)
+    assert params.bsn == BSN
+    assert params.overseer.uzi_number == "123456782"
+    assert params.query_id.extension == "q1"
+    assert params.look_back_from is not None
+
+
+def test_build_query_with_author_and_soap() -> None:
+    result = runner.invoke(app, [*BASE, "--author-uzi", "987654321", "--soap"])
+    assert result.exit_code == 0, result.output
+    env = parse_xml(result.stdout.encode())
+    (query,) = env.xpath("/s:Envelope/s:Body/h:QURX_IN990111NL", namespaces=NS)
+    validate_query(query)
+    assert query.xpath(
+        "//h:authorOrPerformer//h:AssignedPerson/h:id/@extension", namespaces=NS
+    ) == ["987654321"]
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("--bsn", "123456789"), ("--clinician-role", "doctor")]
+)
+def test_build_query_bad_input_is_one_line(option: str, value: str) -> None:
+    args = list(BASE)
+    args[args.index(option) + 1] = value
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.output
+    assert BSN.value not in result.stderr
+
+
+def test_parse_json_shape(examples: Path) -> None:
+    path = examples / "lsp-batch" / "999900444_Decker-multi-QURX113.xml"
+    result = runner.invoke(app, ["hl7", "parse", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert set(data) >= {"sources", "issues"}
+    for source in data["sources"]:
+        assert set(source) >= {"organization_ura", "query_response_code", "issues", "dispenses"}
+        for d in source["dispenses"]:
+            assert set(d) >= {
+                "id_root",
+                "id_extension",
+                "dispensed_on",
+                "product_code",
+                "product_system",
+            }
+    assert [s["query_response_code"] for s in data["sources"]] == ["NF", "OK", "OK"]
+    assert sum(len(s["dispenses"]) for s in data["sources"]) == 65
+    assert data["outcome"]["kind"] == "records"
+
+
+def test_parse_text_summary(examples: Path) -> None:
+    path = examples / "lsp-error" / "episodes_bundle_01.xml"
+    result = runner.invoke(app, ["hl7", "parse", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "AUTERR_SWV_FALSE" in result.stdout
+    assert "outcome: refused (AUTERR_SWV_FALSE)" in result.stdout
+
+
+def test_parse_with_expectation(examples: Path) -> None:
+    path = examples / "lsp-batch" / "999900444_Decker-multi-QURX113.xml"
+    good = [
+        "--expect-message-id",
+        "2.16.528.1.1007.3.3.69665.10008890.12^311422",
+        "--expect-query-id",
+        "2.16.528.1.1007.3.3.69665.10008890.18^311422",
+    ]
+    assert runner.invoke(app, ["hl7", "parse", str(path), *good]).exit_code == 0
+    bad = [*good[:3], "2.16.528.1.1007.3.3.69665.10008890.12^311422"]
+    result = runner.invoke(app, ["hl7", "parse", str(path), *bad])
+    assert result.exit_code == 2
+    assert str(path) in result.stderr
+
+
+@pytest.mark.parametrize(
+    "content", [None, b"not xml at all", b"<!DOCTYPE x><x/>", b"<x xmlns='urn:hl7-org:v3'/>"]
+)
+def test_parse_bad_input_names_the_file(tmp_path: Path, content: bytes | None) -> None:
+    path = tmp_path / "answer.xml"
+    if content is not None:
+        path.write_bytes(content)
+    result = runner.invoke(app, ["hl7", "parse", str(path), "--json"])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert str(path) in lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_parse_fault_file(tmp_path: Path) -> None:
+    from prefetch.hl7v3.answer import build_soap_fault
+
+    path = tmp_path / "fault.xml"
+    path.write_bytes(build_soap_fault("Client", "token refused"))
+    result = runner.invoke(app, ["hl7", "parse", str(path), "--json"])
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert data["fault"] == {"code": "soap:Client", "reason": "token refused"}
+    assert data["sources"] == []
