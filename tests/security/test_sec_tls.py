@@ -101,10 +101,8 @@ def test_application_check_without_crl_in_the_handshake(
     with tls_server(lenient, lambda der: _uzi(der, trust)) as (port, log):
         _talk(client_ssl_context(creds[label], pki.ca_bundle), port)
         assert log.done.wait(5)
-    assert log.outcomes == [
-        f"refused:certificate rejected: {reason.value} "
-        f"(serial={creds[label].certificate.serial_number})"
-    ] or log.outcomes[0].startswith(f"refused:certificate rejected: {reason.value}")
+    assert len(log.outcomes) == 1
+    assert log.outcomes[0].startswith(f"refused:certificate rejected: {reason.value}")
 
 
 def test_check_client_certificate_reasons(trust: TrustStore) -> None:
@@ -131,7 +129,7 @@ def test_client_refuses_wrong_host(
     # The hospital certificate is a valid server certificate, but for prefetch.hospital.test.
     other = server_ssl_context(creds["hospital"], pki.ca_bundle)
     ctx = client_ssl_context(creds["hospital"], pki.ca_bundle)
-    with tls_server(other, lambda der: "served") as (port, log):
+    with tls_server(other, lambda der: "served") as (port, _log):
         assert _talk(ctx, port, host="localhost").startswith("error:SSLCertVerificationError")
         assert _talk(ctx, port, host="prefetch.hospital.test") == "served"
 
