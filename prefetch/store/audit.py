@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, insert, select
+from typing import cast
+
+from sqlalchemy import Engine, Table, select
 from sqlalchemy.orm import Session
 
 from prefetch.domain.bsn import Bsn
@@ -14,22 +16,23 @@ from prefetch.store.tables import AuditRow
 
 def insert_audit(session: Session, event: AuditEvent) -> None:
     """Add the event to the caller's transaction (used by every writer that audits)."""
-    session.execute(
-        insert(AuditRow).values(
-            event_id=event.event_id,
-            event_type=event.event_type,
-            action_code=event.action.value,
-            occurred_at=event.occurred_at,
-            user_id=event.user_id,
-            user_role=event.user_role,
-            responsible_user_id=event.responsible_user_id,
-            patient_bsn=event.patient_bsn,
-            object_detail=dict(event.object_detail),
-            authorisation_basis=event.authorisation_basis,
-            source_system=event.source_system,
-            source_workstation=event.source_workstation,
-            outcome=event.outcome,
-        )
+    session.connection().execute(
+        cast("Table", AuditRow.__table__).insert(),
+        {
+            "event_id": event.event_id,
+            "event_type": event.event_type,
+            "action_code": event.action.value,
+            "occurred_at": event.occurred_at,
+            "user_id": event.user_id,
+            "user_role": event.user_role,
+            "responsible_user_id": event.responsible_user_id,
+            "patient_bsn": event.patient_bsn,
+            "object_detail": dict(event.object_detail),
+            "authorisation_basis": event.authorisation_basis,
+            "source_system": event.source_system,
+            "source_workstation": event.source_workstation,
+            "outcome": event.outcome,
+        },
     )
 
 

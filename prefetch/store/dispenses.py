@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, func, literal_column, select, tuple_
+from sqlalchemy import Engine, Table, func, literal_column, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -66,6 +66,25 @@ def _row(bsn: str, dispense: Dispense, prov: DispenseProvenance) -> dict[str, An
     }
 
 
+_TABLE = cast("Table", DispenseRow.__table__)
+
+
+def _upsert(insert: Any) -> Any:
+    """INSERT ... ON CONFLICT (id) DO UPDATE, only from a fetch at least as recent."""
+    return insert.on_conflict_do_update(
+        index_elements=["id_root", "id_extension"],
+        set_={name: insert.excluded[name] for name in _REFRESHED},
+        where=_TABLE.c.fetched_at <= insert.excluded.fetched_at,
+    )
+
+
+# Built once and executed with a parameter list (executemany / insertmanyvalues), so the
+# compiled statement is cached. PostgreSQL reports per row whether it was inserted
+# (`xmax = 0`) or updated; rows skipped by the WHERE clause are not returned.
+_PG_UPSERT = _upsert(postgresql.insert(_TABLE)).returning(literal_column("(xmax = 0)"))
+_SQLITE_UPSERT = _upsert(sqlite.insert(_TABLE))
+
+
 def _rows(bsn: str, pairs: Sequence[tuple[Dispense, DispenseProvenance]]) -> list[dict[str, Any]]:
     """One row per dispense id (a key may not appear twice in one upsert statement): the
     latest fetch wins, first_fetched_at is the earliest fetch seen in this batch. Sorted by
@@ -96,28 +115,24 @@ def upsert_dispenses(
     answer from an older fetch arriving after a newer one changes nothing.
 
     Runs in the caller's transaction. PostgreSQL counts through `xmax = 0` on the
-    returned rows; SQLite (whose write transaction holds the database lock) looks the
-    keys up first.
+    returned rows; SQLite (whose IMMEDIATE write transaction holds the database lock)
+    looks the keys up first.
     """
     rows = _rows(bsn, pairs)
+    if not rows:
+        return RecordResult(inserted=0, updated=0)
+    connection = session.connection()
+    table = _TABLE
+    if connection.dialect.name == "postgresql":
+        flags = connection.execute(_PG_UPSERT, rows).scalars().all()
+        inserted = sum(1 for f in flags if f)
+        return RecordResult(inserted=inserted, updated=len(flags) - inserted)
     inserted = updated = 0
-    dialect = session.get_bind().dialect.name
     for start in range(0, len(rows), _CHUNK):
         chunk = rows[start : start + _CHUNK]
-        if dialect == "postgresql":
-            pg = postgresql.insert(DispenseRow).values(chunk)
-            pg_stmt: Any = pg.on_conflict_do_update(
-                index_elements=["id_root", "id_extension"],
-                set_={name: pg.excluded[name] for name in _REFRESHED},
-                where=DispenseRow.fetched_at <= pg.excluded.fetched_at,
-            ).returning(literal_column("(xmax = 0)"))
-            flags = list(session.execute(pg_stmt).scalars())
-            inserted += sum(1 for f in flags if f)
-            updated += sum(1 for f in flags if not f)
-            continue
-        found = session.execute(
-            select(DispenseRow.id_root, DispenseRow.id_extension, DispenseRow.fetched_at).where(
-                tuple_(DispenseRow.id_root, DispenseRow.id_extension).in_(
+        found = connection.execute(
+            select(table.c.id_root, table.c.id_extension, table.c.fetched_at).where(
+                tuple_(table.c.id_root, table.c.id_extension).in_(
                     [(r["id_root"], r["id_extension"]) for r in chunk]
                 )
             )
@@ -129,14 +144,7 @@ def upsert_dispenses(
                 inserted += 1
             elif stored_at <= r["fetched_at"]:
                 updated += 1
-        lite = sqlite.insert(DispenseRow).values(chunk)
-        session.execute(
-            lite.on_conflict_do_update(
-                index_elements=["id_root", "id_extension"],
-                set_={name: lite.excluded[name] for name in _REFRESHED},
-                where=DispenseRow.fetched_at <= lite.excluded.fetched_at,
-            )
-        )
+    connection.execute(_SQLITE_UPSERT, rows)
     return RecordResult(inserted=inserted, updated=updated)
 
 
