@@ -1,0 +1,84 @@
+"""`prefetch lsp-sim world` and `prefetch lsp-sim serve` (a real process, stopped with Ctrl-C)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from prefetch.cli import app
+from prefetch.lspsim.world import World
+from prefetch.security.pki import DevPki
+from prefetch.security.tls import mtls_session
+
+PASSPHRASE = "lspsim cli test passphrase"
+
+
+def test_world_command_is_deterministic(tmp_path: Path) -> None:
+    runner = CliRunner()
+    args = ["lsp-sim", "world", "--seed", "5", "--patients", "30", "--reference-date", "2026-11-20"]
+    first = runner.invoke(app, [*args, "--out", str(tmp_path / "a.json")])
+    second = runner.invoke(app, [*args, "--out", str(tmp_path / "b.json")])
+    assert first.exit_code == second.exit_code == 0, first.output
+    assert "30 patients" in first.output
+    assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
+    loaded = World.load(tmp_path / "a.json")
+    assert len(loaded.patients) == 30 and loaded.seed == 5
+    to_stdout = runner.invoke(app, args)
+    assert json.loads(to_stdout.output) == loaded.to_json()
+
+
+def test_world_command_refuses_a_bad_date() -> None:
+    result = CliRunner().invoke(
+        app,
+        ["lsp-sim", "world", "--seed", "1", "--patients", "1", "--reference-date", "20-11-2026"],
+    )
+    assert result.exit_code == 2
+
+
+def test_serve_prints_the_url_answers_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    data = tmp_path / "sim"
+    env = {**os.environ, "PREFETCH_PKI_PASSPHRASE": PASSPHRASE}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "prefetch",
+            "lsp-sim",
+            "serve",
+            "--data",
+            str(data),
+            "--key-size",
+            "2048",
+            "--profile",
+            "ideal",
+            "--patients",
+            "10",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert "LSP simulator (ideal, 10 patients) at https://127.0.0.1:" in first, first + (
+            proc.stderr.read() if proc.poll() is not None and proc.stderr else ""
+        )
+        url = first.rsplit(" at ", 1)[1].strip()
+        pki = DevPki.load(data / "pki")
+        with mtls_session(pki.hospital.load(PASSPHRASE.encode()), pki.ca_bundle) as http:
+            stats = http.get(url.replace("/lsp", "/_sim/stats"), timeout=10).json()
+        assert stats["queries_received"] == 0
+        assert (data / "world.json").is_file()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert "stopped" in out
