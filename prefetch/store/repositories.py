@@ -6,9 +6,25 @@ constructs them.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from prefetch.store.audit import AuditLog
 from prefetch.store.dispenses import DispenseRepository
 from prefetch.store.mandates import MandateRepository
 from prefetch.store.runs import RunRepository
 
 __all__ = ["AuditLog", "DispenseRepository", "MandateRepository", "RunRepository"]
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from prefetch.store.ports import AuditStore, DispenseStore, MandateStore, RunStore
+
+    # mypy proves that each adapter implements its port.
+    def _conforms(engine: Engine) -> tuple[RunStore, DispenseStore, AuditStore, MandateStore]:
+        return (
+            RunRepository(engine),
+            DispenseRepository(engine),
+            AuditLog(engine),
+            MandateRepository(engine),
+        )
