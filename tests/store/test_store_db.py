@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from zoneinfo import ZoneInfo
 
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine, inspect, select
 from sqlalchemy.exc import StatementError
 
@@ -77,6 +80,48 @@ def test_utc_round_trip(migrated_engine: Engine, written: dt.datetime) -> None:
     assert read == written.astimezone(dt.UTC)  # (== across zones is False for a fold)
     assert read.tzinfo is dt.UTC
     assert read.utcoffset() == dt.timedelta(0)
+
+
+def test_utc_round_trip_whatever_the_session_time_zone(migrated_engine: Engine) -> None:
+    written = dt.datetime(2026, 11, 21, 23, 30, tzinfo=AMSTERDAM)
+    with migrated_engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql("SET LOCAL TIME ZONE 'America/New_York'")
+        connection.execute(
+            RunRow.__table__.insert().values(
+                id="r1",
+                schedule_id="s",
+                clinic_day=dt.date(2026, 11, 21),
+                kind="scheduled",
+                state="planned",
+                created_at=written,
+            )
+        )
+        read = connection.execute(select(RunRow.created_at)).scalar_one()
+    assert read == written
+    assert read.tzinfo is dt.UTC
+
+
+_offsets = st.integers(min_value=-14 * 60, max_value=14 * 60).map(
+    lambda m: dt.timezone(dt.timedelta(minutes=m))
+)
+_instants = st.datetimes(
+    min_value=dt.datetime(1900, 1, 2), max_value=dt.datetime(2200, 1, 1), timezones=_offsets
+)
+_ids = itertools.count()
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(written=_instants)
+def test_utc_round_trip_property(migrated_engine: Engine, written: dt.datetime) -> None:
+    run_id = f"p{next(_ids)}"
+    _store_run(migrated_engine, run_id, written)
+    with migrated_engine.connect() as connection:
+        read = connection.execute(select(RunRow.created_at).where(RunRow.id == run_id)).scalar_one()
+    assert read == written
+    assert read.tzinfo is dt.UTC
 
 
 def test_naive_datetime_is_refused(migrated_engine: Engine) -> None:

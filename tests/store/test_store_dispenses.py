@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import threading
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,6 +15,7 @@ from store_samples import BSN_A, BSN_B, T0, audit, dispense, items, provenance
 from prefetch.domain.outcome import OutcomeKind
 from prefetch.errors import StopError
 from prefetch.store.audit import AuditLog
+from prefetch.store.db import make_engine
 from prefetch.store.records import ItemState, NewItem
 from prefetch.store.repositories import DispenseRepository, RunRepository
 from prefetch.store.tables import DispenseRow
@@ -208,3 +210,74 @@ def test_upsert_property_one_row_per_id_with_latest_fetch(
         key = ext.removeprefix(prefix)
         assert fetched_at == T0 + dt.timedelta(seconds=latest[key])
         assert first_fetched_at == T0 + dt.timedelta(seconds=first[key])
+
+
+def test_concurrent_outcomes_with_overlapping_dispenses(
+    database_url: str, migrated_engine: Engine
+) -> None:
+    """Workers on several machines record answers that share dispenses: no deadlock, no
+    duplicate, every outcome stored."""
+    n_workers, per_worker = 3, 8
+    runs = RunRepository(migrated_engine)
+    assert runs.create_run("r1", "s", DAY, "scheduled", T0, items(n_workers * per_worker))
+    engines = [make_engine(database_url) for _ in range(n_workers)]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(n_workers)
+
+    def work(k: int) -> None:
+        repo = RunRepository(engines[k])
+        try:
+            barrier.wait()
+            while (item := repo.claim_next("r1", f"w{k}", T0)) is not None:
+                # Shared keys in opposite orders per worker: deadlock bait without sorting.
+                keys = [f"shared-{j}" for j in range(6)] + [f"own-{item.id}"]
+                if k % 2:
+                    keys.reverse()
+                pairs = [
+                    (dispense(key), provenance(T0 + dt.timedelta(seconds=item.id))) for key in keys
+                ]
+                repo.record_outcome(
+                    item.id,
+                    outcome_kind=OutcomeKind.RECORDS,
+                    outcome_code="OK",
+                    detail=None,
+                    dispenses=pairs,
+                    audit=audit(item.bsn),
+                )
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(n_workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    for engine in engines:
+        engine.dispose()
+    assert errors == []
+    summary = runs.summary("r1")
+    assert dict(summary.by_state) == {"done": n_workers * per_worker}
+    assert DispenseRepository(migrated_engine).count() == 6 + n_workers * per_worker
+    with migrated_engine.connect() as connection:
+        latest = connection.execute(
+            select(func.max(DispenseRow.fetched_at)).where(DispenseRow.id_extension == "shared-0")
+        ).scalar_one()
+    last_item = max(i.id for i in runs.items("r1"))
+    assert latest == T0 + dt.timedelta(seconds=last_item)
+
+
+def test_a_failing_audit_insert_leaves_a_retry_unrecorded(migrated_engine: Engine) -> None:
+    runs = RunRepository(migrated_engine)
+    assert runs.create_run("r1", "s", DAY, "scheduled", T0, items(1))
+    claimed = runs.claim_next("r1", "w1", T0)
+    assert claimed is not None
+    AuditLog(migrated_engine).append(audit(event_id="taken"))
+    with pytest.raises(StopError):
+        runs.record_retry(
+            claimed.id,
+            code="OVERLOAD",
+            next_attempt_at=T0,
+            audit=audit(claimed.bsn, event_id="taken"),
+        )
+    [item] = runs.items("r1")
+    assert (item.state, item.outcome_code, item.claimed_by) == (ItemState.IN_FLIGHT, None, "w1")
