@@ -26,6 +26,19 @@ from prefetch.hl7v3.hl7read import (
 from prefetch.hl7v3.read import parse_date
 
 _INFRA = ("realmCode", "typeId", "templateId")
+# Elements the CMET allows that `Dispense` has no place for: recorded as "not kept: ..."
+# in `Dispense.deviations`, so that nothing is dropped silently.
+_NOT_KEPT_EVENT = ("code", "text", "destination")
+_NOT_KEPT_KIND = ("lotNumberText", "asContent")
+_NOT_KEPT_RX = ("text", "confidentialityCode", "subject", "reason", "reference")
+_NOT_KEPT_MAR = (
+    "id",
+    "priorityCode",
+    "approachSiteCode",
+    "rateQuantity",
+    "doseCheckQuantity",
+    "support1",
+)
 
 
 def _order(*names: str) -> dict[str, int]:
@@ -120,6 +133,7 @@ def read_dispense(ev: etree._Element) -> Dispense | None:
     ):
         if required not in kids:
             dev.add(f"missing {required} in medicationDispenseEvent")
+    _not_kept(kids, _NOT_KEPT_EVENT, "medicationDispenseEvent", dev)
     status_el = one(kids, "statusCode")
     dispensed_on = period_start = period_end = None
     eff = one(kids, "effectiveTime")
@@ -164,6 +178,14 @@ def read_dispense(ev: etree._Element) -> Dispense | None:
         responsible=_responsible(responsible_el, dev) if responsible_el is not None else None,
         deviations=tuple(dev.items),
     )
+
+
+def _not_kept(
+    kids: dict[str, list[etree._Element]], names: tuple[str, ...], where: str, dev: Deviations
+) -> None:
+    for name in names:
+        if name in kids:
+            dev.add(f"not kept: {where}/{name}")
 
 
 def _date(raw: str | None, where: str, dev: Deviations):  # type: ignore[no-untyped-def]
@@ -217,25 +239,8 @@ def _medication(
     kids = scan(med, _DISPENSED, "dispensedMedication", dev)
     kind = one(kids, "MedicationKind")
     product = _product(kind, dev) if kind is not None else None
-    prescriber: Party | None = None
-    prescription_id: Identifier | None = None
     target = one(kids, "directTargetOf")
-    if target is not None:
-        rx = one(scan(target, _TARGET, "directTargetOf", dev), "prescription")
-        if rx is not None:
-            rk = scan(rx, _PRESCRIPTION, "prescription", dev)
-            rx_id = one(rk, "id")
-            prescription_id = identifier(rx_id) if rx_id is not None else None
-            author = one(rk, "author")
-            if author is not None:
-                person = one(scan(author, _AUTHOR, "prescription/author", dev), "AssignedPerson")
-                if person is not None:
-                    pk = scan(person, _AUTHOR_PERSON, "prescription/author/AssignedPerson", dev)
-                    role = one(pk, "code")
-                    prescriber = Party(
-                        ids=tuple(identifier(i) for i in pk.get("id", ())),
-                        role=code(role, dev) if role is not None else None,
-                    )
+    prescriber, prescription_id = _prescription(target, dev) if target is not None else (None, None)
     dosages = []
     for agent in kids.get("therapeuticAgentOf", ()):
         mar = one(scan(agent, _AGENT, "therapeuticAgentOf", dev), "medicationAdministrationRequest")
@@ -244,8 +249,38 @@ def _medication(
     return product, tuple(dosages), prescriber, prescription_id
 
 
+def _prescription(
+    target: etree._Element, dev: Deviations
+) -> tuple[Party | None, Identifier | None]:
+    rx = one(scan(target, _TARGET, "directTargetOf", dev), "prescription")
+    if rx is None:
+        return None, None
+    rk = scan(rx, _PRESCRIPTION, "prescription", dev)
+    _not_kept(rk, _NOT_KEPT_RX, "prescription", dev)
+    rx_id = one(rk, "id")
+    prescription_id = identifier(rx_id) if rx_id is not None else None
+    author = one(rk, "author")
+    if author is None:
+        return None, prescription_id
+    ak = scan(author, _AUTHOR, "prescription/author", dev)
+    time_el = one(ak, "time")
+    if time_el is not None and time_el.get("value"):
+        dev.add("not kept: prescription/author/time")
+    person = one(ak, "AssignedPerson")
+    if person is None:
+        return None, prescription_id
+    pk = scan(person, _AUTHOR_PERSON, "prescription/author/AssignedPerson", dev)
+    role = one(pk, "code")
+    prescriber = Party(
+        ids=tuple(identifier(i) for i in pk.get("id", ())),
+        role=code(role, dev) if role is not None else None,
+    )
+    return prescriber, prescription_id
+
+
 def _product(kind: etree._Element, dev: Deviations) -> Product:
     kids = scan(kind, _KIND, "MedicationKind", dev)
+    _not_kept(kids, _NOT_KEPT_KIND, "MedicationKind", dev)
     code_el = one(kids, "code")
     form = one(kids, "formCode")
     ingredients: list[Ingredient] = []
@@ -289,6 +324,7 @@ def _ratio(el: etree._Element, dev: Deviations) -> tuple[Quantity | None, Quanti
 
 def _dosage(mar: etree._Element, dev: Deviations) -> Dosage:
     kids = scan(mar, _MAR, "medicationAdministrationRequest", dev)
+    _not_kept(kids, _NOT_KEPT_MAR, "medicationAdministrationRequest", dev)
     status = one(kids, "statusCode")
     eff = one(kids, "effectiveTime")
     route = one(kids, "routeCode")
@@ -308,7 +344,9 @@ def _dosage(mar: etree._Element, dev: Deviations) -> Dosage:
                 instructions.append(code(c, dev))
     preconditions = []
     for p in kids.get("precondition", ()):
-        crit = one(scan(p, _PRECONDITION, "precondition", dev), "observationEventCriterion")
+        pk = scan(p, _PRECONDITION, "precondition", dev)
+        _not_kept(pk, ("pauseQuantity",), "precondition", dev)
+        crit = one(pk, "observationEventCriterion")
         if crit is not None:
             c = one(scan(crit, _CODED_ACT, "observationEventCriterion", dev), "code")
             if c is not None:

@@ -49,8 +49,11 @@ class FifoWatch:
             self.opened = True
             try:
                 os.write(fd, f"<x>{CANARY}</x>".encode())
+            except BrokenPipeError:
+                pass  # the reader went away first; the open itself is the evidence
             finally:
                 os.close(fd)
+            return
 
     def __enter__(self) -> FifoWatch:
         self._thread.start()
