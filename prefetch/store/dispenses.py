@@ -12,10 +12,15 @@ from sqlalchemy.orm import Session
 
 from prefetch.domain.bsn import Bsn
 from prefetch.domain.dispense import Dispense, DispenseProvenance, dispense_from_json
+from prefetch.domain.outcome import OutcomeKind
 from prefetch.store._support import Sessions, bsn_value
 from prefetch.store.records import ItemState, RecordResult, StoredDispense
 from prefetch.store.tables import DispenseRow, RunItemRow
 
+#: Outcomes that mean the LSP answered for the patient (what "fresh" is measured on).
+_ANSWERED = tuple(
+    k.value for k in (OutcomeKind.RECORDS, OutcomeKind.NO_RECORDS, OutcomeKind.NO_REGISTRATIONS)
+)
 _CHUNK = 500  # rows per INSERT statement (keeps SQLite under its variable limit)
 #: Columns refreshed when a dispense arrives again (first_fetched_at and the key stay).
 _REFRESHED = (
@@ -198,7 +203,9 @@ class DispenseRepository:
                 ),
                 session.scalar(
                     select(func.max(RunItemRow.updated_at)).where(
-                        RunItemRow.bsn == value, RunItemRow.state == ItemState.DONE.value
+                        RunItemRow.bsn == value,
+                        RunItemRow.state == ItemState.DONE.value,
+                        RunItemRow.outcome_kind.in_(_ANSWERED),
                     )
                 ),
             ]

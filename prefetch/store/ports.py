@@ -78,7 +78,8 @@ class RunStore(Protocol):
 
     def release_stale(self, run_id: str, older_than: dt.datetime) -> int:
         """Put in_flight items claimed before `older_than` (crashed workers) back to
-        pending; return how many."""
+        pending; return how many. Their attempts stay counted: the query may have gone
+        out before the crash."""
         ...
 
     def record_outcome(
@@ -127,8 +128,9 @@ class DispenseStore(Protocol):
 
     def last_fetched_at(self, bsn: Bsn | str) -> dt.datetime | None:
         """When the patient's data were last fetched (for the "fresh" skip rule): the
-        latest of their dispenses' fetched_at and of the times their run items got a
-        final non-failed outcome (done); None if never."""
+        latest of their dispenses' fetched_at and of the times their run items got an
+        answer (records, no_records, no_registrations); refused and failed queries do not
+        count. None if never."""
         ...
 
 

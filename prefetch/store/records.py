@@ -105,9 +105,9 @@ class NewItem:
     def __post_init__(self) -> None:
         if not self.patient_local_id:
             raise InvalidValueError("run item needs a patient local id")
-        if self.skip_reason is None and self.bsn is None:
+        if self.skip_reason is None and (self.bsn is None or not passes_eleven_check(self.bsn)):
             raise InvalidValueError(
-                "an item to query needs a BSN (or a skip reason)",
+                "an item to query needs a valid BSN (or a skip reason)",
                 patient_local_id=self.patient_local_id,
             )
 

@@ -281,3 +281,27 @@ def test_a_failing_audit_insert_leaves_a_retry_unrecorded(migrated_engine: Engin
         )
     [item] = runs.items("r1")
     assert (item.state, item.outcome_code, item.claimed_by) == (ItemState.IN_FLIGHT, None, "w1")
+
+
+def test_a_refused_query_does_not_make_the_data_fresh(migrated_engine: Engine) -> None:
+    runs, store = RunRepository(migrated_engine), DispenseRepository(migrated_engine)
+    item_id = _queued_item(runs, BSN_A)
+    runs.record_outcome(
+        item_id,
+        outcome_kind=OutcomeKind.REFUSED,
+        outcome_code="AUTH",
+        detail=None,
+        dispenses=[],
+        audit=audit(BSN_A),
+    )
+    assert store.last_fetched_at(BSN_A) is None
+    item_id = _queued_item(runs, BSN_A)
+    runs.record_outcome(
+        item_id,
+        outcome_kind=OutcomeKind.NO_REGISTRATIONS,
+        outcome_code=None,
+        detail=None,
+        dispenses=[],
+        audit=audit(BSN_A, at=T0),
+    )
+    assert store.last_fetched_at(BSN_A) == T0

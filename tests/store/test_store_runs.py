@@ -253,3 +253,12 @@ def test_claim_next_never_hands_one_item_to_two_workers(
     holders = {i.id: i.claimed_by for i in RunRepository(migrated_engine).items("r1")}
     for k, ids in enumerate(claimed):
         assert all(holders[i] == f"w{k}" for i in ids)
+
+
+def test_new_item_needs_a_valid_bsn_unless_skipped() -> None:
+    with pytest.raises(InvalidValueError) as info:
+        NewItem("p1", "123456789", ("CARD",))
+    assert "123456789" not in str(info.value)
+    with pytest.raises(InvalidValueError):
+        NewItem("p1", None, ("CARD",))
+    assert NewItem("p1", "123456789", ("CARD",), skip_reason="bsn_invalid").bsn == "123456789"
