@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -47,8 +48,6 @@ from prefetch.security.saml import (
 from prefetch.security.signcheck import TokenChecker
 from prefetch.security.trust import Purpose, TrustStore
 from prefetch.security.uzi import UziIdentity
-
-_CACHE_LIMIT = 1024
 
 
 def _utcnow() -> dt.datetime:
@@ -97,7 +96,9 @@ class EnvelopeVerifier:
         self._read_body = body_reader
         self._detect_replay = detect_replay
         self._lock = threading.Lock()
-        self._seen: dict[str, dt.datetime] = {}
+        # IDs of accepted transactietokens, and (end of window, ID) in acceptance order
+        self._seen: set[str] = set()
+        self._expiry: deque[tuple[dt.datetime, str]] = deque()
         self._tokens = TokenChecker(trust, profile=profile)
 
     def verify(
@@ -203,8 +204,11 @@ class EnvelopeVerifier:
         if not self._detect_replay:
             return
         with self._lock:
+            # forget tokens whose window has closed (they fail the time check anyway)
+            while self._expiry and self._expiry[0][0] < now:
+                _, old = self._expiry.popleft()
+                self._seen.discard(old)
             if tok.assertion_id in self._seen:
                 raise _fail(RejectReason.REPLAYED, assertion_id=tok.assertion_id)
-            if len(self._seen) >= 10 * _CACHE_LIMIT:
-                self._seen = {k: v for k, v in self._seen.items() if v > now}
-            self._seen[tok.assertion_id] = tok.not_on_or_after + self._skew
+            self._seen.add(tok.assertion_id)
+            self._expiry.append((tok.not_on_or_after + self._skew, tok.assertion_id))

@@ -419,3 +419,13 @@ def test_claims_come_only_from_the_signed_xml(world: World) -> None:
     envelope = _edit(world.envelope(), comment)
     result = EnvelopeVerifier(world.trust).verify(envelope, client_identity=None, now=world.now)
     assert result.transaction.single("urn:oid:2.16.840.1.113883.2.4.6.3") == "111222333"
+
+
+def test_replay_memory_forgets_closed_windows(world: World) -> None:
+    verifier = EnvelopeVerifier(world.trust)
+    for _ in range(3):
+        verifier.verify(world.envelope(), client_identity=None, now=world.now)
+    assert len(verifier._seen) == 3
+    later = dataclasses.replace(world, now=world.now + dt.timedelta(minutes=10))
+    verifier.verify(later.envelope(), client_identity=None, now=later.now)
+    assert len(verifier._seen) == 1

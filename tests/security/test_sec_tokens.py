@@ -225,3 +225,26 @@ def test_xmlsec1_verifies_tokens_independently(
     foreign_params = make_params(now=now, author_system_uzi=creds["foreign"].identity.uzi_number)
     foreign = etree.tostring(build_transaction_token(foreign_params, creds["foreign"], now=now))
     assert _xmlsec1(pki, foreign, tmp_path).returncode != 0
+
+
+def test_signed_query_from_dev_pki(
+    make_params: ParamsFactory,
+    pki: DevPki,
+    trust: TrustStore,
+    creds: dict[str, Credential],
+    specialist: Clinician,
+) -> None:
+    from sec_helpers import PASSPHRASE
+
+    from prefetch.errors import MandateError
+    from prefetch.security.devsign import signed_query_from_dev_pki
+
+    now = dt.datetime.now(dt.UTC)
+    envelope = signed_query_from_dev_pki(make_params(now=now), pki.directory, PASSPHRASE, now=now)
+    result = EnvelopeVerifier(trust).verify(envelope, client_identity=creds["hospital"].identity)
+    assert result.mandate is not None and result.mandate.signer_uzi == specialist.uzi_number
+    other = dataclasses.replace(specialist, uzi_number="999999990")
+    with pytest.raises(MandateError, match="registered mandate"):
+        signed_query_from_dev_pki(
+            make_params(now=now, overseer=other), pki.directory, PASSPHRASE, now=now
+        )
