@@ -302,7 +302,9 @@ def create_dev_pki(
         "role": "00.000",
         "agb": "00000000",
     }
-    next_update = now + dt.timedelta(days=30)
+    # The dev CA keys are not kept, so these CRLs cannot be re-issued: they last a year
+    # (regenerate the dev PKI then). Real UZI CRLs are short-lived and fetched regularly.
+    next_update = now + dt.timedelta(days=365)
     root_crl = cb.make_crl(root, [], now=now, next_update=next_update)
     issuing_crl = cb.make_crl(issuing, revoked_certs, now=now, next_update=next_update)
     files["crls"] = [
