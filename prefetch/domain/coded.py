@@ -114,3 +114,4 @@ class Timing:
     operator: str | None = None
     institution_specified: bool | None = None
     components: tuple[Timing, ...] = field(default=())
+    phase_center: str | None = None  # added by hl7v3: PIVL phase/center (a time of day)

@@ -108,6 +108,8 @@ class Dispense:
     performer: Party | None = None
     responsible: Party | None = None             # pharmacist (role 17.000) + pharmacy URA
     deviations: tuple[str, ...] = ()             # schema deviations seen while parsing
+    # Added by hl7v3: effectiveTime/@value as written (HL7 TS) when it has a time of day.
+    dispensed_time: str | None = None
 
     def __post_init__(self) -> None:
         if not self.id.root:

@@ -136,9 +136,13 @@ def read_dispense(ev: etree._Element) -> Dispense | None:
     _not_kept(kids, _NOT_KEPT_EVENT, "medicationDispenseEvent", dev)
     status_el = one(kids, "statusCode")
     dispensed_on = period_start = period_end = None
+    dispensed_time: str | None = None
     eff = one(kids, "effectiveTime")
     if eff is not None:
-        dispensed_on = _date(eff.get("value"), "effectiveTime", dev)
+        raw_value = eff.get("value")
+        dispensed_on = _date(raw_value, "effectiveTime", dev)
+        if raw_value is not None and dispensed_on is not None and len(raw_value.strip()) > 8:
+            dispensed_time = raw_value.strip()
         ek = scan(eff, _EFFECTIVE, "effectiveTime", dev)
         low, high = one(ek, "low"), one(ek, "high")
         if low is not None:
@@ -177,6 +181,7 @@ def read_dispense(ev: etree._Element) -> Dispense | None:
         performer=_performer(performer_el, dev) if performer_el is not None else None,
         responsible=_responsible(responsible_el, dev) if responsible_el is not None else None,
         deviations=tuple(dev.items),
+        dispensed_time=dispensed_time,
     )
 
 

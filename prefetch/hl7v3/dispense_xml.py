@@ -34,7 +34,12 @@ def build_dispense_event(parent: etree._Element, dispense: Dispense) -> etree._E
     _status(ev, dispense.status)
     eff = sub(ev, "effectiveTime")
     if dispense.dispensed_on is not None:
-        eff.set("value", format_date(dispense.dispensed_on))
+        day = format_date(dispense.dispensed_on)
+        if dispense.dispensed_time is not None and not dispense.dispensed_time.startswith(day):
+            raise InvalidValueError("dispensed_time must fall on dispensed_on")
+        eff.set("value", dispense.dispensed_time or day)
+    elif dispense.dispensed_time is not None:
+        raise InvalidValueError("dispensed_time needs dispensed_on")
     if dispense.period_start is not None:
         sub(eff, "low", value=format_date(dispense.period_start))
     if dispense.period_end is not None:
@@ -228,7 +233,11 @@ def _timing(parent: etree._Element, tag: str, timing: Timing, *, top: bool) -> N
     elif timing.kind == "PIVL":
         if timing.institution_specified is not None:
             el.set("institutionSpecified", "true" if timing.institution_specified else "false")
-        if timing.phase_low is not None or timing.phase_width is not None:
+        if timing.phase_center is not None:
+            if timing.phase_low is not None or timing.phase_width is not None:
+                raise InvalidValueError("a PIVL phase has a center or low/width, not both")
+            sub(sub(el, "phase"), "center", value=timing.phase_center)
+        elif timing.phase_low is not None or timing.phase_width is not None:
             _ivl(sub(el, "phase"), timing.phase_low, timing.phase_width, None)
         if timing.period is not None:
             pq(el, "period", timing.period)

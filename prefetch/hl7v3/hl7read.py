@@ -209,11 +209,16 @@ def timing(el: etree._Element, dev: Deviations) -> Timing:
         phase = one(kids, "phase")
         period = one(kids, "period")
         phase_low: str | None = None
+        phase_center: str | None = None
         phase_width: Quantity | None = None
         if phase is not None:
             pk = scan(phase, _IVL_TS, "a PIVL_TS phase", dev)
             low_el, width_el = one(pk, "low"), one(pk, "width")
+            center_el = one(pk, "center")
             phase_low = low_el.get("value") if low_el is not None else None
+            phase_center = center_el.get("value") if center_el is not None else None
+            if one(pk, "high") is not None:
+                dev.add("not kept: PIVL_TS/phase/high")
             phase_width = quantity(width_el, dev) if width_el is not None else None
         inst = el.get("institutionSpecified")
         return Timing(
@@ -222,6 +227,7 @@ def timing(el: etree._Element, dev: Deviations) -> Timing:
             period=quantity(period, dev) if period is not None else None,
             phase_low=phase_low,
             phase_width=phase_width,
+            phase_center=phase_center,
             institution_specified=None if inst is None else inst == "true",
         )
     if kind == "IVL":
