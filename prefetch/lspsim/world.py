@@ -39,6 +39,7 @@ REGISTERED_SHARE = 0.75
 OLD_ONLY_SHARE = 0.18  # registrations whose dispenses all lie more than 15 months back
 HISTORY_DAYS = 730  # dispenses spread over the two years before the reference date
 REGIONS = 4  # historical regions the pharmacies are spread over
+MAX_PATIENTS = 50_000  # the 999xxxxxx range holds about 90,000 valid BSNs
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,8 +172,8 @@ class World:
     @classmethod
     def generate(cls, seed: int, patients: int, *, reference_date: dt.date | None = None) -> World:
         """A seeded world of `patients` patients; `reference_date` defaults to today (UTC)."""
-        if patients < 0:
-            raise ConfigError("patient count must not be negative", patients=patients)
+        if not 0 <= patients <= MAX_PATIENTS:
+            raise ConfigError("patient count out of range", patients=patients, maximum=MAX_PATIENTS)
         ref = reference_date or dt.datetime.now(dt.UTC).date()
         rng = random.Random(seed)  # noqa: S311 - seeded simulation, not crypto
         pharmacies = _generate_pharmacies(rng, max(6, min(400, patients // 15 + 4)))

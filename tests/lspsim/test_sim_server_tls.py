@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from prefetch.hl7v3.dispense_read import read_dispense
 from prefetch.hl7v3.soap import unwrap
 from prefetch.hl7v3.xmlparse import parse_xml
 from prefetch.lspsim.driver import SOAP_HEADERS, SignedQueries
-from prefetch.lspsim.profiles import BUILTIN
+from prefetch.lspsim.profiles import BUILTIN, Faults
 from prefetch.lspsim.secure import load_or_create_dev_pki, secure_from_dev_pki
 from prefetch.lspsim.server import SimulatorServer
 from prefetch.lspsim.world import World
@@ -118,3 +119,18 @@ def test_client_without_certificate_or_with_a_foreign_one_is_refused(
 def test_load_or_create_reuses_an_existing_pki(pki: DevPki) -> None:
     again = load_or_create_dev_pki(Path(pki.directory), PASSPHRASE)
     assert again.hospital_ura == pki.hospital_ura
+
+
+def test_connection_reset_over_tls(world: World, pki: DevPki, queries: SignedQueries) -> None:
+    tls, verifier = secure_from_dev_pki(pki, PASSPHRASE)
+    profile = dataclasses.replace(BUILTIN["ideal"], faults=Faults(connection_reset=1.0))
+    with (
+        SimulatorServer(world, profile, tls=tls, verifier=verifier) as sim,
+        queries.session() as http,
+    ):
+        body = queries.envelope(queries.params(world.patients[0].bsn))
+        with pytest.raises(requests.ConnectionError):
+            http.post(sim.url, data=body, headers=SOAP_HEADERS, timeout=10)
+        assert http.get(sim.stats_url, timeout=5).json()["by_outcome"] == {
+            "fault_connection_reset": 1
+        }

@@ -144,3 +144,9 @@ def test_add_patient_with_own_registrations(own_world: World) -> None:
     assert own_world.dispenses_for(bsn, REFERENCE_DATE - dt.timedelta(days=30)) == [dispenses[0]]
     with pytest.raises(ConfigError):
         own_world.add_patient(Bsn("111222333"), [Registration("00000000")])
+
+
+@pytest.mark.parametrize("count", [-1, 50_001])
+def test_patient_count_is_bounded(count: int) -> None:
+    with pytest.raises(ConfigError):
+        World.generate(1, count, reference_date=REFERENCE_DATE)
