@@ -22,13 +22,12 @@ from prefetch.domain.people import Clinician, Mandate
 from prefetch.domain.schedule import Schedule
 from prefetch.engine import Progress, RunReport
 from prefetch.lspsim.profiles import Profile, get_profile
-from prefetch.lspsim.server import SimulatorServer, TlsConfig
+from prefetch.lspsim.secure import load_or_create_dev_pki, secure_from_dev_pki
+from prefetch.lspsim.server import SimulatorServer
 from prefetch.lspsim.world import World
 from prefetch.security.keys import write_private
-from prefetch.security.pki import DevPki, create_dev_pki
-from prefetch.security.tls import server_ssl_context
+from prefetch.security.pki import DevPki
 from prefetch.security.tokens import build_mandate_token
-from prefetch.security.verify import EnvelopeVerifier
 from prefetch.settings import (
     DatabaseSettings,
     HospitalSettings,
@@ -68,11 +67,8 @@ def _passphrase_file(data_dir: Path) -> Path:
 
 
 def ensure_pki(data_dir: Path, key_size: int = 4096) -> tuple[DevPki, bytes]:
-    pki_dir = data_dir / "pki"
     passphrase = _passphrase_file(data_dir).read_bytes().strip()
-    if (pki_dir / "manifest.json").exists():
-        return DevPki.load(pki_dir), passphrase
-    return create_dev_pki(pki_dir, passphrase=passphrase, key_size=key_size), passphrase
+    return load_or_create_dev_pki(data_dir / "pki", passphrase, key_size=key_size), passphrase
 
 
 def ensure_world(data_dir: Path) -> World:
@@ -160,14 +156,8 @@ def demo_settings(data_dir: Path, pki: DevPki, sim: SimulatorServer, profile: Pr
 def start_simulator(
     world: World, profile: Profile, pki: DevPki, passphrase: bytes
 ) -> SimulatorServer:
-    trust = pki.trust_store()
-    context = server_ssl_context(
-        pki.simulator.load(passphrase), pki.ca_bundle, crl_file=pki.crl_bundle
-    )
-    verifier = EnvelopeVerifier(trust)
-    return SimulatorServer(
-        world, profile, tls=TlsConfig(context=context, trust=trust), verifier=verifier
-    )
+    tls, verifier = secure_from_dev_pki(pki, passphrase)
+    return SimulatorServer(world, profile, tls=tls, verifier=verifier)
 
 
 def run_demo(
