@@ -78,6 +78,15 @@ def _is_ca(cert: x509.Certificate) -> bool:
     return bc.ca and ku.key_cert_sign
 
 
+def _path_lengths_ok(path: list[x509.Certificate]) -> bool:
+    """basicConstraints pathLenConstraint: CAs allowed below each CA in the path."""
+    for index, ca in enumerate(path[1:], start=1):
+        limit = ca.extensions.get_extension_for_class(x509.BasicConstraints).value.path_length
+        if limit is not None and index - 1 > limit:
+            return False
+    return True
+
+
 def _leaf_usage_ok(cert: x509.Certificate, purpose: Purpose) -> bool:
     exts = cert.extensions
     try:
@@ -217,7 +226,7 @@ class TrustStore:
             current = parent
         else:
             return CertReason.UNTRUSTED
-        if not _is_ca(path[-1]):
+        if not _is_ca(path[-1]) or not _path_lengths_ok(path):
             return CertReason.UNTRUSTED
         if not _leaf_usage_ok(leaf, purpose):
             return CertReason.KEY_USAGE

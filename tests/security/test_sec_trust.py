@@ -117,3 +117,55 @@ def test_lookup_by_issuer_serial(trust: TrustStore, creds: dict[str, Credential]
     assert store.find(cert.issuer.rfc4514_string(), cert.serial_number) is cert
     with pytest.raises(ValueError, match="anchor"):
         TrustStore([])
+
+
+def test_path_length_constraint(
+    pki: DevPki, creds: dict[str, Credential], key2048: rsa.RSAPrivateKey, pki_now: dt.datetime
+) -> None:
+    """The issuing CA has pathLen 0: a CA it issued cannot issue trusted leaves."""
+    from prefetch.security import certbuild as cb
+    from prefetch.security.uzi import CardType
+
+    issuing_cert = x509.load_pem_x509_certificate(pki.issuing_ca.read_bytes())
+    # We do not have the issuing CA's key (never stored); build a parallel hierarchy instead.
+    root = cb.make_ca(
+        "r",
+        key2048,
+        parent=None,
+        not_before=pki_now - dt.timedelta(hours=1),
+        not_after=pki_now + dt.timedelta(days=1),
+        path_length=0,
+    )
+    sub = cb.make_ca(
+        "s",
+        key2048,
+        parent=root,
+        not_before=pki_now - dt.timedelta(hours=1),
+        not_after=pki_now + dt.timedelta(days=1),
+        path_length=None,
+    )
+    leaf = cb.make_uzi_cert(
+        cb.UziSubject("x", "o", "900000111", CardType.SERVER, "12345678", "00.000"),
+        key2048,
+        sub,
+        not_before=pki_now - dt.timedelta(hours=1),
+        not_after=pki_now + dt.timedelta(days=1),
+    )
+    crls = [
+        cb.make_crl(ca, [], now=pki_now, next_update=pki_now + dt.timedelta(days=1))
+        for ca in (root, sub)
+    ]
+    store = TrustStore([root.cert], [sub.cert], crls)
+    assert _reason(store, leaf, pki_now) is CertReason.UNTRUSTED
+    direct = cb.make_uzi_cert(
+        cb.UziSubject("x", "o", "900000111", CardType.SERVER, "12345678", "00.000"),
+        key2048,
+        root,
+        not_before=pki_now - dt.timedelta(hours=1),
+        not_after=pki_now + dt.timedelta(days=1),
+    )
+    assert _reason(store, direct, pki_now) is None
+    assert (
+        issuing_cert.extensions.get_extension_for_class(x509.BasicConstraints).value.path_length
+        == 0
+    )
