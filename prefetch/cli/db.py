@@ -34,7 +34,7 @@ def register(app: typer.Typer) -> None:
         from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
         from prefetch.errors import PrefetchError
-        from prefetch.store.db import display_url, upgrade
+        from prefetch.store.db import display_url, head_revision, upgrade
 
         if database_url is None:
             from prefetch.cli.common import settings_or_exit
@@ -51,7 +51,8 @@ def register(app: typer.Typer) -> None:
             _fail(f"cannot use the database at {shown}: {reason}; is it running and reachable?")
         except SQLAlchemyError as exc:
             _fail(f"cannot use the database at {shown}: {type(exc).__name__}")
-        typer.echo(f"ok: database {shown} is at revision {revision} (head)")
+        where = "head" if revision == head_revision() else "NOT the newest"
+        typer.echo(f"ok: database {shown} is at revision {revision} ({where})")
 
 
 def _fail(message: str) -> NoReturn:

@@ -22,7 +22,7 @@ from sqlalchemy import DateTime, Engine, create_engine, event, make_url, text
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.types import TypeDecorator
 
-from prefetch.errors import ConfigError, InvalidValueError
+from prefetch.errors import ConfigError, InvalidValueError, StopError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 POSTGRES_CONNECT_TIMEOUT_S = 10
@@ -171,25 +171,58 @@ def alembic_config(connection: Connection | None = None) -> Any:
     return config
 
 
-def upgrade(url: str, revision: str = "head") -> str | None:
-    """Migrate the database at `url` to `revision` (default head); return where it is.
+def migrate(engine: Engine, revision: str = "head", *, down: bool = False) -> None:
+    """Run the migrations on `engine` up (or down) to `revision`, in one transaction.
 
-    Idempotent: at head nothing happens. On PostgreSQL a transaction-level advisory lock
-    keeps two processes from migrating at the same time.
+    PostgreSQL: a transaction-level advisory lock keeps two processes from migrating at
+    the same time. SQLite: foreign keys are off while migrating (a table rebuild must not
+    cascade deletes into the rows that point at it) and checked before commit.
     """
     from alembic import command
 
+    sqlite = is_sqlite(engine)
+    with engine.connect() as connection:
+        # Only outside a transaction does this PRAGMA take effect: use the driver
+        # connection directly (SQLAlchemy would begin one first).
+        raw: Any = connection.connection.driver_connection
+        if sqlite:
+            raw.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with connection.begin():
+                if not sqlite:
+                    connection.execute(
+                        text("SELECT pg_advisory_xact_lock(:k)"), {"k": _UPGRADE_LOCK_KEY}
+                    )
+                step = command.downgrade if down else command.upgrade
+                step(alembic_config(connection), revision)
+                if sqlite and connection.exec_driver_sql("PRAGMA foreign_key_check").first():
+                    raise StopError("migration left rows pointing at nothing", revision=revision)
+        finally:
+            if sqlite:
+                raw.execute("PRAGMA foreign_keys=ON")
+
+
+def upgrade(url: str, revision: str = "head") -> str | None:
+    """Migrate the database at `url` to `revision` (default head); return where it is.
+
+    Idempotent: at head nothing happens.
+    """
     engine = make_engine(url)
     try:
-        with engine.begin() as connection:
-            if connection.dialect.name == "postgresql":
-                connection.execute(
-                    text("SELECT pg_advisory_xact_lock(:k)"), {"k": _UPGRADE_LOCK_KEY}
-                )
-            command.upgrade(alembic_config(connection), revision)
+        migrate(engine, revision)
         return current_revision(engine)
     finally:
         engine.dispose()
+
+
+def head_revision() -> str:
+    """The newest revision shipped with this version of the package."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:
+        raise StopError("no migrations found in the package")
+    return head
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -45,8 +45,9 @@ class RunStore(Protocol):
         """Create run `run_id` (state planned) with its items, in one transaction.
 
         Items with a skip reason start as skipped, the others as pending. Returns False,
-        inserting nothing, when the run already exists (same id, or same schedule, day and
-        kind): that is a resume, and the existing items are left untouched.
+        inserting nothing, when the run already exists: the same id, or for a scheduled
+        run the same schedule and clinic day (one scheduled run per day; manual runs may
+        repeat). That is a resume, and the existing items are left untouched.
         """
         ...
 
@@ -57,7 +58,8 @@ class RunStore(Protocol):
     def find_run(
         self, schedule_id: str, clinic_day: dt.date, kind: RunKind | str
     ) -> RunRecord | None:
-        """The run for this schedule, clinic day and kind, or None."""
+        """The run for this schedule, clinic day and kind (for manual runs the latest
+        created), or None."""
         ...
 
     def start_run(self, run_id: str, at: dt.datetime) -> None:

@@ -149,21 +149,17 @@ class RunRepository:
     def _existing(
         session: Session, run_id: str, schedule_id: str, clinic_day: dt.date, kind: RunKind
     ) -> bool:
-        found = session.scalar(
-            select(RunRow.id)
-            .where(
-                or_(
-                    RunRow.id == run_id,
-                    and_(
-                        RunRow.schedule_id == schedule_id,
-                        RunRow.clinic_day == clinic_day,
-                        RunRow.kind == kind.value,
-                    ),
-                )
+        same = RunRow.id == run_id
+        if kind is RunKind.SCHEDULED:  # one scheduled run per schedule and day
+            same = or_(
+                same,
+                and_(
+                    RunRow.schedule_id == schedule_id,
+                    RunRow.clinic_day == clinic_day,
+                    RunRow.kind == kind.value,
+                ),
             )
-            .limit(1)
-        )
-        return found is not None
+        return session.scalar(select(RunRow.id).where(same).limit(1)) is not None
 
     def get_run(self, run_id: str) -> RunRecord | None:
         with self._sessions.read() as session:
@@ -175,11 +171,14 @@ class RunRepository:
     ) -> RunRecord | None:
         with self._sessions.read() as session:
             row = session.scalar(
-                select(RunRow).where(
+                select(RunRow)
+                .where(
                     RunRow.schedule_id == schedule_id,
                     RunRow.clinic_day == clinic_day,
                     RunRow.kind == RunKind(kind).value,
                 )
+                .order_by(RunRow.created_at.desc(), RunRow.id.desc())
+                .limit(1)
             )
             return _run(row) if row is not None else None
 

@@ -1,4 +1,6 @@
-"""SQLAlchemy 2 typed tables. Migration 0001 creates exactly this schema (tested).
+"""SQLAlchemy 2 typed tables.
+
+Migrations 0001 + 0002 create exactly this schema (tested).
 
 BSN columns hold the nine digits (`Bsn.value`): this is the store. Every timestamp is a
 `UtcDateTime` (aware UTC in, aware UTC out).
@@ -22,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -58,7 +61,16 @@ class Base(DeclarativeBase):
 class RunRow(Base):
     __tablename__ = "runs"
     __table_args__ = (
-        UniqueConstraint("schedule_id", "clinic_day", "kind"),
+        # One scheduled run per schedule and clinic day (resume); manual runs repeat.
+        Index(
+            "uq_runs_scheduled_once",
+            "schedule_id",
+            "clinic_day",
+            "kind",
+            unique=True,
+            sqlite_where=text("kind = 'scheduled'"),
+            postgresql_where=text("kind = 'scheduled'"),
+        ),
         CheckConstraint(_in("state", RUN_STATES), name="state"),
         CheckConstraint(_in("kind", RUN_KINDS), name="kind"),
     )

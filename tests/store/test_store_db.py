@@ -7,30 +7,33 @@ import itertools
 from zoneinfo import ZoneInfo
 
 import pytest
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, inspect, select
-from sqlalchemy.exc import StatementError
+from sqlalchemy.exc import IntegrityError, StatementError
 
-from prefetch.errors import ConfigError, InvalidValueError
-from prefetch.store.db import alembic_config, current_revision, make_engine, upgrade
-from prefetch.store.tables import Base, RunRow
+from prefetch.errors import ConfigError, InvalidValueError, StopError
+from prefetch.store.db import current_revision, head_revision, make_engine, migrate, upgrade
+from prefetch.store.records import NewItem
+from prefetch.store.runs import RunRepository
+from prefetch.store.tables import Base, RunItemRow, RunRow
 
+HEAD = "0002"
 TABLES = {"runs", "run_items", "dispenses", "audit_log", "mandates", "alembic_version"}
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+BSN = "999990019"
 
 
 def test_upgrade_from_empty_creates_every_table_and_is_idempotent(database_url: str) -> None:
     engine = make_engine(database_url)
     try:
         assert current_revision(engine) is None
-        assert upgrade(database_url) == "0001"
+        assert upgrade(database_url) == HEAD
         assert set(inspect(engine).get_table_names()) >= TABLES
-        assert upgrade(database_url) == "0001"  # second time: nothing to do
-        assert current_revision(engine) == "0001"
+        assert upgrade(database_url) == HEAD  # second time: nothing to do
+        assert current_revision(engine) == HEAD
     finally:
         engine.dispose()
 
@@ -42,13 +45,65 @@ def test_migrated_schema_matches_the_models(migrated_engine: Engine) -> None:
     assert diff == []
 
 
+def test_head_revision_is_the_newest_migration() -> None:
+    assert head_revision() == HEAD
+
+
 def test_downgrade_to_base_and_up_again(migrated_engine: Engine) -> None:
-    with migrated_engine.begin() as connection:
-        command.downgrade(alembic_config(connection), "base")
+    migrate(migrated_engine, "base", down=True)
     assert set(inspect(migrated_engine).get_table_names()) <= {"alembic_version"}
-    with migrated_engine.begin() as connection:
-        command.upgrade(alembic_config(connection), "head")
+    migrate(migrated_engine)
     assert set(inspect(migrated_engine).get_table_names()) >= TABLES
+    assert current_revision(migrated_engine) == HEAD
+
+
+def test_0002_keeps_data_and_constraints_and_allows_repeated_manual_runs(
+    database_url: str,
+) -> None:
+    upgrade(database_url, "0001")
+    engine = make_engine(database_url)
+    day = dt.date(2026, 11, 21)
+    at = dt.datetime(2026, 11, 20, 18, 0, tzinfo=dt.UTC)
+    try:
+        runs = RunRepository(engine)
+        assert runs.create_run("m1", "card", day, "manual", at, [NewItem("p1", BSN, ("C",))])
+        with pytest.raises(StopError):  # 0001: one run per schedule, day and kind
+            runs.create_run("m2", "card", day, "manual", at, [])
+        assert upgrade(database_url) == HEAD
+        [item] = runs.items("m1")  # the table rebuild did not cascade into the items
+        assert item.patient_local_id == "p1"
+        later = at + dt.timedelta(hours=1)
+        assert runs.create_run("m2", "card", day, "manual", later, [])
+        assert runs.create_run("s1", "card", day, "scheduled", at, [])
+        assert not runs.create_run("s2", "card", day, "scheduled", at, [])
+        found = runs.find_run("card", day, "manual")
+        assert found is not None
+        assert found.id == "m2"
+        with pytest.raises(IntegrityError), engine.begin() as connection:  # CHECK survived
+            connection.execute(
+                RunRow.__table__.insert().values(
+                    id="bad",
+                    schedule_id="x",
+                    clinic_day=day,
+                    kind="manual",
+                    state="bogus",
+                    created_at=at,
+                )
+            )
+        with pytest.raises(IntegrityError), engine.begin() as connection:  # FK survived
+            connection.execute(
+                RunItemRow.__table__.insert().values(
+                    run_id="nope",
+                    patient_local_id="p",
+                    clinics=[],
+                    state="pending",
+                    attempts=0,
+                    updated_at=at,
+                    dispense_count=0,
+                )
+            )
+    finally:
+        engine.dispose()
 
 
 def _store_run(engine: Engine, run_id: str, created_at: dt.datetime) -> None:
