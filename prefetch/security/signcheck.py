@@ -59,6 +59,8 @@ class TokenChecker:
         self._profile = profile
         self._lock = threading.Lock()
         self._cache: dict[bytes, tuple[TokenInfo, x509.Certificate]] = {}
+        self._certs: dict[str, x509.Certificate] = {}
+        self._identities: dict[x509.Certificate, UziIdentity] = {}
 
     def check_mandate_token(self, token_xml: bytes, *, now: dt.datetime) -> TokenInfo:
         """Signature and signer (non-repudiation key) of a stored mandaattoken."""
@@ -92,10 +94,7 @@ class TokenChecker:
             except ValueError:
                 raise _fail(RejectReason.MALFORMED, detail="bad X509SerialNumber") from None
         if cert_text:
-            try:
-                cert = x509.load_der_x509_certificate(base64.b64decode(cert_text))
-            except ValueError:
-                raise _fail(RejectReason.MALFORMED, detail="bad X509Certificate") from None
+            cert = self._parse_certificate(cert_text)
             if named is not None and named != (cert.issuer.rfc4514_string(), cert.serial_number):
                 raise _fail(RejectReason.MALFORMED, detail="KeyInfo names two certificates")
             return cert
@@ -105,6 +104,21 @@ class TokenChecker:
                 raise _fail(RejectReason.UNTRUSTED_SIGNER, detail="unknown signer certificate")
             return found
         raise _fail(RejectReason.MALFORMED, detail="KeyInfo names no certificate")
+
+    def _parse_certificate(self, text: str) -> x509.Certificate:
+        """Parse (and remember) a base64 DER certificate from KeyInfo."""
+        key = text.strip()
+        cert = self._certs.get(key)
+        if cert is None:
+            try:
+                cert = x509.load_der_x509_certificate(base64.b64decode(key))
+            except ValueError:
+                raise _fail(RejectReason.MALFORMED, detail="bad X509Certificate") from None
+            with self._lock:
+                if len(self._certs) >= _CACHE_LIMIT:
+                    self._certs.clear()
+                self._certs[key] = cert
+        return cert
 
     def verified(
         self, assertion: etree._Element, purpose: Purpose, now: dt.datetime, *, cache: bool
@@ -162,9 +176,15 @@ class TokenChecker:
             reason = _CERT_REASONS.get(exc.reason, RejectReason.SIGNER_CERT_INVALID)
             raise _fail(reason, certificate=exc.reason.value) from None
 
-    @staticmethod
-    def _identity(cert: x509.Certificate) -> UziIdentity:
-        try:
-            return uzi_identity(cert)
-        except CertificateRejected:
-            raise _fail(RejectReason.SIGNER_CERT_INVALID, certificate="not_uzi") from None
+    def _identity(self, cert: x509.Certificate) -> UziIdentity:
+        ident = self._identities.get(cert)
+        if ident is None:
+            try:
+                ident = uzi_identity(cert)
+            except CertificateRejected:
+                raise _fail(RejectReason.SIGNER_CERT_INVALID, certificate="not_uzi") from None
+            with self._lock:
+                if len(self._identities) >= _CACHE_LIMIT:
+                    self._identities.clear()
+                self._identities[cert] = ident
+        return ident

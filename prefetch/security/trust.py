@@ -41,6 +41,7 @@ class Purpose(enum.Enum):
 @dataclass(frozen=True, slots=True)
 class _Path:
     certs: tuple[x509.Certificate, ...]  # leaf first, anchor last
+    issuer_keys: tuple[bytes, ...]  # fingerprint of each certificate's issuer (CRL look-up)
     not_before: dt.datetime
     not_after: dt.datetime
 
@@ -232,6 +233,7 @@ class TrustStore:
             return CertReason.KEY_USAGE
         return _Path(
             certs=tuple(path),
+            issuer_keys=tuple(c.fingerprint(hashes.SHA256()) for c in path[1:]),
             not_before=max(c.not_valid_before_utc for c in path),
             not_after=min(c.not_valid_after_utc for c in path),
         )
@@ -242,8 +244,8 @@ class TrustStore:
             raise CertificateRejected(CertReason.NOT_YET_VALID, serial=leaf.serial_number)
         if now > path.not_after:
             raise CertificateRejected(CertReason.EXPIRED, serial=leaf.serial_number)
-        for cert, issuer in zip(path.certs, path.certs[1:], strict=False):
-            crl = self._crls.get(issuer.fingerprint(hashes.SHA256()))
+        for cert, issuer_key in zip(path.certs, path.issuer_keys, strict=False):
+            crl = self._crls.get(issuer_key)
             if crl is None or now > crl.next_update:
                 if self._require_crl:
                     raise CertificateRejected(CertReason.CRL_UNAVAILABLE, serial=cert.serial_number)
