@@ -179,7 +179,6 @@ class TrustStore:
     def validate(
         self,
         chain: x509.Certificate | Sequence[x509.Certificate],
-        *,
         now: dt.datetime,
         purpose: Purpose,
     ) -> x509.Certificate:
