@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, func, literal_column, select, tuple_
+from sqlalchemy import Engine, Table, func, literal_column, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -135,11 +135,12 @@ def upsert_dispenses(
     inserted = updated = 0
     for start in range(0, len(rows), _CHUNK):
         chunk = rows[start : start + _CHUNK]
+        # Two IN lists, not a row-value IN: SQLite answers these from the unique index
+        # (a row-value IN scans the table); extra pairs are ignored below.
         found = connection.execute(
             select(table.c.id_root, table.c.id_extension, table.c.fetched_at).where(
-                tuple_(table.c.id_root, table.c.id_extension).in_(
-                    [(r["id_root"], r["id_extension"]) for r in chunk]
-                )
+                table.c.id_root.in_({r["id_root"] for r in chunk}),
+                table.c.id_extension.in_({r["id_extension"] for r in chunk}),
             )
         )
         known = {(root, ext): at for root, ext, at in found}

@@ -72,10 +72,10 @@ class RunStore(Protocol):
         ...
 
     def claim_next(self, run_id: str, worker_id: str, now: dt.datetime) -> ClaimedItem | None:
-        """Atomically take one item that is pending, or retry_wait with
-        next_attempt_at <= now, lowest id first, and mark it in_flight for `worker_id`
-        (attempts + 1). No item is ever handed to two workers at once. None when nothing
-        is due now."""
+        """Atomically take one item and mark it in_flight for `worker_id` (attempts + 1):
+        a retry_wait item with next_attempt_at <= now first (earliest due), else the
+        pending item with the lowest id. No item is ever handed to two workers at once.
+        None when nothing is due now."""
         ...
 
     def release_stale(self, run_id: str, older_than: dt.datetime) -> int:

@@ -213,18 +213,30 @@ class RunRepository:
 
     # ------------------------------------------------------------------ queue
     def claim_next(self, run_id: str, worker_id: str, now: dt.datetime) -> ClaimedItem | None:
-        due = or_(
-            RunItemRow.state == ItemState.PENDING.value,
-            and_(RunItemRow.state == ItemState.RETRY_WAIT.value, RunItemRow.next_attempt_at <= now),
+        retry_due = (
+            select(RunItemRow.id)
+            .where(
+                RunItemRow.run_id == run_id,
+                RunItemRow.state == ItemState.RETRY_WAIT.value,
+                RunItemRow.next_attempt_at <= now,
+            )
+            .order_by(RunItemRow.next_attempt_at, RunItemRow.id)
+        )
+        pending = (
+            select(RunItemRow.id)
+            .where(RunItemRow.run_id == run_id, RunItemRow.state == ItemState.PENDING.value)
+            .order_by(RunItemRow.id)
         )
         with self._sessions.write() as session:
-            item_id = session.scalar(
-                select(RunItemRow.id)
-                .where(RunItemRow.run_id == run_id, due)
-                .order_by(RunItemRow.id)
-                .limit(1)
-                .with_for_update(skip_locked=True)  # PostgreSQL; SQLite: BEGIN IMMEDIATE
-            )
+            item_id = None
+            for candidates in (retry_due, pending):  # each an index seek on (run, state, id)
+                item_id = session.scalar(
+                    # PostgreSQL: rows other workers hold are skipped, not waited for.
+                    # SQLite: the IMMEDIATE transaction already serialises claims.
+                    candidates.limit(1).with_for_update(skip_locked=True)
+                )
+                if item_id is not None:
+                    break
             if item_id is None:
                 return None
             row = session.execute(

@@ -1,6 +1,6 @@
 """SQLAlchemy 2 typed tables.
 
-Migrations 0001 + 0002 create exactly this schema (tested).
+The migrations create exactly this schema (tested).
 
 BSN columns hold the nine digits (`Bsn.value`): this is the store. Every timestamp is a
 `UtcDateTime` (aware UTC in, aware UTC out).
@@ -92,7 +92,7 @@ class RunItemRow(Base):
         UniqueConstraint("run_id", "patient_local_id"),
         CheckConstraint(_in("state", ITEM_STATES), name="state"),
         CheckConstraint("attempts >= 0", name="attempts"),
-        Index(None, "run_id", "state"),
+        Index(None, "run_id", "state", "id"),  # a claim is an index seek
         Index(None, "bsn"),
     )
 

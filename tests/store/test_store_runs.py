@@ -262,3 +262,19 @@ def test_new_item_needs_a_valid_bsn_unless_skipped() -> None:
     with pytest.raises(InvalidValueError):
         NewItem("p1", None, ("CARD",))
     assert NewItem("p1", "123456789", ("CARD",), skip_reason="bsn_invalid").bsn == "123456789"
+
+
+def test_due_retries_come_before_pending_items(runs: RunRepository) -> None:
+    _create(runs, 2)
+    first = runs.claim_next("r1", "w1", T0)
+    second = runs.claim_next("r1", "w1", LATER)
+    assert first is not None
+    assert second is not None
+    runs.record_retry(second.id, code="OVERLOAD", next_attempt_at=LATER, audit=audit())
+    assert runs.release_stale("r1", older_than=LATER) == 1  # first is pending again
+    claimed = runs.claim_next("r1", "w2", LATER)
+    assert claimed is not None
+    assert claimed.id == second.id  # the due retry, though the pending item has a lower id
+    again = runs.claim_next("r1", "w2", LATER)
+    assert again is not None
+    assert again.id == first.id
