@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from sec_helpers import BSN_A, PASSPHRASE
+from sec_helpers import BSN_A, PASSPHRASE, ParamsFactory
 
 from prefetch.domain.bsn import Bsn
 from prefetch.domain.coded import Identifier
@@ -53,9 +52,6 @@ def assistant(pki: DevPki) -> Clinician:
     ident = pki.assistant
     assert ident.uzi_number and ident.role
     return Clinician(ident.uzi_number, ident.role, ident.display_name, pki.hospital_ura)
-
-
-ParamsFactory = Callable[..., QueryParams]
 
 
 @pytest.fixture(scope="session")

@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import socket
 import ssl
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from prefetch.hl7v3.params import QueryParams
+
 PASSPHRASE = b"test passphrase, not secret"
 BSN_A = "111222333"
 BSN_B = "123456782"
+
+ParamsFactory = Callable[..., QueryParams]  # the `make_params` fixture
 
 
 @dataclass
@@ -98,3 +104,15 @@ def self_signed(key: rsa.RSAPrivateKey, now: dt.datetime) -> x509.Certificate:
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
+
+
+def unencrypted_key_files(directory: Path) -> list[Path]:
+    """Files holding a PEM private key that is not encrypted."""
+    found = []
+    for path in directory.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            for m in re.finditer(rb"-----BEGIN ([A-Z ]*)PRIVATE KEY-----", data):
+                if b"ENCRYPTED" not in m.group(1):
+                    found.append(path)
+    return found

@@ -14,10 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
-from conftest import ParamsFactory
 from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
-from sec_helpers import BSN_B, self_signed
+from sec_helpers import BSN_B, ParamsFactory, self_signed
 
 from prefetch.domain.people import Clinician, Mandate
 from prefetch.hl7v3.query import build_query

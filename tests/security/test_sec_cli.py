@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
+from sec_helpers import unencrypted_key_files
 from structlog.testing import capture_logs
-from test_sec_pki import unencrypted_key_files
 from typer.testing import CliRunner
 
 from prefetch.cli import app

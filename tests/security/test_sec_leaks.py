@@ -7,10 +7,8 @@ import logging
 from pathlib import Path
 
 import pytest
-from conftest import ParamsFactory
-from sec_helpers import BSN_A, PASSPHRASE
+from sec_helpers import BSN_A, PASSPHRASE, ParamsFactory, unencrypted_key_files
 from structlog.testing import capture_logs
-from test_sec_pki import unencrypted_key_files
 
 from prefetch.domain.people import Mandate
 from prefetch.security.errors import TokenRejected

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from sec_helpers import PASSPHRASE
+from sec_helpers import PASSPHRASE, unencrypted_key_files
 
 from prefetch.errors import ConfigError, SecurityError
 from prefetch.security.keys import Credential
@@ -30,18 +30,6 @@ _PBE_SHA1_RC2_40 = bytes.fromhex("060a2a864886f70d010c0106")
 
 def _cert(pki: DevPki, label: str) -> x509.Certificate:
     return x509.load_pem_x509_certificate(pki.identity(label).cert.read_bytes())
-
-
-def unencrypted_key_files(directory: Path) -> list[Path]:
-    """Files holding a PEM private key that is not encrypted."""
-    found = []
-    for path in directory.rglob("*"):
-        if path.is_file():
-            data = path.read_bytes()
-            for m in re.finditer(rb"-----BEGIN ([A-Z ]*)PRIVATE KEY-----", data):
-                if b"ENCRYPTED" not in m.group(1):
-                    found.append(path)
-    return found
 
 
 def test_files_modes_and_manifest(pki: DevPki) -> None:

@@ -9,8 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import ParamsFactory
 from lxml import etree
+from sec_helpers import ParamsFactory
 
 from prefetch.domain.people import Clinician, Mandate
 from prefetch.errors import SecurityError

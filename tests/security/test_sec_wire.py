@@ -12,8 +12,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import requests
-from conftest import ParamsFactory
-from sec_helpers import BSN_B
+from sec_helpers import BSN_B, ParamsFactory
 from test_sec_attacks import World, _edit, _tamper_digest, _tamper_token_bsn, _wrap
 
 from prefetch.domain.people import Clinician, Mandate
