@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 from lxml import etree
 from sec_helpers import BSN_B, ParamsFactory, self_signed
 
@@ -428,3 +430,26 @@ def test_replay_memory_forgets_closed_windows(world: World) -> None:
     later = dataclasses.replace(world, now=world.now + dt.timedelta(minutes=10))
     verifier.verify(later.envelope(), client_identity=None, now=later.now)
     assert len(verifier._seen) == 1
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(digits=st.text(alphabet="0123456789", min_size=8, max_size=8))
+def test_any_other_bsn_in_the_signed_token_is_refused(world: World, digits: str) -> None:
+    """Property: replacing the token's BSN by any other valid BSN never verifies."""
+    from prefetch.domain.bsn import Bsn, passes_eleven_check
+
+    check = next((d for d in "0123456789" if passes_eleven_check(digits + d)), None)
+    assume(check is not None and digits + check != "111222333")
+    other = Bsn(digits + (check or ""))
+    envelope = world.envelope()
+    root = parse_xml(envelope)
+    for value in _tx(root).iter(f"{{{SAML}}}AttributeValue"):
+        if value.text == "111222333":
+            value.text = other.value
+    with pytest.raises(TokenRejected) as info:
+        EnvelopeVerifier(world.trust).verify(
+            etree.tostring(root), client_identity=None, now=world.now
+        )
+    assert info.value.reason is RejectReason.DIGEST_MISMATCH

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
+import shutil
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -131,3 +134,33 @@ def test_directory_must_be_empty_and_key_size_sane(tmp_path: Path) -> None:
         create_dev_pki(tmp_path, passphrase=PASSPHRASE, key_size=2048)
     with pytest.raises(ConfigError, match="2048"):
         create_dev_pki(tmp_path / "new", passphrase=PASSPHRASE, key_size=1024)
+
+
+OPENSSL = shutil.which("openssl")
+
+
+@pytest.mark.tools
+@pytest.mark.skipif(OPENSSL is None, reason="openssl not installed")
+def test_openssl_reads_pkcs12_as_pbes2_aes256(pki: DevPki) -> None:
+    result = subprocess.run(
+        [
+            OPENSSL or "openssl",
+            "pkcs12",
+            "-info",
+            "-noout",
+            "-in",
+            str(pki.hospital.p12),
+            "-passin",
+            "env:PKCS12_TEST_PASSPHRASE",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env={**os.environ, "PKCS12_TEST_PASSPHRASE": PASSPHRASE.decode()},
+    )
+    assert result.returncode == 0, result.stderr
+    report = result.stdout + result.stderr
+    assert "Shrouded Keybag: PBES2, PBKDF2, AES-256-CBC" in report
+    assert "PRF hmacWithSHA256" in report
+    assert "PRIVATE KEY" not in report  # -noout: nothing dumped
