@@ -1,5 +1,8 @@
 """Mutual TLS (TLS 1.2 or higher) for the LSP client and the simulator.
 
+Both sides verify with OpenSSL's strict RFC 5280 checks (`VERIFY_X509_STRICT`, the default
+from Python 3.13 on) and trust only the CA file they are given, never the system store.
+
 `ssl.SSLContext.load_cert_chain` only reads keys from files. To hand it the in-memory key,
 `_load_credential` writes an *encrypted* PKCS#8 PEM (random one-time password) with mode 0600
 into a private temporary directory (0700), loads it with the password, and deletes it at once.
@@ -51,6 +54,7 @@ def client_ssl_context(credential: Credential, ca_file: Path) -> ssl.SSLContext:
     ctx.minimum_version = _MIN_TLS
     ctx.verify_mode = ssl.CERT_REQUIRED
     ctx.check_hostname = True
+    ctx.verify_flags |= ssl.VERIFY_X509_STRICT
     ctx.load_verify_locations(cafile=str(ca_file))
     _load_credential(ctx, credential)
     return ctx
@@ -66,6 +70,7 @@ def server_ssl_context(
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = _MIN_TLS
     ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.verify_flags |= ssl.VERIFY_X509_STRICT
     ctx.load_verify_locations(cafile=str(client_ca_file))
     if crl_file is not None:
         ctx.load_verify_locations(cafile=str(crl_file))
