@@ -194,9 +194,19 @@ def _dosage(parent: etree._Element, dosage: Dosage) -> None:
         per = dosage.max_dose_per[i] if dosage.max_dose_per else None
         _ratio(req, "maxDoseQuantity", max_dose, per)
     for instruction in dosage.instructions:
-        cd(sub(sub(req, "support2"), "medicationAdministrationInstruction"), "code", instruction)
+        cd(
+            sub(sub(req, "support2"), "medicationAdministrationInstruction"),
+            "code",
+            instruction,
+            allow_translations=False,
+        )
     for condition in dosage.preconditions:
-        cd(sub(sub(req, "precondition"), "observationEventCriterion"), "code", condition)
+        cd(
+            sub(sub(req, "precondition"), "observationEventCriterion"),
+            "code",
+            condition,
+            allow_translations=False,
+        )
 
 
 def _dose(req: etree._Element, dose: QuantityRange) -> None:
