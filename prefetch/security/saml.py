@@ -108,6 +108,13 @@ class TokenInfo:
     signer_uzi: str
     signer_ura: str
     signer_card_type: str
+    audience_restrictions: tuple[tuple[str, ...], ...] = ()
+
+    def intended_for(self, audience: str) -> bool:
+        """True when there is an AudienceRestriction and every one names `audience`."""
+        return bool(self.audience_restrictions) and all(
+            audience in restriction for restriction in self.audience_restrictions
+        )
 
     def attribute(self, name: str) -> tuple[str, ...]:
         for key, values in self.attributes:
@@ -197,4 +204,8 @@ def read_token(signed: etree._Element, *, signer: UziIdentity) -> TokenInfo:
         signer_uzi=signer.uzi_number,
         signer_ura=signer.ura,
         signer_card_type=signer.card_type.value,
+        audience_restrictions=tuple(
+            tuple(a.text or "" for a in r.findall("saml:Audience", ns))
+            for r in cond.findall("saml:AudienceRestriction", ns)
+        ),
     )

@@ -137,7 +137,7 @@ class EnvelopeVerifier:
     ) -> None:
         p = self._profile
         mid = params.message_id.extension
-        if self._audience not in tok.audiences:
+        if not tok.intended_for(self._audience):
             raise _fail(RejectReason.WRONG_AUDIENCE, message_id=mid)
         if now < tok.not_before - self._skew:
             raise _fail(RejectReason.NOT_YET_VALID, message_id=mid)
@@ -195,7 +195,7 @@ class EnvelopeVerifier:
         mandatee = params.author.uzi_number if params.author else params.author_system_uzi
         if tok.single(p.mandatee_attribute) != mandatee:
             raise _fail(RejectReason.MANDATE_WRONG_MANDATEE, message_id=mid)
-        if self._audience not in tok.audiences:
+        if not tok.intended_for(self._audience):
             raise _fail(RejectReason.WRONG_AUDIENCE, message_id=mid, which="mandate")
         if not (tok.not_before - self._skew <= now < tok.not_on_or_after + self._skew):
             raise _fail(RejectReason.MANDATE_EXPIRED, message_id=mid)

@@ -453,3 +453,17 @@ def test_any_other_bsn_in_the_signed_token_is_refused(world: World, digits: str)
             etree.tostring(root), client_identity=None, now=world.now
         )
     assert info.value.reason is RejectReason.DIGEST_MISMATCH
+
+
+def test_every_audience_restriction_must_name_the_lsp() -> None:
+    import dataclasses as dc
+
+    from prefetch.security.saml import DEFAULT_PROFILE, TokenInfo
+
+    lsp = DEFAULT_PROFILE.audience
+    now = dt.datetime.now(dt.UTC)
+    base = TokenInfo("_a", "i", now, "", now, now, (lsp,), (), None, 1, "u", "r", "S", ((lsp,),))
+    assert base.intended_for(lsp)
+    assert not dc.replace(base, audience_restrictions=((lsp,), ("urn:other",))).intended_for(lsp)
+    assert not dc.replace(base, audience_restrictions=()).intended_for(lsp)
+    assert dc.replace(base, audience_restrictions=(("urn:other", lsp),)).intended_for(lsp)
