@@ -345,16 +345,26 @@ class Prefetcher:
             elapsed_ms=round(reply.elapsed_seconds * 1000, 1),
         )
         audit = self._audit(item, params, ctx, outcome, now)
-        if outcome.kind is OutcomeKind.TRANSIENT and item.attempts < self.config.max_attempts:
+        dispenses = self._with_provenance(reply, params, ctx, now)
+        partial = bool(outcome.failed_sources) and outcome.kind in (
+            OutcomeKind.RECORDS,
+            OutcomeKind.NO_RECORDS,
+        )
+        retryable = outcome.kind is OutcomeKind.TRANSIENT or partial
+        if retryable and item.attempts < self.config.max_attempts:
+            # A partial answer keeps what came and asks again for the missing pharmacies.
             self.runs.record_retry(
                 item.id,
-                code=outcome.code,
+                code="PARTIAL" if partial else outcome.code,
                 next_attempt_at=now + self._backoff(item.attempts, outcome),
                 audit=audit,
+                dispenses=dispenses,
             )
             return None
         kind = outcome.kind
         detail = outcome.detail
+        if partial:
+            detail = f"partial answer: no data from {', '.join(outcome.failed_sources)}"[:500]
         if kind is OutcomeKind.TRANSIENT:
             kind = OutcomeKind.FAILED
             detail = f"gave up after {item.attempts} attempts: {outcome.code or 'transient'}"
@@ -363,7 +373,7 @@ class Prefetcher:
             outcome_kind=kind,
             outcome_code=outcome.code,
             detail=detail,
-            dispenses=self._with_provenance(reply, params, ctx, now),
+            dispenses=dispenses,
             audit=audit,
         )
         if stops_run(outcome.code):

@@ -102,10 +102,18 @@ class RunStore(Protocol):
         ...
 
     def record_retry(
-        self, item_id: int, *, code: str | None, next_attempt_at: dt.datetime, audit: AuditEvent
-    ) -> None:
+        self,
+        item_id: int,
+        *,
+        code: str | None,
+        next_attempt_at: dt.datetime,
+        audit: AuditEvent,
+        dispenses: Sequence[tuple[Dispense, DispenseProvenance]] = (),
+    ) -> RecordResult:
         """Mark the item retry_wait until `next_attempt_at` and append the audit event,
-        in one transaction."""
+        in one transaction. `dispenses` (from a partial answer: some pharmacies answered,
+        one timed out) are upserted in the same transaction, so nothing that came is lost
+        while the item waits to ask again."""
         ...
 
     def summary(self, run_id: str) -> RunSummary:

@@ -321,10 +321,21 @@ class RunRepository:
             return result
 
     def record_retry(
-        self, item_id: int, *, code: str | None, next_attempt_at: dt.datetime, audit: AuditEvent
-    ) -> None:
+        self,
+        item_id: int,
+        *,
+        code: str | None,
+        next_attempt_at: dt.datetime,
+        audit: AuditEvent,
+        dispenses: Sequence[tuple[Dispense, DispenseProvenance]] = (),
+    ) -> RecordResult:
         with self._sessions.write() as session:
             row = _locked_item(session, item_id)
+            result = RecordResult(inserted=0, updated=0)
+            if dispenses:
+                if row.bsn is None:
+                    raise StopError("dispenses for an item without a BSN", item_id=item_id)
+                result = upsert_dispenses(session, row.bsn, dispenses)
             row.state = ItemState.RETRY_WAIT.value
             row.outcome_kind = OutcomeKind.TRANSIENT.value
             row.outcome_code = code
@@ -333,6 +344,7 @@ class RunRepository:
             row.claimed_at = None
             row.updated_at = audit.occurred_at
             insert_audit(session, audit)
+            return result
 
     # ------------------------------------------------------------------ read
     def summary(self, run_id: str) -> RunSummary:

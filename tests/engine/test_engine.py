@@ -207,3 +207,29 @@ def test_no_mandate_skips_everyone(migrated_engine: Engine, day: list[Appointmen
     report = engine.execute(prepared.run_id, SCHEDULE, None, clinic_day=DAY)
     assert gateway.calls == []
     assert report.summary.by_skip_reason["mandate_missing"] == 4
+
+
+def test_partial_answer_keeps_what_came_and_asks_again(
+    migrated_engine: Engine, day: list[Appointment]
+) -> None:
+    def partial(ext: str) -> Outcome:
+        return Outcome(
+            OutcomeKind.RECORDS, sources=records(ext).sources, failed_sources=("URA 00011111",)
+        )
+
+    gateway = FakeLspGateway(
+        {BSNS[0]: [partial("d1"), records("d1", "d2")], BSNS[1]: [partial("e1")]}
+    )
+    engine = make(migrated_engine, gateway, Clock())
+    prepared = engine.prepare(SCHEDULE, DAY, day, mandate=MANDATE)
+    engine.execute(prepared.run_id, SCHEDULE, MANDATE, clinic_day=DAY)
+    assert gateway.calls_for(BSNS[0]) == 2
+    assert gateway.calls_for(BSNS[1]) == CONFIG.max_attempts
+    items = {i.patient_local_id: i for i in RunRepository(migrated_engine).items(prepared.run_id)}
+    assert items["P1"].outcome_kind == "records"
+    assert items["P1"].outcome_detail is None
+    assert items["P2"].outcome_kind == "records"  # on the last attempt, what came is final
+    assert "no data from URA 00011111" in (items["P2"].outcome_detail or "")
+    stored = DispenseRepository(migrated_engine)
+    assert {s.dispense.key[1] for s in stored.for_patient(BSNS[0])} == {"d1", "d2"}
+    assert {s.dispense.key[1] for s in stored.for_patient(BSNS[1])} == {"e1"}
