@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from prefetch.domain import oids
+from prefetch.domain.bsn import Bsn
 from prefetch.domain.coded import Identifier
 from prefetch.domain.dispense import Dispense
 from prefetch.domain.outcome import Issue, SourceAnswer, SourceStatus
@@ -36,6 +37,7 @@ from prefetch.hl7v3.xmlparse import DEFAULT_MAX_BYTES, parse_xml
 _PREFIX = "{" + HL7 + "}"
 _STATUSES = {s.value: s for s in SourceStatus}
 _EVENT_TAG = _PREFIX + "medicationDispenseEvent"
+_ID_TAG = _PREFIX + "id"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,23 +70,32 @@ class ParsedAnswer:
 
 
 def parse_answer(
-    data: bytes, *, expect: QueryRef | None = None, max_bytes: int = DEFAULT_MAX_BYTES
+    data: bytes,
+    *,
+    expect: QueryRef | None = None,
+    expect_bsn: Bsn | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> ParsedAnswer:
     """Parse an LSP answer. Raises `XmlSecurityError` (refused XML), `MessageError`
-    (not an answer we know), `CorrelationError` (does not belong to `expect`)."""
+    (not an answer we know), `CorrelationError` (does not belong to `expect`, or names a
+    patient other than `expect_bsn`)."""
     root = parse_xml(data, max_bytes=max_bytes)
     payload = unwrap(root)
     if isinstance(payload, SoapFault):
         return ParsedAnswer(kind="fault", fault=payload)
-    return parse_answer_element(payload, expect=expect)
+    return parse_answer_element(payload, expect=expect, expect_bsn=expect_bsn)
 
 
-def parse_answer_element(root: etree._Element, *, expect: QueryRef | None = None) -> ParsedAnswer:
+def parse_answer_element(
+    root: etree._Element, *, expect: QueryRef | None = None, expect_bsn: Bsn | None = None
+) -> ParsedAnswer:
     """As `parse_answer`, for an already parsed HL7 interaction element."""
     tag = root.tag
     if not isinstance(tag, str) or not tag.startswith(_PREFIX):
         raise MessageError("not an HL7v3 message", root=etree.QName(root).localname)
     name = tag[len(_PREFIX) :]
+    if expect_bsn is not None:
+        _check_patient(root, expect_bsn)
     if name == "MCCI_IN200101":
         return _batch(root, expect)
     if name == "MCCI_IN000002":
@@ -104,6 +115,15 @@ def parse_answer_element(root: etree._Element, *, expect: QueryRef | None = None
             deviations=tuple(deviations),
         )
     raise MessageError("not an LSP answer", interaction=name)
+
+
+def _check_patient(root: etree._Element, bsn: Bsn) -> None:
+    """Every BSN identifier in the answer must be the queried patient's (never logged)."""
+    for ident in root.iter(_ID_TAG):
+        if ident.get("root") == oids.BSN and ident.get("extension") != bsn.value:
+            raise CorrelationError(
+                "answer names another patient than the one queried", line=ident.sourceline
+            )
 
 
 def _key(el: etree._Element | None) -> str | None:

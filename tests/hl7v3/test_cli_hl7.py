@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -150,3 +152,32 @@ def test_parse_fault_file(tmp_path: Path) -> None:
     data = json.loads(result.stdout)
     assert data["fault"] == {"code": "soap:Client", "reason": "token refused"}
     assert data["sources"] == []
+
+
+@pytest.mark.tools
+@pytest.mark.skipif(shutil.which("xmllint") is None, reason="xmllint not installed")
+def test_build_query_output_validates_with_xmllint(tmp_path: Path) -> None:
+    """Issue 3, acceptance 2: the CLI's query validates with Debian's xmllint."""
+    from prefetch.hl7v3.schema import QUERY_XSD, schema_dir
+
+    result = runner.invoke(app, [*BASE, "--look-back-days", "365"])
+    assert result.exit_code == 0, result.output
+    doc = tmp_path / "query.xml"
+    doc.write_text(result.stdout, encoding="utf-8")
+    checked = subprocess.run(
+        ["xmllint", "--noout", "--nonet", "--schema", str(schema_dir() / QUERY_XSD), str(doc)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert checked.returncode == 0, checked.stderr
+    root = parse_xml(doc.read_bytes())
+    assert root.xpath("h:versionCode/@code", namespaces=NS) == ["NICTIZEd2005-Okt"]
+    assert root.xpath("h:profileId/@extension", namespaces=NS) == ["810"]
+    assert root.xpath("//h:overseer/h:assignedEntity/h:id/@extension", namespaces=NS) == [
+        "123456782"
+    ]
+    assert root.xpath("//h:queryByParameter/h:patientID/h:value/@extension", namespaces=NS) == [
+        BSN.value
+    ]

@@ -245,3 +245,14 @@ def test_other_documents_are_refused() -> None:
         parse_answer(b"<x xmlns='urn:hl7-org:v3'/>")
     with pytest.raises(MessageError):
         parse_answer(b"<x/>")
+
+
+def test_answer_about_another_patient_is_refused(ref: QueryRef) -> None:
+    from prefetch.domain.bsn import Bsn
+
+    data = batch(ref, ok_item(ref))
+    assert len(parse_answer(data, expect=ref, expect_bsn=BSN).dispenses) == 2
+    other = Bsn("111222333")
+    with pytest.raises(CorrelationError) as info:
+        parse_answer(data, expect=ref, expect_bsn=other)
+    assert BSN.value not in str(info.value) and other.value not in str(info.value)
