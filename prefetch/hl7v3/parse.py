@@ -252,6 +252,8 @@ def _item(
     item: etree._Element, expect: QueryRef | None, deviations: list[str], *, relayed_ok: bool
 ) -> SourceAnswer:
     interaction = etree.QName(item).localname
+    if interaction != "QURX_IN990113NL":
+        deviations.append(f"item {_key(child(item, 'id'))} is {interaction}: read generically")
     item_id = _key(child(item, "id"))
     cap = child(item, "ControlActProcess")
     assert cap is not None  # callers check
