@@ -1,6 +1,7 @@
 import datetime as dt
 
 import pytest
+from samples import DAY, NOW, mandate, schedule
 
 from prefetch.domain.bsn import Bsn
 from prefetch.domain.eligibility import EligibilityPolicy, Eligible, Skipped, decide
@@ -14,28 +15,9 @@ from prefetch.domain.people import (
     Patient,
 )
 from prefetch.domain.planning import plan
-from prefetch.domain.schedule import Schedule
 
-NOW = dt.datetime(2026, 11, 23, 18, 0, tzinfo=dt.UTC)
-DAY = dt.date(2026, 11, 24)
-OVERSEER = Clinician("900000011", "01.010", "Dr. A. de Vries")
-SCHEDULE = Schedule(
-    id="card",
-    clinics=frozenset({"CARD", "CARD2"}),
-    appointment_types=frozenset(),
-    excluded_appointment_types=frozenset({"TEL"}),
-    overseer=OVERSEER,
-    mandate_id="m1",
-    run_at=dt.time(19, 0),
-)
-MANDATE = Mandate(
-    id="m1",
-    mandating=OVERSEER,
-    mandated_id="900000099",
-    schedules=frozenset({"card"}),
-    valid_from=NOW - dt.timedelta(days=1),
-    valid_until=NOW + dt.timedelta(days=30),
-)
+SCHEDULE = schedule()
+MANDATE = mandate()
 POLICY = EligibilityPolicy(fresh_for=dt.timedelta(hours=12))
 
 
@@ -112,23 +94,9 @@ def test_fresh_and_mandate() -> None:
     assert run(p, last=NOW - dt.timedelta(hours=2)) == Skipped(p, SkipReason.FRESH)
     assert run(p, last=NOW - dt.timedelta(hours=13)) == Eligible(p)
     assert run(p, mandate=None) == Skipped(p, SkipReason.MANDATE_MISSING)
-    expired = Mandate(
-        id="m1",
-        mandating=OVERSEER,
-        mandated_id="900000099",
-        schedules=frozenset({"card"}),
-        valid_from=NOW - dt.timedelta(days=10),
-        valid_until=NOW - dt.timedelta(days=1),
-    )
+    expired = mandate(days_left=-1)
     assert run(p, mandate=expired) == Skipped(p, SkipReason.MANDATE_EXPIRED)
-    foreign = Mandate(
-        id="m1",
-        mandating=Clinician("900000022", "01.010", "Dr. X"),
-        mandated_id="900000099",
-        schedules=frozenset({"card"}),
-        valid_from=MANDATE.valid_from,
-        valid_until=MANDATE.valid_until,
-    )
+    foreign = mandate(mandating=Clinician("900000022", "01.010", "Dr. X"))
     assert run(p, mandate=foreign) == Skipped(p, SkipReason.MANDATE_MISSING)
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from samples import DAY, NOW, OVERSEER, mandate, schedule
 from sqlalchemy.engine import Engine
 
 from prefetch.domain.bsn import Bsn
 from prefetch.domain.coded import Code, Identifier
 from prefetch.domain.dispense import Dispense, Product
 from prefetch.domain.outcome import Outcome, OutcomeKind, SourceAnswer, SourceStatus
-from prefetch.domain.people import Appointment, AppointmentStatus, Clinician, Mandate, Patient
-from prefetch.domain.schedule import Schedule
+from prefetch.domain.people import Appointment, AppointmentStatus, Patient
 from prefetch.engine import EngineConfig, Prefetcher
 from prefetch.lsp.fake import FakeLspGateway
 from prefetch.store.audit import AuditLog
@@ -20,27 +20,8 @@ from prefetch.store.dispenses import DispenseRepository
 from prefetch.store.runs import RunRepository
 from prefetch.throttle import Throttle, ThrottleConfig
 
-NOW = dt.datetime(2026, 11, 23, 18, 0, tzinfo=dt.UTC)
-DAY = dt.date(2026, 11, 24)
-OVERSEER = Clinician("900000011", "01.010", "Dr. A. de Vries")
-SCHEDULE = Schedule(
-    id="card",
-    clinics=frozenset({"CARD", "INT"}),
-    appointment_types=frozenset(),
-    excluded_appointment_types=frozenset({"TEL"}),
-    overseer=OVERSEER,
-    mandate_id="m1",
-    run_at=dt.time(19, 0),
-)
-MANDATE = Mandate(
-    id="m1",
-    mandating=OVERSEER,
-    mandated_id="000000123",
-    schedules=frozenset({"card"}),
-    valid_from=NOW - dt.timedelta(days=1),
-    valid_until=NOW + dt.timedelta(days=30),
-    token_xml=b"<mandate/>",
-)
+SCHEDULE = schedule(frozenset({"CARD", "INT"}))
+MANDATE = mandate(b"<mandate/>")
 BSNS = ["123456782", "111222333", "010000008", "010000021", "010000033"]
 CONFIG = EngineConfig(
     hospital_ura="00000099",
