@@ -36,7 +36,9 @@ _PERSONAL_KEYS = frozenset(
     }
 )
 _NINE_DIGITS = re.compile(r"(?<!\d)(\d[\s.\-]?){8}\d(?!\d)")
+# signxml logs the signed assertion (with the BSN) at DEBUG; zeep whole envelopes.
 _QUIET_LOGGERS = {
+    "signxml": logging.WARNING,
     "zeep.transports": logging.WARNING,
     "zeep": logging.WARNING,
     "urllib3": logging.WARNING,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from prefetch.errors import ConfigError, PrefetchError, StopError
+from prefetch.errors import ConfigError, MandateError, PrefetchError, StopError
 from prefetch.settings import Settings, SettingsProblems, load_settings
 
 EXIT_OK = 0
@@ -43,7 +43,7 @@ def clean_errors() -> Iterator[None]:
     """Turn the product's own errors into one line on stderr and an exit code."""
     try:
         yield
-    except ConfigError as exc:
+    except (ConfigError, MandateError) as exc:  # the operator must fix something first
         raise fail(str(exc), EXIT_USAGE) from None
     except StopError as exc:
         raise fail(str(exc), EXIT_FAILURES) from None

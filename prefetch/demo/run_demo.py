@@ -26,6 +26,7 @@ from prefetch.lspsim.secure import load_or_create_dev_pki, secure_from_dev_pki
 from prefetch.lspsim.server import SimulatorServer
 from prefetch.lspsim.world import World
 from prefetch.security.keys import write_private
+from prefetch.security.mandates import check_mandate
 from prefetch.security.pki import DevPki
 from prefetch.security.tokens import build_mandate_token
 from prefetch.settings import (
@@ -189,6 +190,15 @@ def run_demo(
         settings = demo_settings(data_dir, pki, sim, profile)
         stores = open_stores(settings)
         mandate = ensure_mandate(stores, pki, passphrase, schedule, now)
+        # Refuse to start under a missing, expired, foreign or tampered mandate.
+        check_mandate(
+            mandate,
+            schedule_id=schedule.id,
+            mandatee=settings.hospital.system_uzi,
+            ura=pki.hospital_ura,
+            trust=pki.trust_store(),
+            now=now,
+        )
         client = make_lsp_client(settings, pki.hospital.load(passphrase))
         prefetcher = make_prefetcher(settings, stores, client)
         before = stores.dispenses.count()

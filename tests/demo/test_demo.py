@@ -3,16 +3,23 @@ engine, store — twice, at DEBUG, with the log scanned for BSNs."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import io
 import re
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from typer.testing import CliRunner
 
-from prefetch.demo.run_demo import run_demo
+from prefetch.cli import app
+from prefetch.composition import open_stores
+from prefetch.demo.run_demo import demo_schedule, ensure_pki, run_demo
 from prefetch.domain.bsn import passes_eleven_check
+from prefetch.domain.people import Mandate
 from prefetch.logging import configure_logging
+from prefetch.settings import Settings
 from prefetch.store.db import make_engine
 from prefetch.store.tables import AuditRow
 
@@ -57,3 +64,26 @@ def test_demo_twice_no_duplicates_and_no_bsn_in_logs(tmp_path: Path) -> None:
         if path.is_file():
             data = path.read_bytes()
             assert b"PRIVATE KEY-----" not in data or b"ENCRYPTED PRIVATE KEY" in data, path
+
+
+def test_demo_refuses_to_start_under_a_foreign_mandate(tmp_path: Path) -> None:
+    pki, _ = ensure_pki(tmp_path, key_size=2048)
+    schedule = demo_schedule(pki)
+    now = dt.datetime.now(dt.UTC)
+    stores = open_stores(dataclasses.replace(Settings(), data_dir=str(tmp_path)))
+    stores.mandates.save(
+        Mandate(
+            id="demo-mandate",
+            mandating=schedule.overseer,
+            mandated_id="999999999",
+            schedules=frozenset({"demo"}),
+            valid_from=now - dt.timedelta(days=1),
+            valid_until=now + dt.timedelta(days=30),
+            token_xml=b"<x/>",
+        )
+    )
+    stores.engine.dispose()
+    result = CliRunner().invoke(app, ["demo", "--data-dir", str(tmp_path), "--profile", "ideal"])
+    assert result.exit_code == 2, result.output
+    assert "mandate was given to someone else" in result.output
+    assert "Traceback" not in result.output
