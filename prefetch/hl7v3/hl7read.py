@@ -123,7 +123,9 @@ def code(el: etree._Element, dev: Deviations) -> Code:
             translations.append(code(c, dev))
         elif name == "originalText":
             original = text_of(c)
-        elif name != "qualifier":
+        elif name in ("qualifier", "group"):
+            dev.add(f"not kept: code {name}")
+        else:
             dev.add(f"unexpected element {name} in a code")
     return Code(
         code=get("code"),
@@ -233,6 +235,8 @@ def timing(el: etree._Element, dev: Deviations) -> Timing:
     if kind == "IVL":
         kids = scan(el, _IVL_TS, "an IVL_TS", dev)
         low_el, high_el, width_el = one(kids, "low"), one(kids, "high"), one(kids, "width")
+        if "center" in kids:
+            dev.add("not kept: IVL_TS/center")
         return Timing(
             kind="IVL",
             operator=operator,
@@ -240,4 +244,6 @@ def timing(el: etree._Element, dev: Deviations) -> Timing:
             high=high_el.get("value") if high_el is not None else None,
             width=quantity(width_el, dev) if width_el is not None else None,
         )
+    if len(el):
+        dev.add(f"not kept: content of a {kind} timing")
     return Timing(kind=kind, operator=operator, low=el.get("value"))

@@ -256,3 +256,19 @@ def test_answer_about_another_patient_is_refused(ref: QueryRef) -> None:
     with pytest.raises(CorrelationError) as info:
         parse_answer(data, expect=ref, expect_bsn=other)
     assert BSN.value not in str(info.value) and other.value not in str(info.value)
+
+
+def test_unmodelled_timing_content_is_reported(ref: QueryRef) -> None:
+    root = ok_item(ref)
+    eff = root.find(
+        ".//{urn:hl7-org:v3}medicationAdministrationRequest/{urn:hl7-org:v3}effectiveTime"
+    )
+    assert eff is not None
+    for c in list(eff):
+        eff.remove(c)
+    eff.set("{http://www.w3.org/2001/XMLSchema-instance}type", "EIVL_TS")
+    etree.SubElement(eff, "{urn:hl7-org:v3}event", code="ACM")
+    parsed = parse_answer(to_bytes(root), expect=ref)
+    dosage = parsed.dispenses[0].dosages[0]
+    assert dosage.timing[0].kind == "EIVL"
+    assert "not kept: content of a EIVL timing" in parsed.dispenses[0].deviations
