@@ -182,8 +182,8 @@ def _encode(value: object) -> object:
         out: dict[str, object] = {"_t": type(value).__name__}
         for f in dataclasses.fields(value):
             v = getattr(value, f.name)
-            if v is None or v == ():
-                continue
+            if f.default is not dataclasses.MISSING and v == f.default:
+                continue  # defaults are left out; a required None is kept as null
             out[f.name] = _encode(v)
         return out
     if isinstance(value, tuple):
@@ -205,6 +205,9 @@ def _decode(value: object) -> object:
             return dt.date.fromisoformat(value["_date"])
         cls = _TYPES[value["_t"]]
         kwargs = {k: _decode(v) for k, v in value.items() if k != "_t"}
+        for f in dataclasses.fields(cls):  # rows written before required nulls were kept
+            if f.name not in kwargs and f.default is dataclasses.MISSING:
+                kwargs[f.name] = None
         return cls(**kwargs)
     return value
 

@@ -268,12 +268,6 @@ def test_build_then_parse_gives_the_same_dispenses(items: list[Dispense]) -> Non
     assert parsed.dispenses == tuple(items)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="domain bug: Dispense.to_json drops a None "
-    "CodedValue.value, which has no default, so decoding fails; needs a fix "
-    "in prefetch/domain/dispense.py (owner: foundation)",
-)
 def test_json_keeps_a_unit_translation_without_value() -> None:
     d = Dispense(
         id=Identifier("1.2.3", "x"),
