@@ -15,9 +15,9 @@ from sqlalchemy.engine import Engine
 from prefetch.engine import EngineConfig, Prefetcher
 from prefetch.lsp.client import LspClient, LspEndpoint
 from prefetch.ports import LspGateway
-from prefetch.security.keys import Credential
+from prefetch.security.keys import Credential, read_passphrase
 from prefetch.security.tls import mtls_session
-from prefetch.settings import Settings, read_passphrase
+from prefetch.settings import Settings
 from prefetch.store.audit import AuditLog
 from prefetch.store.db import make_engine, upgrade
 from prefetch.store.dispenses import DispenseRepository
@@ -70,7 +70,9 @@ def make_throttle(settings: Settings) -> Throttle:
 
 def load_credential(settings: Settings) -> Credential:
     """The UZI server certificate and key, loaded once (passphrase from file or env)."""
-    return Credential.load(Path(settings.lsp.client_p12), read_passphrase(settings.lsp))
+    lsp = settings.lsp
+    passphrase = read_passphrase(Path(lsp.passphrase_file) if lsp.passphrase_file else None)
+    return Credential.load(Path(lsp.client_p12), passphrase)
 
 
 def make_lsp_client(settings: Settings, credential: Credential) -> LspClient:

@@ -18,7 +18,6 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from prefetch.domain import oids
 from prefetch.domain.bsn import Bsn
 from prefetch.domain.coded import Identifier
 from prefetch.domain.dispense import Dispense, DispenseProvenance
@@ -29,7 +28,7 @@ from prefetch.domain.planning import plan
 from prefetch.domain.schedule import Schedule
 from prefetch.errors import OverloadError, StopError
 from prefetch.hl7v3.codes import CodeClass, rule_for
-from prefetch.hl7v3.params import QueryParams, id_key
+from prefetch.hl7v3.params import QueryParams, id_key, requester_roots
 from prefetch.logging import get_logger
 from prefetch.ports import LspGateway, LspReply, WallClock, utc_now
 from prefetch.store.ports import DispenseStore, RunStore
@@ -67,11 +66,11 @@ class EngineConfig:
 
     @property
     def message_id_root(self) -> str:
-        return f"{oids.URA}.{int(self.hospital_ura)}.1"
+        return requester_roots(self.hospital_ura)[0]
 
     @property
     def query_id_root(self) -> str:
-        return f"{oids.URA}.{int(self.hospital_ura)}.2"
+        return requester_roots(self.hospital_ura)[1]
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,8 +46,7 @@ class LspSettings:
     read_timeout: float = 120.0
     client_p12: str = ""  # PKCS#12 with the UZI server certificate and key
     ca_file: str = ""  # trust anchor(s) for the LSP's TLS certificate
-    passphrase_env: str = "PREFETCH_PKI_PASSPHRASE"  # noqa: S105 - a variable name
-    passphrase_file: str = ""
+    passphrase_file: str = ""  # else the passphrase is in $PREFETCH_PKI_PASSPHRASE
     look_back_days: int = 365
 
 
@@ -264,21 +263,3 @@ def load_settings(path: Path | None, *, env: Mapping[str, str] | None = None) ->
     if problems:
         raise SettingsProblems(source, problems)
     return settings
-
-
-def read_passphrase(lsp: LspSettings, *, env: Mapping[str, str] | None = None) -> bytes:
-    """The PKCS#12 passphrase: from `lsp.passphrase_file` if set, else the env variable."""
-    env = os.environ if env is None else env
-    if lsp.passphrase_file:
-        try:
-            return Path(lsp.passphrase_file).read_bytes().strip()
-        except OSError:
-            raise ConfigError("cannot read passphrase file", key="lsp.passphrase_file") from None
-    value = env.get(lsp.passphrase_env)
-    if not value:
-        raise ConfigError(
-            "passphrase not set",
-            key="lsp.passphrase_env",
-            fix=f"set the environment variable {lsp.passphrase_env}",
-        )
-    return value.encode()

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from prefetch.settings import SettingsProblems, load_settings, read_passphrase
+from prefetch.settings import SettingsProblems, load_settings
 
 EXAMPLE = Path(__file__).parents[1] / "config" / "prefetch.example.toml"
 
@@ -54,12 +54,3 @@ def test_bad_toml_and_missing_file(tmp_path: Path) -> None:
         load_settings(path, env={})
     with pytest.raises(SettingsProblems, match="file not found"):
         load_settings(tmp_path / "none.toml", env={})
-
-
-def test_passphrase_from_env_or_file(tmp_path: Path) -> None:
-    s = load_settings(None, env={})
-    assert read_passphrase(s.lsp, env={"PREFETCH_PKI_PASSPHRASE": "geheim"}) == b"geheim"
-    f = tmp_path / "pass"
-    f.write_text("uitfile\n")
-    s2 = load_settings(None, env={"PREFETCH_LSP_PASSPHRASE_FILE": str(f)})
-    assert read_passphrase(s2.lsp, env={}) == b"uitfile"

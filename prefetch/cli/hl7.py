@@ -17,7 +17,6 @@ import typer
 from lxml import etree
 
 from prefetch.cli.common import CONFIG_OPTION, EXIT_USAGE, settings_or_exit
-from prefetch.domain import oids
 from prefetch.domain.bsn import Bsn
 from prefetch.domain.coded import Identifier
 from prefetch.domain.dispense import Dispense
@@ -26,7 +25,7 @@ from prefetch.domain.people import Clinician
 from prefetch.errors import PrefetchError
 from prefetch.hl7v3.aorta_settings import AortaSettings
 from prefetch.hl7v3.codes import classify
-from prefetch.hl7v3.params import QueryParams, QueryRef
+from prefetch.hl7v3.params import QueryParams, QueryRef, requester_roots
 from prefetch.hl7v3.parse import ParsedAnswer, parse_answer
 from prefetch.hl7v3.query import build_query
 from prefetch.hl7v3.soap import wrap_soap_body
@@ -40,8 +39,27 @@ def parse_id(raw: str) -> Identifier:
     return Identifier(root=root, extension=extension)
 
 
-def query_envelope(params: QueryParams, settings: AortaSettings, *, soap: bool) -> bytes:
-    """The query as sent: bare HL7 or inside a SOAP 1.1 envelope (pretty, UTF-8)."""
+def query_envelope(
+    params: QueryParams,
+    settings: AortaSettings,
+    *,
+    soap: bool,
+    pki: Path | None = None,
+    passphrase_file: Path | None = None,
+) -> bytes:
+    """The query as sent: bare HL7, inside a SOAP 1.1 envelope, or (with a dev PKI) the
+    complete signed envelope with the WS-Security header, byte for byte as sent."""
+    if pki is not None:
+        from prefetch.security.devsign import signed_query_from_dev_pki
+        from prefetch.security.keys import read_passphrase
+
+        return signed_query_from_dev_pki(
+            params,
+            pki,
+            read_passphrase(passphrase_file),
+            now=params.created_at,
+            settings=settings,
+        )
     query = build_query(params, settings)
     if soap:
         return wrap_soap_body(query)
@@ -158,12 +176,27 @@ def register(app: typer.Typer) -> None:
         message_id: str | None = typer.Option(None, "--message-id", help="root^extension"),
         query_id: str | None = typer.Option(None, "--query-id", help="root^extension"),
         soap: bool = typer.Option(False, "--soap", help="Wrap in a SOAP 1.1 envelope."),
+        signed: bool = typer.Option(
+            False, "--signed", help="Print the complete signed envelope (needs --pki)."
+        ),
+        pki: Path | None = typer.Option(
+            None, "--pki", help="Dev PKI directory (`prefetch pki dev DIR`) to sign with."
+        ),
+        passphrase_file: Path | None = typer.Option(
+            None,
+            "--passphrase-file",
+            help="File with the PKI passphrase; default $PREFETCH_PKI_PASSPHRASE.",
+        ),
         config: Path | None = CONFIG_OPTION,
     ) -> None:
         """Print a QURX_IN990111NL query for one patient."""
         settings = settings_or_exit(config)
+        if signed and pki is None:
+            typer.echo(
+                "error: --signed needs --pki DIR (a dev PKI from `prefetch pki dev`)", err=True
+            )
+            raise typer.Exit(EXIT_USAGE)
         now = dt.datetime.now(dt.UTC)
-        root = f"{oids.URA}.{ura}"
         try:
             overseer = Clinician(
                 uzi_number=clinician_uzi, role_code=clinician_role, name=clinician_name, ura=ura
@@ -177,10 +210,10 @@ def register(app: typer.Typer) -> None:
                 bsn=Bsn.parse(bsn),
                 message_id=parse_id(message_id)
                 if message_id
-                else Identifier(f"{root}.1", uuid.uuid4().hex),
+                else Identifier(requester_roots(ura)[0], uuid.uuid4().hex),
                 query_id=parse_id(query_id)
                 if query_id
-                else Identifier(f"{root}.2", uuid.uuid4().hex),
+                else Identifier(requester_roots(ura)[1], uuid.uuid4().hex),
                 created_at=now,
                 overseer=overseer,
                 hospital_ura=ura,
@@ -194,7 +227,13 @@ def register(app: typer.Typer) -> None:
                     else None
                 ),
             )
-            data = query_envelope(params, settings.aorta, soap=soap)
+            data = query_envelope(
+                params,
+                settings.aorta,
+                soap=soap,
+                pki=pki if signed else None,
+                passphrase_file=passphrase_file,
+            )
         except PrefetchError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(EXIT_USAGE) from None

@@ -15,6 +15,13 @@ from prefetch.domain.people import Clinician
 from prefetch.errors import InvalidValueError
 
 
+def requester_roots(ura: str) -> tuple[str, str]:
+    """Our OID roots for message ids and query ids, derived from the hospital's URA
+    (AORTA: `2.16.528.1.1007.3.3.<URA>.<n>`): `.1` for messages, `.2` for queries."""
+    base = f"2.16.528.1.1007.3.3.{int(ura)}"
+    return f"{base}.1", f"{base}.2"
+
+
 def id_key(identifier: Identifier) -> str:
     """`root^extension`: how message and query ids are stored and compared."""
     return f"{identifier.root or ''}^{identifier.extension or ''}"
