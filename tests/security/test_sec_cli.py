@@ -106,7 +106,7 @@ def test_mandate_register_then_check(
             app,
             ["mandate", "check", "--schedule", "longziekten", "--pki", str(pki), "-c", str(cfg)],
         )
-        assert refused.exit_code == 1
+        assert refused.exit_code == 1, refused.output
         assert "no mandate covers this schedule" in refused.output
         server = runner.invoke(
             app,
@@ -124,7 +124,7 @@ def test_mandate_register_then_check(
             ],
             env={"PREFETCH_PKI_PASSPHRASE": SECRET},
         )
-        assert server.exit_code == 1 and "personal UZI pass" in server.output
+        assert server.exit_code == 2 and "personal UZI pass" in server.output
     logged = " ".join(str(e) for e in events) + caplog.text
     assert "PRIVATE KEY" not in logged and SECRET not in logged
     assert unencrypted_key_files(base) == []
