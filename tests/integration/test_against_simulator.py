@@ -23,6 +23,7 @@ from prefetch.domain.localtime import AMSTERDAM
 from prefetch.engine import RunReport
 from prefetch.lspsim.profiles import get_profile
 from prefetch.lspsim.world import World
+from prefetch.security.mandates import register_mandate
 from prefetch.sources.csv_source import parse_appointments_csv
 
 MIX = DayMix(
@@ -129,3 +130,64 @@ def test_flaky_every_patient_fetched_or_failed_with_reason(pki_dir: Path, tmp_pa
             patient = day.world.patient(item.bsn or "")
             if patient and day.world.dispenses_for(patient.bsn, day.look_back):
                 assert item.outcome_kind in ("records", "failed"), item.outcome_kind
+
+
+@pytest.mark.slow
+def test_mandate_by_another_clinician_refused_and_nothing_stored(
+    pki_dir: Path, tmp_path: Path
+) -> None:
+    """The LSP refuses the token (signed by the assistant, not the overseer): the run stops
+    at the first refusal and not a single dispense is stored."""
+    pki, passphrase = ensure_pki(pki_dir, key_size=2048)
+    world = World.generate(5, 30)
+    now = dt.datetime.now(dt.UTC)
+    clinic_day = now.astimezone(AMSTERDAM).date() + dt.timedelta(days=1)
+    appointments = parse_appointments_csv(
+        clinic_day_csv(
+            [p.bsn for p in world.patients],
+            clinic_day,
+            seed=1,
+            mix=DayMix(
+                known=20,
+                unknown=0,
+                no_bsn=0,
+                invalid_bsn=0,
+                unverified=0,
+                refused=0,
+                cancelled=0,
+                telephone=0,
+                two_clinics=0,
+            ),
+        )
+    )
+    profile = get_profile("ideal")
+    schedule = demo_schedule(pki)
+    forged = register_mandate(
+        pki.assistant.load(passphrase),
+        name=schedule.overseer.name,
+        mandated_id=pki.hospital.uzi_number or "",
+        schedules=[schedule.id],
+        valid_from=now - dt.timedelta(hours=1),
+        valid_until=now + dt.timedelta(days=1),
+        now=now,
+        mandate_id="forged",
+    )
+    mandate = dataclasses.replace(forged, mandating=schedule.overseer)  # claims the overseer
+    with start_simulator(world, profile, pki, passphrase) as sim:
+        settings = dataclasses.replace(
+            demo_settings(pki_dir, pki, sim, profile), data_dir=str(tmp_path)
+        )
+        stores = open_stores(settings)
+        prefetcher = make_prefetcher(
+            settings, stores, make_lsp_client(settings, pki.hospital.load(passphrase))
+        )
+        prepared = prefetcher.prepare(schedule, clinic_day, appointments, mandate=mandate)
+        assert prepared.to_query == 20
+        report = prefetcher.execute(prepared.run_id, schedule, mandate, clinic_day=clinic_day)
+        stats = sim.stats()
+    assert report.stopped is not None
+    assert stores.dispenses.count() == 0
+    assert stats["signature_failures"] >= 1
+    assert set(stats["signature_failure_reasons"]) == {"mandate_wrong_issuer"}
+    assert report.summary.by_state.get("pending", 0) > 0  # the run stopped, nothing hammered
+    stores.engine.dispose()
