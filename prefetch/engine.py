@@ -20,34 +20,21 @@ from dataclasses import dataclass, field
 
 from prefetch.domain.bsn import Bsn
 from prefetch.domain.coded import Identifier
-from prefetch.domain.dispense import Dispense, DispenseProvenance
 from prefetch.domain.eligibility import EligibilityPolicy, Eligible, decide
 from prefetch.domain.outcome import Outcome, OutcomeKind
 from prefetch.domain.people import Appointment, Clinician, Mandate
 from prefetch.domain.planning import plan
 from prefetch.domain.schedule import Schedule
 from prefetch.errors import OverloadError, StopError
-from prefetch.hl7v3.codes import CodeClass, rule_for
-from prefetch.hl7v3.params import QueryParams, id_key, requester_roots
+from prefetch.hl7v3.params import QueryParams, requester_roots
 from prefetch.logging import get_logger
 from prefetch.ports import LspGateway, LspReply, WallClock, utc_now
+from prefetch.query_records import backoff_delay, query_audit_event, stops_run, with_provenance
 from prefetch.store.ports import DispenseStore, RunStore
-from prefetch.store.records import AuditAction, AuditEvent, ClaimedItem, NewItem, RunSummary
+from prefetch.store.records import ClaimedItem, NewItem, RunSummary
 from prefetch.throttle import Throttle
 
 log = get_logger("prefetch.engine")
-
-
-def stops_run(code: str | None) -> bool:
-    """Codes that mean our own message or token is wrong: stop the whole run and alert.
-
-    Our bugs per the LSP code table (SYN105, VALIDATIEFOUT) and WS-Security faults
-    (`wsse:*`: the LSP refused our token or signature) would fail every other query too.
-    """
-    if not code:
-        return False
-    rule = rule_for(code)
-    return (rule is not None and rule.cls is CodeClass.OUR_BUG) or code.startswith("wsse:")
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,8 +330,17 @@ class Prefetcher:
             failed_sources=len(outcome.failed_sources),
             elapsed_ms=round(reply.elapsed_seconds * 1000, 1),
         )
-        audit = self._audit(item, params, ctx, outcome, now)
-        dispenses = self._with_provenance(reply, params, ctx, now)
+        audit = query_audit_event(
+            item,
+            params,
+            outcome,
+            schedule=schedule,
+            mandate=mandate,
+            system_uzi=self.config.system_uzi,
+            application_id=self.config.application_id,
+            now=now,
+        )
+        dispenses = with_provenance(reply, params, run_id=run_id, schedule=schedule, now=now)
         partial = bool(outcome.failed_sources) and outcome.kind in (
             OutcomeKind.RECORDS,
             OutcomeKind.NO_RECORDS,
@@ -355,7 +351,14 @@ class Prefetcher:
             self.runs.record_retry(
                 item.id,
                 code="PARTIAL" if partial else outcome.code,
-                next_attempt_at=now + self._backoff(item.attempts, outcome),
+                next_attempt_at=now
+                + backoff_delay(
+                    item.attempts,
+                    outcome,
+                    base=self.config.backoff_base,
+                    maximum=self.config.backoff_max,
+                    rng=self.rng,
+                ),
                 audit=audit,
                 dispenses=dispenses,
             )
@@ -391,74 +394,6 @@ class Prefetcher:
                 self.throttle.pause(outcome.retry_after)
         else:
             self.throttle.breaker.success()
-
-    def _backoff(self, attempts: int, outcome: Outcome) -> dt.timedelta:
-        base = self.config.backoff_base.total_seconds() * (2 ** max(attempts - 1, 0))
-        delay = min(base, self.config.backoff_max.total_seconds())
-        delay = delay * (0.5 + self.rng.random() / 2)  # jitter: spread the retries
-        if outcome.retry_after:
-            delay = max(delay, outcome.retry_after)
-        return dt.timedelta(seconds=delay)
-
-    @staticmethod
-    def _with_provenance(
-        reply: LspReply, params: QueryParams, ctx: _RunContext, now: dt.datetime
-    ) -> list[tuple[Dispense, DispenseProvenance]]:
-        schedule = ctx.schedule
-        out: list[tuple[Dispense, DispenseProvenance]] = []
-        for source in reply.outcome.sources:
-            for dispense in source.dispenses:
-                out.append(
-                    (
-                        dispense,
-                        DispenseProvenance(
-                            pharmacy_ura=source.organization_ura or dispense.pharmacy_ura,
-                            pharmacy_name=source.organization_name,
-                            source_application_id=source.application_id,
-                            source_system_uzi=source.system_uzi,
-                            batch_message_id=reply.batch_message_id,
-                            item_message_id=source.message_id,
-                            query_id=id_key(params.query_id),
-                            fetched_at=now,
-                            run_id=ctx.run_id,
-                            responsible_uzi=schedule.overseer.uzi_number,
-                            responsible_name=schedule.overseer.name,
-                        ),
-                    )
-                )
-        return out
-
-    def _audit(
-        self,
-        item: ClaimedItem,
-        params: QueryParams,
-        ctx: _RunContext,
-        outcome: Outcome,
-        now: dt.datetime,
-    ) -> AuditEvent:
-        schedule, mandate = ctx.schedule, ctx.mandate
-        return AuditEvent(
-            event_id=uuid.uuid4().hex,
-            event_type="lsp_query",
-            action=AuditAction.EXECUTE,
-            occurred_at=now,
-            user_id=self.config.system_uzi,
-            user_role="system",
-            responsible_user_id=schedule.overseer.uzi_number,
-            patient_bsn=item.bsn,
-            object_detail={
-                "query_id": id_key(params.query_id),
-                "message_id": id_key(params.message_id),
-                "run_id": item.run_id,
-                "attempt": item.attempts,
-                "dispenses": len(outcome.dispenses),
-                "sources": len(outcome.sources),
-                "code": outcome.code,
-            },
-            authorisation_basis=mandate.id if mandate else None,
-            source_system=f"prefetch/app-{self.config.application_id}",
-            outcome=outcome.kind.value,
-        )
 
 
 class _Counter:
