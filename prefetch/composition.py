@@ -43,16 +43,23 @@ def open_stores(settings: Settings, *, migrate: bool = True) -> Stores:
     if migrate:
         upgrade(url)
     engine = make_engine(url)
-    return Stores(engine=engine, runs=RunRepository(engine),
-                  dispenses=DispenseRepository(engine), audit=AuditLog(engine),
-                  mandates=MandateRepository(engine))
+    return Stores(
+        engine=engine,
+        runs=RunRepository(engine),
+        dispenses=DispenseRepository(engine),
+        audit=AuditLog(engine),
+        mandates=MandateRepository(engine),
+    )
 
 
 def engine_config(settings: Settings) -> EngineConfig:
     h, r = settings.hospital, settings.run
     return EngineConfig(
-        hospital_ura=h.ura, hospital_name=h.name, application_id=h.application_id,
-        system_uzi=h.system_uzi, max_attempts=r.max_attempts,
+        hospital_ura=h.ura,
+        hospital_name=h.name,
+        application_id=h.application_id,
+        system_uzi=h.system_uzi,
+        max_attempts=r.max_attempts,
         backoff_base=dt.timedelta(seconds=r.backoff_base_seconds),
         backoff_max=dt.timedelta(seconds=r.backoff_max_seconds),
         fresh_for=dt.timedelta(hours=r.fresh_hours),
@@ -62,10 +69,14 @@ def engine_config(settings: Settings) -> EngineConfig:
 
 def make_throttle(settings: Settings) -> Throttle:
     t = settings.throttle
-    return Throttle(ThrottleConfig(rate_per_second=t.rate_per_second,
-                                   max_in_flight=t.max_in_flight,
-                                   breaker_failures=t.breaker_failures,
-                                   breaker_reset_seconds=t.breaker_reset_seconds))
+    return Throttle(
+        ThrottleConfig(
+            rate_per_second=t.rate_per_second,
+            max_in_flight=t.max_in_flight,
+            breaker_failures=t.breaker_failures,
+            breaker_reset_seconds=t.breaker_reset_seconds,
+        )
+    )
 
 
 def load_credential(settings: Settings) -> Credential:
@@ -77,12 +88,22 @@ def load_credential(settings: Settings) -> Credential:
 
 def make_lsp_client(settings: Settings, credential: Credential) -> LspClient:
     lsp = settings.lsp
-    session = mtls_session(credential, Path(lsp.ca_file),
-                           pool_maxsize=settings.throttle.max_in_flight)
-    return LspClient(endpoint=LspEndpoint(lsp.url, lsp.connect_timeout, lsp.read_timeout),
-                     session=session, credential=credential, aorta=settings.aorta)
+    session = mtls_session(
+        credential, Path(lsp.ca_file), pool_maxsize=settings.throttle.max_in_flight
+    )
+    return LspClient(
+        endpoint=LspEndpoint(lsp.url, lsp.connect_timeout, lsp.read_timeout),
+        session=session,
+        credential=credential,
+        aorta=settings.aorta,
+    )
 
 
 def make_prefetcher(settings: Settings, stores: Stores, gateway: LspGateway) -> Prefetcher:
-    return Prefetcher(runs=stores.runs, dispenses=stores.dispenses, gateway=gateway,
-                      throttle=make_throttle(settings), config=engine_config(settings))
+    return Prefetcher(
+        runs=stores.runs,
+        dispenses=stores.dispenses,
+        gateway=gateway,
+        throttle=make_throttle(settings),
+        config=engine_config(settings),
+    )

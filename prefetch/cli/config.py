@@ -43,8 +43,7 @@ def register(app: typer.Typer) -> None:
     def schedules_check(
         files: list[Path] = typer.Argument(
             None,
-            help="Schedule files; default: all in "
-            "the schedules directory.",
+            help="Schedule files; default: all in the schedules directory.",
         ),
         config: Path | None = CONFIG_OPTION,
     ) -> None:

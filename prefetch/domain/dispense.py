@@ -47,7 +47,7 @@ class Product:
     code: Code
     description: str | None = None
     ingredients: tuple[Ingredient, ...] = ()
-    form: Code | None = None                     # MedicationKind/formCode (added by hl7v3)
+    form: Code | None = None  # MedicationKind/formCode (added by hl7v3)
 
     @property
     def display_name(self) -> str | None:
@@ -96,18 +96,18 @@ class Dispense:
 
     id: Identifier
     status: str | None = None
-    dispensed_on: dt.date | None = None          # effectiveTime/@value
-    period_start: dt.date | None = None          # effectiveTime/low (clinical "virtual")
-    period_end: dt.date | None = None            # effectiveTime/high
+    dispensed_on: dt.date | None = None  # effectiveTime/@value
+    period_start: dt.date | None = None  # effectiveTime/low (clinical "virtual")
+    period_end: dt.date | None = None  # effectiveTime/high
     quantity: Quantity | None = None
-    expected_use: Quantity | None = None         # expectedUseTime/width (usually days)
+    expected_use: Quantity | None = None  # expectedUseTime/width (usually days)
     product: Product | None = None
     dosages: tuple[Dosage, ...] = ()
     prescriber: Party | None = None
     prescription_id: Identifier | None = None
     performer: Party | None = None
-    responsible: Party | None = None             # pharmacist (role 17.000) + pharmacy URA
-    deviations: tuple[str, ...] = ()             # schema deviations seen while parsing
+    responsible: Party | None = None  # pharmacist (role 17.000) + pharmacy URA
+    deviations: tuple[str, ...] = ()  # schema deviations seen while parsing
     # Added by hl7v3: effectiveTime/@value as written (HL7 TS) when it has a time of day.
     dispensed_time: str | None = None
 
@@ -154,14 +154,14 @@ class DispenseProvenance:
 
     pharmacy_ura: str | None
     pharmacy_name: str | None
-    source_application_id: str | None     # AORTA application id of the pharmacy system
-    source_system_uzi: str | None         # UZI system number of the pharmacy system
-    batch_message_id: str | None          # MCCI_IN200101 id (root^extension)
-    item_message_id: str | None           # QURX_IN990113NL id (root^extension)
-    query_id: str                         # our queryId (root^extension)
-    fetched_at: dt.datetime               # aware UTC
+    source_application_id: str | None  # AORTA application id of the pharmacy system
+    source_system_uzi: str | None  # UZI system number of the pharmacy system
+    batch_message_id: str | None  # MCCI_IN200101 id (root^extension)
+    item_message_id: str | None  # QURX_IN990113NL id (root^extension)
+    query_id: str  # our queryId (root^extension)
+    fetched_at: dt.datetime  # aware UTC
     run_id: str | None
-    responsible_uzi: str                  # the overseer under whose responsibility we asked
+    responsible_uzi: str  # the overseer under whose responsibility we asked
     responsible_name: str | None = None
 
     def __post_init__(self) -> None:
@@ -172,8 +172,19 @@ class DispenseProvenance:
 # ---------------------------------------------------------------- JSON encoding
 _TYPES: dict[str, type] = {
     cls.__name__: cls
-    for cls in (Identifier, Code, CodedValue, Quantity, QuantityRange, Timing,
-                Ingredient, Product, Dosage, Party, Dispense)
+    for cls in (
+        Identifier,
+        Code,
+        CodedValue,
+        Quantity,
+        QuantityRange,
+        Timing,
+        Ingredient,
+        Product,
+        Dosage,
+        Party,
+        Dispense,
+    )
 }
 
 
