@@ -17,6 +17,9 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import tenacity
 
 from prefetch.domain.bsn import Bsn
 from prefetch.domain.coded import Identifier
@@ -25,7 +28,7 @@ from prefetch.domain.outcome import Outcome, OutcomeKind
 from prefetch.domain.people import Appointment, Clinician, Mandate
 from prefetch.domain.planning import plan
 from prefetch.domain.schedule import Schedule
-from prefetch.errors import OverloadError, StopError
+from prefetch.errors import OverloadError, StopError, StoreUnavailableError
 from prefetch.hl7v3.params import QueryParams, requester_roots
 from prefetch.logging import get_logger
 from prefetch.ports import LspGateway, LspReply, WallClock, utc_now
@@ -35,6 +38,7 @@ from prefetch.store.records import ClaimedItem, NewItem, RunSummary
 from prefetch.throttle import Throttle
 
 log = get_logger("prefetch.engine")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +54,7 @@ class EngineConfig:
     workers: int = 4
     stale_after: dt.timedelta = dt.timedelta(minutes=10)
     idle_poll_seconds: float = 1.0
+    store_attempts: int = 6
 
     @property
     def message_id_root(self) -> str:
@@ -249,30 +254,53 @@ class Prefetcher:
             return self._stop_reason
 
     def _worker(self, ctx: _RunContext, worker_id: str) -> None:
+        """One worker thread. Any error stops the run (never finishes it with items lost)."""
+        try:
+            self._work(ctx, worker_id)
+        except StopError as exc:
+            self._stop(ctx, exc.message, str(exc))
+        except Exception as exc:  # a bug: stop instead of reporting a finished run
+            log.exception("worker_crashed", run_id=ctx.run_id, error=type(exc).__name__)
+            self._stop(ctx, f"internal error ({type(exc).__name__})", type(exc).__name__)
+
+    def _stop(self, ctx: _RunContext, reason: str, detail: str) -> None:
+        with self._lock:
+            self._stop_reason = self._stop_reason or reason
+            ctx.report.errors.append(detail)
+        log.error("run_stopped", run_id=ctx.run_id, reason=reason)
+
+    def _work(self, ctx: _RunContext, worker_id: str) -> None:
         run_id = ctx.run_id
         while self.stop_reason is None:
             if self.throttle.breaker.state == "open":
                 self.sleep(self.config.idle_poll_seconds)
                 continue
-            item = self.runs.claim_next(run_id, worker_id, self.clock())
+            item = self._store_call(self.runs.claim_next, run_id, worker_id, self.clock())
             if item is None:
                 if not self._work_left(run_id):
                     return
                 self.sleep(self.config.idle_poll_seconds)
                 continue
-            try:
-                final = self._handle(item, ctx)
-            except StopError as exc:
-                with self._lock:
-                    self._stop_reason = self._stop_reason or exc.message
-                    ctx.report.errors.append(str(exc))
-                log.error("run_stopped", run_id=run_id, item_id=item.id, reason=exc.message)
-                return
+            final = self._handle(item, ctx)
             if final:
                 ctx.counter.step(final)
 
+    def _store_call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Call the store; ride out a short database outage (locked, restarting) with
+        backoff before giving up with StoreUnavailableError (which stops the run)."""
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(StoreUnavailableError),
+            stop=tenacity.stop_after_attempt(self.config.store_attempts),
+            wait=tenacity.wait_exponential(multiplier=0.2, max=5),
+            sleep=self.sleep,
+            reraise=True,
+        )
+        return retrying(fn, *args, **kwargs)
+
     def _work_left(self, run_id: str) -> bool:
-        by_state = self.runs.summary(run_id).by_state
+        # Items held by a crashed worker (here or on another machine) go back to the queue.
+        self._store_call(self.runs.release_stale, run_id, self.clock() - self.config.stale_after)
+        by_state = self._store_call(self.runs.summary, run_id).by_state
         return any(by_state.get(s, 0) for s in ("pending", "retry_wait", "in_flight"))
 
     def _params(self, item: ClaimedItem, schedule: Schedule, look_back: dt.date) -> QueryParams:
@@ -348,7 +376,8 @@ class Prefetcher:
         retryable = outcome.kind is OutcomeKind.TRANSIENT or partial
         if retryable and item.attempts < self.config.max_attempts:
             # A partial answer keeps what came and asks again for the missing pharmacies.
-            self.runs.record_retry(
+            self._store_call(
+                self.runs.record_retry,
                 item.id,
                 code="PARTIAL" if partial else outcome.code,
                 next_attempt_at=now
@@ -370,7 +399,8 @@ class Prefetcher:
         if kind is OutcomeKind.TRANSIENT:
             kind = OutcomeKind.FAILED
             detail = f"gave up after {item.attempts} attempts: {outcome.code or 'transient'}"
-        self.runs.record_outcome(
+        self._store_call(
+            self.runs.record_outcome,
             item.id,
             outcome_kind=kind,
             outcome_code=outcome.code,

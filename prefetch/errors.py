@@ -7,7 +7,8 @@
     │   ├── ConfigError              bad settings or schedule file (exit code 2)
     │   ├── SecurityError            keys, certificates, tokens, mandate unusable
     │   │   └── MandateError         no valid mandate for the overseer / schedule
-    │   └── ProtocolBugError         the LSP says our message is wrong (e.g. SYN105)
+    │   ├── ProtocolBugError         the LSP says our message is wrong (e.g. SYN105)
+    │   └── StoreError               the database refused a write (integrity) or broke
     ├── SkipError                    skip this one item, record why, go on
     │   ├── InvalidValueError        a domain value failed validation (bad BSN, ...)
     │   └── MessageError             an answer that cannot be used for this item
@@ -15,7 +16,8 @@
     │       └── CorrelationError     an answer that does not belong to our query
     └── RetryError                   transient: try again later with backoff
         ├── TransportError           connection refused / reset, TLS failure, time-out
-        └── OverloadError            HTTP 503 / LSP says it is busy; carries retry_after
+        ├── OverloadError            HTTP 503 / LSP says it is busy; carries retry_after
+        └── StoreUnavailableError    the database is down or busy (locked, timed out)
 
 Messages carry ids (run id, item id, message id), never a BSN, a name or a birth date.
 """
@@ -58,6 +60,10 @@ class ProtocolBugError(StopError):
     """The LSP reports that our message is malformed: a bug on our side."""
 
 
+class StoreError(StopError):
+    """The database refused a write or failed; the message carries only safe reasons."""
+
+
 class SkipError(PrefetchError):
     """Skip the current item, record the reason, carry on with the run."""
 
@@ -92,3 +98,7 @@ class TransportError(RetryError):
 
 class OverloadError(RetryError):
     """The LSP (or our own throttle) says: not now."""
+
+
+class StoreUnavailableError(RetryError):
+    """The database is unreachable, locked or timed out: try again shortly."""

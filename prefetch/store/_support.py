@@ -10,7 +10,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, Stateme
 from sqlalchemy.orm import Session, sessionmaker
 
 from prefetch.domain.bsn import Bsn
-from prefetch.errors import PrefetchError, RetryError, StopError
+from prefetch.errors import PrefetchError, StoreError, StoreUnavailableError
 from prefetch.store.db import writer
 
 
@@ -59,13 +59,13 @@ def translate_errors() -> Iterator[None]:
     except PrefetchError:
         raise
     except IntegrityError as exc:
-        raise StopError("database refused the write (integrity)", **_safe_reason(exc)) from None
+        raise StoreError("database refused the write (integrity)", **_safe_reason(exc)) from None
     except OperationalError as exc:
-        raise RetryError(
+        raise StoreUnavailableError(
             "database unavailable or busy", retry_after=None, **_safe_reason(exc)
         ) from None
     except DBAPIError as exc:
-        raise StopError("database error", **_safe_reason(exc)) from None
+        raise StoreError("database error", **_safe_reason(exc)) from None
     except StatementError as exc:  # raised while binding, e.g. a naive datetime
         if isinstance(exc.orig, PrefetchError):
             raise exc.orig from None

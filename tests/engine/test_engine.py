@@ -14,9 +14,13 @@ from prefetch.domain.dispense import Dispense, Product
 from prefetch.domain.outcome import Outcome, OutcomeKind, SourceAnswer, SourceStatus
 from prefetch.domain.people import Appointment, AppointmentStatus, Patient
 from prefetch.engine import EngineConfig, Prefetcher
+from prefetch.errors import StoreUnavailableError
+from prefetch.hl7v3.params import QueryParams
 from prefetch.lsp.fake import FakeLspGateway
+from prefetch.ports import LspReply
 from prefetch.store.audit import AuditLog
 from prefetch.store.dispenses import DispenseRepository
+from prefetch.store.records import RecordResult
 from prefetch.store.runs import RunRepository
 from prefetch.throttle import Throttle, ThrottleConfig
 
@@ -214,3 +218,55 @@ def test_partial_answer_keeps_what_came_and_asks_again(
     stored = DispenseRepository(migrated_engine)
     assert {s.dispense.key[1] for s in stored.for_patient(BSNS[0])} == {"d1", "d2"}
     assert {s.dispense.key[1] for s in stored.for_patient(BSNS[1])} == {"e1"}
+
+
+class FlakyStore(RunRepository):
+    """The real store, but the first `failures` writes of an outcome find it locked."""
+
+    def __init__(self, engine: Engine, failures: int) -> None:
+        super().__init__(engine)
+        self.failures = failures
+
+    def record_outcome(self, *args: object, **kwargs: object) -> RecordResult:  # type: ignore[override]
+        if self.failures > 0:
+            self.failures -= 1
+            raise StoreUnavailableError("database unavailable or busy")
+        return super().record_outcome(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def test_short_database_outage_is_ridden_out(
+    migrated_engine: Engine, day: list[Appointment]
+) -> None:
+    gateway = FakeLspGateway({BSNS[0]: [records("d1")]})
+    clock = Clock()
+    runs = FlakyStore(migrated_engine, failures=3)
+    engine = Prefetcher(
+        runs=runs,
+        dispenses=DispenseRepository(migrated_engine),
+        gateway=gateway,
+        throttle=Throttle(ThrottleConfig(50, 2)),
+        config=CONFIG,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    prepared = engine.prepare(SCHEDULE, DAY, day, mandate=MANDATE)
+    report = engine.execute(prepared.run_id, SCHEDULE, MANDATE, clinic_day=DAY)
+    assert report.stopped is None
+    assert len(gateway.calls) == 4  # nothing asked twice
+    assert report.summary.by_state == {"done": 4, "skipped": 2}
+
+
+def test_a_bug_stops_the_run_instead_of_finishing_it(
+    migrated_engine: Engine, day: list[Appointment]
+) -> None:
+    class Broken(FakeLspGateway):
+        def query(self, params: QueryParams, *, mandate_token: bytes | None) -> LspReply:
+            raise ValueError("bug")
+
+    engine = make(migrated_engine, Broken(), Clock())
+    prepared = engine.prepare(SCHEDULE, DAY, day, mandate=MANDATE)
+    report = engine.execute(prepared.run_id, SCHEDULE, MANDATE, clinic_day=DAY)
+    assert report.stopped == "internal error (ValueError)"
+    run = RunRepository(migrated_engine).get_run(prepared.run_id)
+    assert run is not None
+    assert run.state.value == "running"  # resumable, not "finished" with items lost
