@@ -13,13 +13,15 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from prefetch.engine import EngineConfig, Prefetcher
+from prefetch.errors import ConfigError
 from prefetch.lsp.client import LspClient, LspEndpoint
 from prefetch.ports import LspGateway
 from prefetch.security.keys import Credential, read_passphrase
 from prefetch.security.tls import mtls_session
+from prefetch.security.trust import TrustStore
 from prefetch.settings import Settings
 from prefetch.store.audit import AuditLog
-from prefetch.store.db import make_engine, upgrade
+from prefetch.store.db import current_revision, head_revision, make_engine, upgrade
 from prefetch.store.dispenses import DispenseRepository
 from prefetch.store.mandates import MandateRepository
 from prefetch.store.runs import RunRepository
@@ -107,3 +109,30 @@ def make_prefetcher(settings: Settings, stores: Stores, gateway: LspGateway) -> 
         throttle=make_throttle(settings),
         config=engine_config(settings),
     )
+
+
+def trust_store(settings: Settings) -> TrustStore:
+    """The UZI trust anchors, intermediates and CRLs of `[security]` (for mandate tokens)."""
+    sec = settings.security
+    if not sec.trust_anchors:
+        raise ConfigError(
+            "no UZI trust anchors configured",
+            key="security.trust_anchors",
+            fix="list the UZI root CA PEM file(s)",
+        )
+    try:
+        return TrustStore.from_files(
+            [Path(p) for p in sec.trust_anchors],
+            [Path(p) for p in sec.intermediates],
+            [Path(p) for p in sec.crls],
+        )
+    except OSError as exc:
+        raise ConfigError(
+            "cannot read a trust file", key="security", error=type(exc).__name__
+        ) from None
+
+
+def require_current_schema(stores: Stores) -> None:
+    """Refuse to run on a database that is not migrated to this version's schema."""
+    if current_revision(stores.engine) != head_revision():
+        raise ConfigError("database schema is not current", fix="run `prefetch db upgrade`")

@@ -34,7 +34,7 @@ from prefetch.logging import get_logger
 from prefetch.ports import LspGateway, LspReply, WallClock, utc_now
 from prefetch.query_records import backoff_delay, query_audit_event, stops_run, with_provenance
 from prefetch.store.ports import DispenseStore, RunStore
-from prefetch.store.records import ClaimedItem, NewItem, RunSummary
+from prefetch.store.records import ClaimedItem, NewItem, RunState, RunSummary
 from prefetch.throttle import Throttle
 
 log = get_logger("prefetch.engine")
@@ -198,9 +198,16 @@ class Prefetcher:
         clinic_day: dt.date,
         progress: Callable[[Progress], None] | None = None,
     ) -> RunReport:
-        """Work the run's queue until every item is final (or the run must stop)."""
+        """Work the run's queue until every item is final (or the run must stop).
+
+        A run that already finished is reported as it is: nothing is queried again.
+        """
         started = time.monotonic()
         self._stop_reason = None
+        record = self.runs.get_run(run_id)
+        if record is not None and record.state is RunState.FINISHED:
+            log.info("run_already_finished", run_id=run_id)
+            return RunReport(summary=self.runs.summary(run_id))
         self.runs.start_run(run_id, self.clock())
         released = self.runs.release_stale(run_id, self.clock() - self.config.stale_after)
         if released:

@@ -67,6 +67,15 @@ class RunSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SecuritySettings:
+    """Trust for certificates we check ourselves (mandate tokens): UZI CA files."""
+
+    trust_anchors: tuple[str, ...] = ()  # PEM files with the UZI root CA(s)
+    intermediates: tuple[str, ...] = ()  # PEM files with the UZI issuing CA(s)
+    crls: tuple[str, ...] = ()  # PEM CRLs of those CAs (required: no CRL, no trust)
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingSettings:
     level: str = "INFO"
     format: str = "auto"  # auto (JSON unless a terminal) | json | console
@@ -81,6 +90,7 @@ class Settings:
     lsp: LspSettings = field(default_factory=LspSettings)
     throttle: ThrottleSettings = field(default_factory=ThrottleSettings)
     run: RunSettings = field(default_factory=RunSettings)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     aorta: AortaSettings = field(default_factory=AortaSettings)
 
@@ -111,6 +121,7 @@ _SECTION_TYPES: dict[str, type] = {
     "lsp": LspSettings,
     "throttle": ThrottleSettings,
     "run": RunSettings,
+    "security": SecuritySettings,
     "logging": LoggingSettings,
     "aorta": AortaSettings,
 }
@@ -140,8 +151,14 @@ def _convert(value: Any, target: Any, key: str, problems: list[tuple[str, str]])
             if not isinstance(value, str | int):
                 raise ValueError(value)
             return str(value)
+        if target == tuple[str, ...]:  # a TOML list, or comma-separated in the environment
+            items = value.split(",") if isinstance(value, str) else value
+            if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+                raise ValueError(value)
+            return tuple(i.strip() for i in items if i.strip())
     except (TypeError, ValueError):
-        problems.append((key, f"expected {target.__name__}, got {value!r}"))
+        name = getattr(target, "__name__", "list of strings")
+        problems.append((key, f"expected {name}, got {value!r}"))
         return None
     return value
 

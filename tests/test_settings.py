@@ -22,7 +22,16 @@ def test_defaults_and_env_override() -> None:
 def test_example_file_is_valid_and_documents_every_key() -> None:
     settings = load_settings(EXAMPLE, env={})
     text = EXAMPLE.read_text()
-    for section in ("hospital", "database", "lsp", "throttle", "run", "logging", "aorta"):
+    for section in (
+        "hospital",
+        "database",
+        "lsp",
+        "throttle",
+        "run",
+        "security",
+        "logging",
+        "aorta",
+    ):
         for key in type(getattr(settings, section)).__dataclass_fields__:
             assert f"{key} =" in text or f"# {key} =" in text, f"{section}.{key} undocumented"
 
@@ -54,3 +63,13 @@ def test_bad_toml_and_missing_file(tmp_path: Path) -> None:
         load_settings(path, env={})
     with pytest.raises(SettingsProblems, match="file not found"):
         load_settings(tmp_path / "none.toml", env={})
+
+
+def test_lists_from_toml_and_environment(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text('[security]\ntrust_anchors = ["/etc/uzi/root.pem"]\ncrls = 5\n')
+    with pytest.raises(SettingsProblems) as info:
+        load_settings(path, env={})
+    assert [k for k, _ in info.value.problems] == ["security.crls"]
+    s = load_settings(None, env={"PREFETCH_SECURITY_TRUST_ANCHORS": "/a.pem, /b.pem"})
+    assert s.security.trust_anchors == ("/a.pem", "/b.pem")

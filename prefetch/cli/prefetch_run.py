@@ -1,0 +1,92 @@
+"""`prefetch run`: prefetch one schedule's clinic day from an appointment export, now.
+
+The same path the nightly daemon will take, started by hand: settings, schedule file,
+appointments, the registered mandate (checked before anything is sent), the LSP client
+with the configured UZI server certificate, the durable run (a second call for the same
+schedule and day resumes it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from prefetch.cli.common import (
+    CONFIG_OPTION,
+    EXIT_FAILURES,
+    EXIT_OK,
+    clean_errors,
+    settings_or_exit,
+)
+from prefetch.cli.progress import run_progress, summary_table
+from prefetch.domain.localtime import AMSTERDAM
+from prefetch.logging import configure_logging
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("run")
+    def run_cmd(
+        schedule_file: Path = typer.Option(..., "--schedule", help="Schedule file (TOML)."),
+        appointments: Path = typer.Option(
+            ..., "--appointments", help="Appointment export (CSV) of the clinic day."
+        ),
+        day: str | None = typer.Option(
+            None, "--day", help="Clinic day YYYY-MM-DD; default: today + days_ahead."
+        ),
+        config: Path | None = CONFIG_OPTION,
+    ) -> None:
+        """Prefetch one clinic day for one schedule against the configured LSP."""
+        from prefetch.composition import (
+            load_credential,
+            make_lsp_client,
+            make_prefetcher,
+            open_stores,
+            require_current_schema,
+            trust_store,
+        )
+        from prefetch.schedule_files import load_schedule
+        from prefetch.security.mandates import check_mandate
+        from prefetch.sources.csv_source import read_appointments_csv
+
+        settings = settings_or_exit(config)
+        configure_logging(settings.logging.level, settings.logging.format)
+        console = Console()
+        with clean_errors():
+            schedule = load_schedule(schedule_file)
+            now = dt.datetime.now(dt.UTC)
+            clinic_day = (
+                dt.date.fromisoformat(day)
+                if day
+                else now.astimezone(AMSTERDAM).date() + dt.timedelta(days=schedule.days_ahead)
+            )
+            appts = read_appointments_csv(appointments)
+            stores = open_stores(settings, migrate=False)
+            require_current_schema(stores)
+            mandate = stores.mandates.get(schedule.mandate_id) if schedule.mandate_id else None
+            check_mandate(
+                mandate,
+                schedule_id=schedule.id,
+                mandatee=settings.hospital.system_uzi,
+                ura=settings.hospital.ura,
+                trust=trust_store(settings),
+                now=now,
+            )
+            client = make_lsp_client(settings, load_credential(settings))
+            prefetcher = make_prefetcher(settings, stores, client)
+            prepared = prefetcher.prepare(schedule, clinic_day, appts, mandate=mandate)
+            with run_progress(console) as (on_stage, on_progress):
+                on_stage(f"{prepared.to_query} of {prepared.planned} patients to query")
+                report = prefetcher.execute(
+                    prepared.run_id, schedule, mandate, clinic_day=clinic_day, progress=on_progress
+                )
+            stores.engine.dispose()
+        summary = report.summary
+        console.print(summary_table(summary, f"{schedule.id}, clinic day {clinic_day}"))
+        console.print(f"run id: {prepared.run_id}")
+        if report.stopped:
+            console.print(f"run stopped: {report.stopped}")
+        failed = summary.by_state.get("failed", 0)
+        raise typer.Exit(EXIT_FAILURES if report.stopped or failed else EXIT_OK)

@@ -1,0 +1,116 @@
+"""`prefetch run` from settings, a schedule file and a CSV export, against the simulator
+over mutual TLS: the operator's path without the demo's conveniences."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from prefetch.cli import app
+from prefetch.demo.clinic_day import DayMix, clinic_day_csv
+from prefetch.demo.run_demo import ensure_pki, start_simulator
+from prefetch.lspsim.profiles import get_profile
+from prefetch.lspsim.world import World
+from prefetch.store.db import make_engine
+from prefetch.store.dispenses import DispenseRepository
+
+runner = CliRunner()
+DAY = dt.date(2030, 6, 4)
+
+
+@pytest.mark.slow
+def test_run_a_schedule_day_then_resume(tmp_path: Path) -> None:
+    pki, passphrase = ensure_pki(tmp_path, key_size=2048)
+    world = World.generate(3, 40, reference_date=DAY)
+    spec = pki.specialist
+    (tmp_path / "card.toml").write_text(
+        f'id = "card"\nclinics = ["CARD", "INT"]\nrun_at = "19:00"\nmandate = "m-card"\n'
+        f'[overseer]\nuzi = "{spec.uzi_number}"\nrole = "{spec.role}"\nname = "Dr. Spec"\n'
+    )
+    csv = tmp_path / "day.csv"
+    csv.write_text(
+        clinic_day_csv(
+            [p.bsn for p in world.patients],
+            DAY,
+            seed=2,
+            mix=DayMix(
+                known=30,
+                unknown=2,
+                no_bsn=1,
+                invalid_bsn=1,
+                unverified=1,
+                refused=1,
+                cancelled=1,
+                telephone=1,
+                two_clinics=3,
+            ),
+        )
+    )
+    env = {"PREFETCH_PKI_PASSPHRASE": passphrase.decode()}
+    with start_simulator(world, get_profile("ideal"), pki, passphrase) as sim:
+        cfg = tmp_path / "prefetch.toml"
+        cfg.write_text(
+            f'data_dir = "{tmp_path}"\n'
+            f'[hospital]\nura = "{pki.hospital_ura}"\nname = "{pki.hospital_name}"\n'
+            f'application_id = "10008890"\nsystem_uzi = "{pki.hospital.uzi_number}"\n'
+            f'[lsp]\nurl = "{sim.url}"\nclient_p12 = "{pki.hospital.p12}"\n'
+            f'ca_file = "{pki.ca_bundle}"\n'
+            f"[throttle]\nrate_per_second = 50\n"
+            f'[security]\ntrust_anchors = ["{pki.root_ca}"]\n'
+            f'intermediates = ["{pki.issuing_ca}"]\n'
+            f"crls = [{', '.join(f'{chr(34)}{c}{chr(34)}' for c in pki.crls)}]\n"
+        )
+        args = [
+            "run",
+            "--schedule",
+            str(tmp_path / "card.toml"),
+            "--appointments",
+            str(csv),
+            "--day",
+            DAY.isoformat(),
+            "-c",
+            str(cfg),
+        ]
+        # Not migrated yet: a clear refusal, nothing sent.
+        result = runner.invoke(app, args, env=env)
+        assert result.exit_code == 2
+        assert "prefetch db upgrade" in result.output
+        assert runner.invoke(app, ["db", "upgrade", "-c", str(cfg)]).exit_code == 0
+        # No mandate registered yet: refused before anything is sent.
+        result = runner.invoke(app, args, env=env)
+        assert result.exit_code == 2
+        assert "no mandate covers this schedule" in result.output
+        assert sim.stats()["queries_received"] == 0
+        registered = runner.invoke(
+            app,
+            [
+                "mandate",
+                "register",
+                "--clinician-p12",
+                str(spec.p12),
+                "--schedule",
+                "card",
+                "--name",
+                "Dr. Spec",
+                "--id",
+                "m-card",
+                "-c",
+                str(cfg),
+            ],
+            env=env,
+        )
+        assert registered.exit_code == 0, registered.output
+        result = runner.invoke(app, args, env=env)
+        assert result.exit_code == 0, result.output
+        assert "fetched, with dispenses" in result.output
+        queried = sim.stats()["queries_received"]
+        assert queried >= 10, result.output
+        again = runner.invoke(app, args, env=env)  # same schedule and day: a resume
+        assert again.exit_code == 0, again.output
+        assert sim.stats()["queries_received"] == queried
+    engine = make_engine(f"sqlite:///{tmp_path / 'prefetch.sqlite'}")
+    assert DispenseRepository(engine).count() > 0
+    engine.dispose()
