@@ -188,14 +188,26 @@ _TYPES: dict[str, type] = {
 }
 
 
+# Per class: (field name, default or _REQUIRED). dataclasses.fields() is slow on a hot path.
+_REQUIRED = object()
+_FIELDS: dict[type, tuple[tuple[str, object], ...]] = {
+    cls: tuple(
+        (f.name, _REQUIRED if f.default is dataclasses.MISSING else f.default)
+        for f in dataclasses.fields(cls)
+    )
+    for cls in _TYPES.values()
+}
+
+
 def _encode(value: object) -> object:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    fields = _FIELDS.get(type(value))
+    if fields is not None:
         out: dict[str, object] = {"_t": type(value).__name__}
-        for f in dataclasses.fields(value):
-            v = getattr(value, f.name)
-            if f.default is not dataclasses.MISSING and v == f.default:
+        for name, default in fields:
+            v = getattr(value, name)
+            if default is not _REQUIRED and v == default:
                 continue  # defaults are left out; a required None is kept as null
-            out[f.name] = _encode(v)
+            out[name] = _encode(v)
         return out
     if isinstance(value, tuple):
         return [_encode(v) for v in value]
@@ -216,9 +228,9 @@ def _decode(value: object) -> object:
             return dt.date.fromisoformat(value["_date"])
         cls = _TYPES[value["_t"]]
         kwargs = {k: _decode(v) for k, v in value.items() if k != "_t"}
-        for f in dataclasses.fields(cls):  # rows written before required nulls were kept
-            if f.name not in kwargs and f.default is dataclasses.MISSING:
-                kwargs[f.name] = None
+        for name, default in _FIELDS[cls]:  # rows written before required nulls were kept
+            if default is _REQUIRED and name not in kwargs:
+                kwargs[name] = None
         return cls(**kwargs)
     return value
 
