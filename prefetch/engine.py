@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import tenacity
@@ -29,63 +29,18 @@ from prefetch.domain.people import Appointment, Clinician, Mandate
 from prefetch.domain.planning import plan
 from prefetch.domain.schedule import Schedule
 from prefetch.errors import OverloadError, StopError, StoreUnavailableError
-from prefetch.hl7v3.params import QueryParams, requester_roots
+from prefetch.hl7v3.params import QueryParams
 from prefetch.logging import get_logger
 from prefetch.ports import LspGateway, LspReply, WallClock, utc_now
 from prefetch.query_records import backoff_delay, query_audit_event, stops_run, with_provenance
+from prefetch.run_model import EngineConfig, PreparedRun, Progress, RunReport, make_run_id
 from prefetch.store.ports import DispenseStore, RunStore
-from prefetch.store.records import ClaimedItem, NewItem, RunState, RunSummary
+from prefetch.store.records import ClaimedItem, NewItem, RunState
 from prefetch.throttle import Throttle
 
 log = get_logger("prefetch.engine")
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class EngineConfig:
-    hospital_ura: str
-    hospital_name: str
-    application_id: str
-    system_uzi: str
-    max_attempts: int = 4
-    backoff_base: dt.timedelta = dt.timedelta(seconds=30)
-    backoff_max: dt.timedelta = dt.timedelta(minutes=15)
-    fresh_for: dt.timedelta = dt.timedelta(hours=12)
-    workers: int = 4
-    stale_after: dt.timedelta = dt.timedelta(minutes=10)
-    idle_poll_seconds: float = 1.0
-    store_attempts: int = 6
-
-    @property
-    def message_id_root(self) -> str:
-        return requester_roots(self.hospital_ura)[0]
-
-    @property
-    def query_id_root(self) -> str:
-        return requester_roots(self.hospital_ura)[1]
-
-
-@dataclass(frozen=True, slots=True)
-class PreparedRun:
-    run_id: str
-    created: bool  # False: the run existed already (resume)
-    planned: int  # patients in the run
-    to_query: int
-
-
-@dataclass(frozen=True, slots=True)
-class Progress:
-    done: int  # items that reached a final state in this execution
-    total: int  # items to query in this run
-    last_kind: str
-
-
-@dataclass
-class RunReport:
-    summary: RunSummary
-    stopped: str | None = None  # why the run stopped early, if it did
-    queried: int = 0
-    errors: list[str] = field(default_factory=list)
+__all__ = ["EngineConfig", "Prefetcher", "PreparedRun", "Progress", "RunReport", "make_run_id"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,12 +51,6 @@ class _RunContext:
     look_back: dt.date
     counter: _Counter
     report: RunReport
-
-
-def make_run_id(schedule_id: str, clinic_day: dt.date, kind: str) -> str:
-    if kind == "scheduled":
-        return f"{schedule_id}:{clinic_day.isoformat()}"
-    return f"{schedule_id}:{clinic_day.isoformat()}:{kind}:{uuid.uuid4().hex[:12]}"
 
 
 class Prefetcher:
