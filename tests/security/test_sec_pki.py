@@ -67,7 +67,7 @@ def test_no_unencrypted_key_material_and_strong_pkcs12(pki: DevPki) -> None:
 def test_scan_detects_an_unencrypted_key(tmp_path: Path) -> None:
     # Built from parts so that a scan of the repository for key headers stays clean.
     (tmp_path / "oops.pem").write_bytes(b"-----BEGIN " + b"PRIVATE KEY-----\nAAAA\n")
-    (tmp_path / "fine.pem").write_bytes(b"-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n")
+    (tmp_path / "fine.pem").write_bytes(b"-----BEGIN ENCRYPTED " + b"PRIVATE KEY-----\nAAAA\n")
     assert unencrypted_key_files(tmp_path) == [tmp_path / "oops.pem"]
 
 
