@@ -31,6 +31,7 @@ from prefetch.hl7v3.soap import build_soap_fault, wrap_soap_body
 from prefetch.hl7v3.wrapper import device, transmission_head
 from prefetch.hl7v3.xmlbuild import (
     cd,
+    format_date,
     format_ts,
     ii,
     ii_values,
@@ -41,6 +42,11 @@ from prefetch.hl7v3.xmlbuild import (
 )
 
 __all__ = [
+    "GENDER_SYSTEM",
+    "ORGANIZATION_TYPE_SYSTEM",
+    "PUBLIC_PHARMACY",
+    "NamePart",
+    "PatientDemographics",
     "SourceSystem",
     "build_accept_ack",
     "build_batch",
@@ -54,14 +60,77 @@ ITEM_INTERACTION = "QURX_IN990113NL"
 _RESPONSE_CODES = frozenset({"OK", "NF", "AE", "QE"})
 
 
+ORGANIZATION_TYPE_SYSTEM = "2.16.840.1.113883.2.4.15.1060"  # Vektis AGB organisation types
+GENDER_SYSTEM = "2.16.840.1.113883.5.1"  # HL7 AdministrativeGender (M, F, UN)
+PUBLIC_PHARMACY = Code(code="J8", system=ORGANIZATION_TYPE_SYSTEM, display="Openbare apotheek")
+_NAME_PARTS = frozenset({"given", "prefix", "family", "suffix"})
+
+
 @dataclass(frozen=True, slots=True)
 class SourceSystem:
-    """A pharmacy information system answering through the LSP."""
+    """A pharmacy information system answering through the LSP.
+
+    The optional details are written as the real LSP items carry them (lsp-batch examples):
+    `AssignedDevice/assignedPrincipalChoiceList/assignedDevice/softwareName` and
+    `Organization/code` (e.g. `PUBLIC_PHARMACY`), `telecom`, `addr/city`. Left at None,
+    the item is what it was before they existed.
+    """
 
     organization_ura: str
     organization_name: str
     application_id: str  # AORTA application id (2.16.840.1.113883.2.4.6.6)
     system_uzi: str  # UZI system number (2.16.528.1.1007.3.2)
+    organization_code: Code | None = None  # code system ORGANIZATION_TYPE_SYSTEM
+    organization_telecom: str | None = None  # e.g. "x-hl7-applicatie:2.16.840...6.6.10006673"
+    organization_city: str | None = None
+    software_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NamePart:
+    """One part of a person name: `kind` is given / prefix / family / suffix.
+
+    `qualifier` is the HL7 EntityNamePartQualifier ("IN" initials, "VV" voorvoegsel,
+    "BR" birth name, "SP" spouse name, ...).
+    """
+
+    kind: str
+    text: str
+    qualifier: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in _NAME_PARTS:
+            raise InvalidValueError("unknown name part", kind=self.kind)
+
+
+@dataclass(frozen=True, slots=True)
+class PatientDemographics:
+    """Patient details an LSP item may carry besides the BSN (test data for the simulator).
+
+    Written as `Patient/addr`, `statusCode`, `Person/name|administrativeGenderCode|birthTime`
+    as in the official `QURX_EX990113NL_*` examples. The parser never reads them.
+    """
+
+    name: tuple[NamePart, ...] = ()
+    name_use: str | None = "L"
+    gender_code: str | None = None  # "M", "F", "UN" in GENDER_SYSTEM
+    birth_date: dt.date | None = None
+    street_name: str | None = None
+    house_number: str | None = None
+    postal_code: str | None = None
+    city: str | None = None
+    address_use: str | None = "HP"
+
+    @property
+    def has_address(self) -> bool:
+        return any(
+            v is not None
+            for v in (self.street_name, self.house_number, self.postal_code, self.city)
+        )
+
+    @property
+    def has_person(self) -> bool:
+        return bool(self.name) or self.gender_code is not None or self.birth_date is not None
 
 
 def _item_head(
@@ -100,8 +169,13 @@ def build_dispense_item(
     receiver_application_id: str,
     now: dt.datetime,
     settings: AortaSettings = DEFAULT_SETTINGS,
+    patient_details: PatientDemographics | None = None,
 ) -> etree._Element:
-    """One pharmacy's `QURX_IN990113NL`: `OK` with a dispense list, or `NF` when empty."""
+    """One pharmacy's `QURX_IN990113NL`: `OK` with a dispense list, or `NF` when empty.
+
+    `patient_details` (only written with dispenses: an NF item has no patient) adds the
+    address, name, gender and birth date next to the BSN.
+    """
     root = _item_head(
         query=query,
         message_id=message_id,
@@ -117,11 +191,7 @@ def build_dispense_item(
         "AssignedDevice",
         classCode="ASSIGNED",
     )
-    ii_values(dev, "id", oids.UZI_SYSTEM, source.system_uzi)
-    ii_values(dev, "id", oids.AORTA_APPLICATION, source.application_id)
-    org = sub(dev, "Organization", classCode="ORG", determinerCode="INSTANCE")
-    ii_values(org, "id", oids.URA, source.organization_ura)
-    text_el(org, "name", source.organization_name)
+    _source_device(dev, source)
     if dispenses:
         lst = sub(
             sub(cap, "subject", typeCode="SUBJ", contextConductionInd="false"),
@@ -132,11 +202,56 @@ def build_dispense_item(
         sub(lst, "code", code="MEDLIST", codeSystem="2.16.840.1.113883.5.4")
         patient = sub(sub(lst, "subject", typeCode="SBJ"), "Patient", classCode="PAT")
         ii_values(patient, "id", oids.BSN, bsn.value)
-        sub(patient, "statusCode", code="active")
+        _patient(patient, patient_details)
         for dispense in dispenses:
             build_dispense_event(sub(lst, "component", typeCode="COMP"), dispense)
     _query_ack(cap, query, "OK" if dispenses else "NF", len(dispenses))
     return root
+
+
+def _source_device(dev: etree._Element, source: SourceSystem) -> None:
+    """AssignedDevice content in COCT_MT090300 order: id*, assignedPrincipalChoiceList,
+    Organization (id, code, name, telecom, addr in COCT_MT150000 order)."""
+    ii_values(dev, "id", oids.UZI_SYSTEM, source.system_uzi)
+    ii_values(dev, "id", oids.AORTA_APPLICATION, source.application_id)
+    if source.software_name is not None:
+        choice = sub(sub(dev, "assignedPrincipalChoiceList"), "assignedDevice")
+        text_el(choice, "softwareName", source.software_name)
+    org = sub(dev, "Organization", classCode="ORG", determinerCode="INSTANCE")
+    ii_values(org, "id", oids.URA, source.organization_ura)
+    if source.organization_code is not None:
+        cd(org, "code", source.organization_code, allow_original_text=False)
+    text_el(org, "name", source.organization_name)
+    if source.organization_telecom is not None:
+        sub(org, "telecom", value=source.organization_telecom)
+    if source.organization_city is not None:
+        text_el(sub(org, "addr"), "city", source.organization_city)
+
+
+def _patient(patient: etree._Element, details: PatientDemographics | None) -> None:
+    """Patient content after the id: addr, statusCode, Person (QURX_MT990113NL order)."""
+    if details is not None and details.has_address:
+        addr = sub(patient, "addr", use=details.address_use)
+        for tag, value in (
+            ("streetName", details.street_name),
+            ("houseNumber", details.house_number),
+            ("postalCode", details.postal_code),
+            ("city", details.city),
+        ):
+            if value is not None:
+                text_el(addr, tag, value)
+    sub(patient, "statusCode", code="active")
+    if details is None or not details.has_person:
+        return
+    person = sub(patient, "Person", classCode="PSN", determinerCode="INSTANCE")
+    if details.name:
+        name = sub(person, "name", use=details.name_use)
+        for part in details.name:
+            text_el(name, part.kind, part.text, qualifier=part.qualifier)
+    if details.gender_code is not None:
+        sub(person, "administrativeGenderCode", code=details.gender_code, codeSystem=GENDER_SYSTEM)
+    if details.birth_date is not None:
+        sub(person, "birthTime", value=format_date(details.birth_date))
 
 
 def build_lsp_issue_item(

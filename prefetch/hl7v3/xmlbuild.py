@@ -36,13 +36,22 @@ def sub(parent: etree._Element, tag: str, **attrs: str | None) -> etree._Element
     el = etree.SubElement(parent, q(tag))
     for key, value in attrs.items():
         if value is not None:
-            el.set(key, value)
+            try:
+                el.set(key, value)
+            except ValueError as exc:  # control character, lone surrogate, NUL
+                parent.remove(el)
+                raise InvalidValueError("text XML cannot hold", element=tag, attribute=key) from exc
     return el
 
 
 def text_el(parent: etree._Element, tag: str, text: str, **attrs: str | None) -> etree._Element:
+    """A child holding `text`; text that XML 1.0 cannot hold raises `InvalidValueError`."""
     el = sub(parent, tag, **attrs)
-    el.text = text
+    try:
+        el.text = text
+    except ValueError as exc:  # control character, lone surrogate, NUL
+        parent.remove(el)
+        raise InvalidValueError("text XML cannot hold", element=tag) from exc
     return el
 
 

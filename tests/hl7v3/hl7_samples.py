@@ -11,7 +11,7 @@ from prefetch.domain.bsn import Bsn
 from prefetch.domain.coded import Code, CodedValue, Identifier, Quantity, QuantityRange, Timing
 from prefetch.domain.dispense import Dispense, Dosage, Ingredient, Party, Product
 from prefetch.domain.people import Clinician
-from prefetch.hl7v3.answer import SourceSystem
+from prefetch.hl7v3.answer import PUBLIC_PHARMACY, NamePart, PatientDemographics, SourceSystem
 from prefetch.hl7v3.params import QueryParams
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
@@ -51,6 +51,33 @@ PHARMACY = SourceSystem(
     organization_name="Apotheek Kuinre",
     application_id="10011427",
     system_uzi="000277280",
+)
+# As the lsp-batch example's first item: software name, organisation type, telecom, city.
+PHARMACY_DETAILED = SourceSystem(
+    organization_ura="00056219",
+    organization_name="Apotheek Eelde-paterswolde",
+    application_id="10006673",
+    system_uzi="000143554",
+    organization_code=PUBLIC_PHARMACY,
+    organization_telecom="x-hl7-applicatie:2.16.840.1.113883.2.4.6.6.10006673",
+    organization_city="Paterswolde",
+    software_name="TestApplicatie",
+)
+# As the official QURX_EX990113NL_01 example's patient (test data, no real person).
+DEMOGRAPHICS = PatientDemographics(
+    name=(
+        NamePart("given", "J.J.", "IN"),
+        NamePart("prefix", "le ", "VV"),
+        NamePart("family", "Noble", "BR"),
+        NamePart("prefix", "van ", "VV"),
+        NamePart("family", "Son", "SP"),
+    ),
+    gender_code="F",
+    birth_date=dt.date(1972, 12, 18),
+    street_name="Boerhaavelaan",
+    house_number="24",
+    postal_code="2035 RC",
+    city="HAARLEM",
 )
 PHARMACY_2 = SourceSystem(
     organization_ura="00056219",

@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 import pytest
-from hl7_samples import BSN, NOW, PHARMACY, PHARMACY_2, full_dispense, magistral_dispense
+from hl7_samples import (
+    BSN,
+    DEMOGRAPHICS,
+    EXAMPLES,
+    NOW,
+    PHARMACY,
+    PHARMACY_2,
+    PHARMACY_DETAILED,
+    full_dispense,
+    magistral_dispense,
+)
 from lxml import etree
 
 from prefetch.domain import oids
@@ -12,6 +22,10 @@ from prefetch.domain.dispense import Dispense, Party
 from prefetch.domain.outcome import Issue
 from prefetch.errors import InvalidValueError
 from prefetch.hl7v3.answer import (
+    ORGANIZATION_TYPE_SYSTEM,
+    NamePart,
+    PatientDemographics,
+    SourceSystem,
     build_accept_ack,
     build_batch,
     build_dispense_item,
@@ -20,6 +34,7 @@ from prefetch.hl7v3.answer import (
     wrap_soap_body,
 )
 from prefetch.hl7v3.params import QueryRef
+from prefetch.hl7v3.parse import parse_answer
 from prefetch.hl7v3.schema import (
     SchemaValidationError,
     validate_accept_ack,
@@ -27,6 +42,7 @@ from prefetch.hl7v3.schema import (
     validate_batch,
     validate_dispense_event,
 )
+from prefetch.hl7v3.xmlbuild import to_bytes
 from prefetch.hl7v3.xmlparse import parse_xml
 
 NS = {"h": "urn:hl7-org:v3", "s": "http://schemas.xmlsoap.org/soap/envelope/"}
@@ -209,3 +225,122 @@ def test_values_the_wire_cannot_hold_are_refused(ref: QueryRef) -> None:
     role_on_performer = Dispense(id=d.id, performer=Party(role=Code("17.000")))
     with pytest.raises(InvalidValueError):
         item(ref, dispenses=(role_on_performer,))
+
+
+def _detailed_item(
+    ref: QueryRef, details: PatientDemographics | None = DEMOGRAPHICS
+) -> etree._Element:
+    return build_dispense_item(
+        query=ref,
+        source=PHARMACY_DETAILED,
+        bsn=BSN,
+        dispenses=(full_dispense(),),
+        message_id=mid(7),
+        receiver_application_id="4003",
+        now=NOW,
+        patient_details=details,
+    )
+
+
+def _shape(el: etree._Element) -> list[str]:
+    """Element names in document order below `el` (local names), for order comparisons."""
+    return [etree.QName(e).localname for e in el.iter(etree.Element)]
+
+
+def test_demographics_and_source_details_are_written_in_schema_order(ref: QueryRef) -> None:
+    el = _detailed_item(ref)
+    validate_answer_item(el)
+    patient = el.xpath("//h:MedicationDispenseList/h:subject/h:Patient", namespaces=NS)[0]
+    # the same element order as the official example's patient
+    official = parse_xml((EXAMPLES / "official" / "QURX_EX990113NL_01.xml").read_bytes())
+    want = official.xpath("//h:MedicationDispenseList/h:subject/h:Patient", namespaces=NS)[0]
+    assert _shape(patient) == _shape(want)
+    assert patient.xpath("h:addr/@use", namespaces=NS) == ["HP"]
+    assert patient.xpath("h:addr/h:postalCode/text()", namespaces=NS) == ["2035 RC"]
+    name = patient.xpath("h:Person/h:name", namespaces=NS)[0]
+    assert [(etree.QName(p).localname, p.text, p.get("qualifier")) for p in name] == [
+        (etree.QName(p).localname, p.text, p.get("qualifier"))
+        for p in want.xpath("h:Person/h:name", namespaces=NS)[0]
+    ]
+    assert patient.xpath("h:Person/h:administrativeGenderCode/@code", namespaces=NS) == ["F"]
+    assert patient.xpath("h:Person/h:birthTime/@value", namespaces=NS) == ["19721218"]
+    # the device as the lsp-batch example's first item has it
+    dev = el.xpath("//h:authorOrPerformer/h:participant/h:AssignedDevice", namespaces=NS)[0]
+    assert [etree.QName(c).localname for c in dev] == [
+        "id",
+        "id",
+        "assignedPrincipalChoiceList",
+        "Organization",
+    ]
+    assert dev.xpath(
+        "h:assignedPrincipalChoiceList/h:assignedDevice/h:softwareName/text()", namespaces=NS
+    ) == ["TestApplicatie"]
+    org = dev.xpath("h:Organization", namespaces=NS)[0]
+    assert [etree.QName(c).localname for c in org] == ["id", "code", "name", "telecom", "addr"]
+    assert org.xpath("h:code/@code", namespaces=NS) == ["J8"]
+    assert org.xpath("h:code/@codeSystem", namespaces=NS) == [ORGANIZATION_TYPE_SYSTEM]
+    assert org.xpath("h:addr/h:city/text()", namespaces=NS) == ["Paterswolde"]
+
+
+def test_defaults_keep_the_plain_item(ref: QueryRef) -> None:
+    plain = item(ref, dispenses=(full_dispense(),), n=7)
+    bare = SourceSystem(
+        organization_ura=PHARMACY.organization_ura,
+        organization_name=PHARMACY.organization_name,
+        application_id=PHARMACY.application_id,
+        system_uzi=PHARMACY.system_uzi,
+    )
+    again = build_dispense_item(
+        query=ref,
+        source=bare,
+        bsn=BSN,
+        dispenses=(full_dispense(),),
+        message_id=mid(7),
+        receiver_application_id="4003",
+        now=NOW,
+        patient_details=None,
+    )
+    assert etree.tostring(plain) == etree.tostring(again)
+    patient = plain.xpath("//h:Patient", namespaces=NS)[0]
+    assert [etree.QName(c).localname for c in patient] == ["id", "statusCode"]
+    # empty demographics write nothing either
+    empty = _detailed_item(ref, PatientDemographics())
+    assert [etree.QName(c).localname for c in empty.xpath("//h:Patient", namespaces=NS)[0]] == [
+        "id",
+        "statusCode",
+    ]
+
+
+def test_parser_ignores_demographics(ref: QueryRef) -> None:
+    with_details = parse_answer(to_bytes(_detailed_item(ref)), expect=ref, expect_bsn=BSN)
+    without = parse_answer(to_bytes(_detailed_item(ref, None)), expect=ref, expect_bsn=BSN)
+    assert with_details.sources[0].dispenses == without.sources[0].dispenses
+    assert with_details.deviations == without.deviations
+    text = repr(with_details)
+    for secret in ("Noble", "Boerhaavelaan", "2035 RC", "19721218", "HAARLEM"):
+        assert secret not in text
+    assert with_details.sources[0].application_id == "10006673"
+
+
+def test_name_part_kind_is_checked() -> None:
+    with pytest.raises(InvalidValueError):
+        NamePart("nickname", "Jo")
+
+
+def test_text_xml_cannot_hold_is_an_invalid_value(ref: QueryRef) -> None:
+    bad = SourceSystem(
+        organization_ura="00063703",
+        organization_name="bad\x01name",
+        application_id="1",
+        system_uzi="2",
+    )
+    with pytest.raises(InvalidValueError):
+        build_dispense_item(
+            query=ref,
+            source=bad,
+            bsn=BSN,
+            dispenses=(),
+            message_id=mid(8),
+            receiver_application_id="4003",
+            now=NOW,
+        )

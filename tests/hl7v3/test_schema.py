@@ -8,7 +8,16 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from hl7_samples import BSN, NOW, PHARMACY, full_dispense, magistral_dispense, make_params
+from hl7_samples import (
+    BSN,
+    DEMOGRAPHICS,
+    NOW,
+    PHARMACY,
+    PHARMACY_DETAILED,
+    full_dispense,
+    magistral_dispense,
+    make_params,
+)
 from lxml import etree
 
 from prefetch.domain import oids
@@ -70,6 +79,17 @@ def built_documents() -> dict[str, tuple[str, bytes]]:
         receiver_application_id="4003",
         now=NOW,
     )
+    detailed = build_dispense_item(
+        query=ref,
+        source=PHARMACY_DETAILED,
+        bsn=BSN,
+        dispenses=(full_dispense(),),
+        message_id=Identifier(LSP, "6"),
+        receiver_application_id="4003",
+        now=NOW,
+        patient_details=DEMOGRAPHICS,
+    )
+    docs["item-ok-demographics"] = (ANSWER_ITEM_XSD, to_bytes(detailed))
     docs["item-ok"] = (ANSWER_ITEM_XSD, to_bytes(ok))
     docs["item-nf"] = (ANSWER_ITEM_XSD, to_bytes(nf))
     docs["item-lsp-issue"] = (ANSWER_ITEM_XSD, to_bytes(issue))
