@@ -141,10 +141,12 @@ class RateLimit:
     max_concurrency: int | None = None
     """Queries in flight per client; None: not enforced."""
     window_s: float = 1.0
-    """Length of the sliding window for `max_rate`."""
+    """Length of the sliding window for `max_rate`; widened to `1 / max_rate` below one
+    query per window. At most `max(1, floor(max_rate * window))` queries per window."""
     tolerance_s: float = 0.05
-    """Arrival jitter forgiven: the window is shortened by this much, so a client that
-    keeps exactly to the rate on its own clock is not flagged for network jitter."""
+    """Network jitter forgiven when admitting: a query arriving up to this much early is
+    still admitted (the enforcement window is this much shorter). The reported
+    `peak_rate_per_s` is always measured over a full second and is not affected."""
     retry_after_s: float = 1.0
     """Retry-After sent with an overload answer (scaled, rounded up to whole seconds)."""
 

@@ -1,19 +1,38 @@
 """Rate and concurrency enforcement per connected system, with an injected clock.
 
-`admit(client)` decides for one arriving query: over the rate (more admitted queries in the
-sliding window than allowed) or over the concurrency (too many in flight) it is refused
-and counted as a violation; otherwise it is admitted and counted in flight until
-`release(client)`. Peaks are measured over every arrival, admitted or not.
+`admit(client)` decides for one arriving query: over the rate or over the concurrency (too
+many in flight) it is refused and counted as a violation; otherwise it is admitted and
+counted in flight until `release(client)`.
+
+The rate is a sliding window, the same rule as the client's throttle
+(`prefetch.throttle`): the window is `window_s`, widened to `1 / max_rate` when the rate
+is below one query per window, and at most `capacity = max(1, floor(max_rate * window))`
+admitted queries may fall in it. A client that keeps to `max_rate` (evenly spaced, or in
+bursts of `capacity` per window) is never refused.
+
+Jitter tolerance: a query that arrives up to `tolerance_s` early (the network delayed the
+previous one, or the client's clock runs a little fast) is still admitted, that is, the
+enforcement window is `window - tolerance_s` long. The tolerance is explicit (a profile
+setting, `RateLimit.tolerance_s`) and only ever forgives; it never changes what is
+reported.
+
+Peaks are measured honestly over every arrival, admitted or not: `peak_rate` is the
+largest number of arrivals in any full one-second window `(t - 1 s, t]`, whatever the
+enforcement window or tolerance.
 """
 
 from __future__ import annotations
 
 import enum
+import math
 import threading
 from collections import deque
 from dataclasses import dataclass, field
 
 from prefetch.lspsim.clock import Clock
+
+PEAK_WINDOW_S = 1.0
+"""Peaks are reported per second: arrivals in any window of this length."""
 
 
 class Refusal(enum.Enum):
@@ -41,6 +60,19 @@ class ClientReport:
     violations: dict[str, int]
 
 
+def rate_window(max_rate: float, window_s: float) -> tuple[float, int]:
+    """(window length, admitted queries allowed in it) for `max_rate` queries per second.
+
+    Below one query per window the window widens so that one query fits in it.
+    """
+    if max_rate <= 0 or window_s <= 0:
+        raise ValueError("rate and window must be positive")
+    window = max(window_s, 1.0 / max_rate)
+    # The small epsilon keeps 0.3 * (1 / 0.3) from flooring to 0.
+    capacity = max(1, math.floor(max_rate * window + 1e-9))
+    return window, capacity
+
+
 class RateEnforcer:
     """Sliding-window rate and in-flight cap per client. `None` limits are not enforced."""
 
@@ -53,12 +85,20 @@ class RateEnforcer:
         window_s: float = 1.0,
         tolerance_s: float = 0.0,
     ) -> None:
-        if window_s <= tolerance_s:
-            raise ValueError("window must be longer than the tolerance")
+        if tolerance_s < 0:
+            raise ValueError("tolerance must not be negative")
         self.max_rate = max_rate
         self.max_concurrency = max_concurrency
         self._clock = clock
-        self._window = window_s - tolerance_s
+        self.window_s = window_s
+        self.capacity = 0
+        self._enforce_window = 0.0
+        if max_rate is not None:
+            self.window_s, self.capacity = rate_window(max_rate, window_s)
+            if self.window_s <= tolerance_s:
+                raise ValueError("window must be longer than the tolerance")
+            self._enforce_window = self.window_s - tolerance_s
+        self.tolerance_s = tolerance_s
         self._clients: dict[str, _ClientState] = {}
         self._in_flight_total = 0
         self._peak_total = 0
@@ -66,8 +106,9 @@ class RateEnforcer:
         self._peak_rate_total = 0
         self._lock = threading.Lock()
 
-    def _trim(self, q: deque[float], now: float) -> None:
-        while q and q[0] <= now - self._window:
+    @staticmethod
+    def _trim(q: deque[float], now: float, window: float) -> None:
+        while q and q[0] <= now - window:
             q.popleft()
 
     def admit(self, client: str) -> Refusal | None:
@@ -75,8 +116,8 @@ class RateEnforcer:
         now = self._clock.monotonic()
         with self._lock:
             state = self._clients.setdefault(client, _ClientState())
-            for q in (state.admitted, state.arrivals, self._all_arrivals):
-                self._trim(q, now)
+            self._trim(state.arrivals, now, PEAK_WINDOW_S)
+            self._trim(self._all_arrivals, now, PEAK_WINDOW_S)
             state.arrivals.append(now)
             self._all_arrivals.append(now)
             state.peak_rate = max(state.peak_rate, len(state.arrivals))
@@ -84,8 +125,10 @@ class RateEnforcer:
             refusal: Refusal | None = None
             if self.max_concurrency is not None and state.in_flight >= self.max_concurrency:
                 refusal = Refusal.CONCURRENCY
-            elif self.max_rate is not None and len(state.admitted) + 1 > self.max_rate:
-                refusal = Refusal.RATE
+            elif self.max_rate is not None:
+                self._trim(state.admitted, now, self._enforce_window)
+                if len(state.admitted) >= self.capacity:
+                    refusal = Refusal.RATE
             if refusal is not None:
                 state.violations[refusal.value] += 1
                 return refusal
@@ -129,7 +172,7 @@ class RateEnforcer:
 
     @property
     def peak_rate(self) -> int:
-        """Most arrivals (all clients) seen in one window."""
+        """Most arrivals (all clients) seen in any one-second window."""
         with self._lock:
             return self._peak_rate_total
 

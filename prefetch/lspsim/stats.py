@@ -5,7 +5,8 @@ Outcomes (one per query received on the LSP endpoint):
     records            at least one pharmacy answered OK
     no_records         registered, every pharmacy answered NF
     not_registered     nobody registered the BSN (in the profile's wire form)
-    partial            some pharmacy timed out (QABRTITI item next to the others)
+    partial            a partial batch: some pharmacy timed out (an LSP QABRTITI item next
+                       to the pharmacies' answers); always present in `by_outcome`, 0 or more
     region_refused     some pharmacy outside the client's region (AUTERR_SWV_FALSE)
     fault_<form>       a transient failure from the profile (soap_fault, http_503, ...)
     outage             refused during the profile's outage
@@ -13,6 +14,7 @@ Outcomes (one per query received on the LSP endpoint):
     overload_concurrency  refused: too many in flight (a violation)
     signature_failure  the security token was rejected (HTTP 500 SOAP fault)
     bad_request        not a query the simulator understands (HTTP 500 SOAP fault)
+    invalid_query      the query does not validate against the schema (VALIDATIEFOUT)
     ping               HL7 ping answered
 """
 
@@ -78,11 +80,18 @@ class SimStats:
                 "rate": sum(c.violations["rate"] for c in clients),
                 "concurrency": sum(c.violations["concurrency"] for c in clients),
             }
+            by_outcome = {"partial": 0, **self._outcomes}
             return {
                 "queries_received": self._queries,
-                "by_outcome": dict(sorted(self._outcomes.items())),
+                "by_outcome": dict(sorted(by_outcome.items())),
                 "dispenses_sent": self._dispenses_sent,
                 "peak_rate_per_s": self._enforcer.peak_rate,
+                "rate_limit": {
+                    "max_rate_per_s": self._enforcer.max_rate,
+                    "window_s": self._enforcer.window_s,
+                    "per_window": self._enforcer.capacity or None,
+                    "jitter_tolerance_s": self._enforcer.tolerance_s,
+                },
                 "peak_concurrency": self._enforcer.peak_concurrency,
                 "in_flight": self._enforcer.in_flight,
                 "violations": {**violations, "total": sum(violations.values())},

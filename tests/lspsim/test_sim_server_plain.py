@@ -81,7 +81,7 @@ def test_connection_reset_is_a_reset(world: World) -> None:
                 headers=HEADERS,
                 timeout=10,
             )
-        assert sim.stats()["by_outcome"] == {"fault_connection_reset": 1}
+        assert sim.stats()["by_outcome"] == {"fault_connection_reset": 1, "partial": 0}
 
 
 def test_stop_is_clean_and_the_port_is_released(world: World) -> None:

@@ -90,7 +90,7 @@ def test_rejected_token_is_a_soap_fault_with_the_reason(world: World, clock: Fak
     stats = service.stats.snapshot()
     assert stats["signature_failures"] == 1
     assert stats["signature_failure_reasons"] == {"expired_token": 1}
-    assert stats["by_outcome"] == {"signature_failure": 1}
+    assert stats["by_outcome"] == {"partial": 0, "signature_failure": 1}
 
 
 def test_verifier_supplies_the_query(world: World, clock: FakeClock) -> None:
