@@ -66,6 +66,9 @@ class SourceAnswer:
     issues: tuple[Issue, ...] = ()
     dispenses: tuple[Dispense, ...] = ()
     lsp_authored: bool = False  # authored by the LSP itself (app id 1)
+    # dispenses the source sent that could not be kept (e.g. `id` without root): the
+    # source counts as failed, never as "no medication"
+    dropped_dispenses: int = 0
 
 
 @dataclass(frozen=True, slots=True)

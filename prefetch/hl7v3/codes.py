@@ -99,7 +99,11 @@ def _source_label(source: SourceAnswer) -> str:
 
 
 def _failed(source: SourceAnswer) -> bool:
-    return bool(source.issues) or source.status in (SourceStatus.AE, SourceStatus.QE, None)
+    return (
+        bool(source.issues)
+        or source.status in (SourceStatus.AE, SourceStatus.QE, None)
+        or source.dropped_dispenses > 0
+    )
 
 
 def _worst(
@@ -140,6 +144,16 @@ def classify(parsed: ParsedAnswer) -> Outcome:
         )
     issues = list(parsed.issues) + [i for s in sources for i in s.issues]
     worst = _worst(issues, [s.status for s in sources])
+    dropped = sum(s.dropped_dispenses for s in sources)
+    if dropped and (worst is None or worst[0] is not OutcomeKind.FAILED):
+        # the pharmacy sent medication we could not read: never "no medication" (and
+        # FAILED outranks a transient or definitive code from another source)
+        return Outcome(
+            kind=OutcomeKind.FAILED,
+            sources=sources,
+            failed_sources=failed,
+            detail=f"{dropped} dispense(s) could not be read (no usable id)",
+        )
     if worst is not None:
         kind, deciding = worst
         rule = rule_for(deciding or "")

@@ -285,9 +285,11 @@ def _item(
             deviations.append(f"item {item_id} has queryResponseCode {raw!r}")
             issues.append(Issue(code=f"queryResponseCode:{raw}", system=None))
     dispenses = []
+    dropped = 0
     for ev in cap.iter(_EVENT_TAG):
         dispense = read_dispense(ev)
         if dispense is None:
+            dropped += 1
             deviations.append(
                 f"item {item_id}: dispense without id root not kept (line {ev.sourceline})"
             )
@@ -303,6 +305,7 @@ def _item(
         issues=tuple(issues),
         dispenses=tuple(dispenses),
         lsp_authored=lsp_authored,
+        dropped_dispenses=dropped,
     )
 
 

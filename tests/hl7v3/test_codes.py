@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hl7_samples import BSN, NOW, PHARMACY, PHARMACY_2, full_dispense
+from lxml import etree
 
 from prefetch.domain import oids
 from prefetch.domain.coded import Identifier
@@ -204,3 +207,92 @@ def test_transmission_reject(ref: QueryRef) -> None:
 def test_soap_faults(code: str, kind: OutcomeKind) -> None:
     outcome = classify(parse_answer(build_soap_fault(code, "x")))
     assert outcome.kind is kind
+
+
+_H = "{urn:hl7-org:v3}"
+
+
+def _mask_dispense_ids(
+    path: Path, *, item_index: int | None = None, first_only: bool = False
+) -> bytes:
+    """A copy of a real example with dispense ids replaced by `<id nullFlavor="MSK"/>`
+    (all of them, those of one batch item, or only the first)."""
+    root = etree.fromstring(path.read_bytes())
+    scope = root
+    if item_index is not None:
+        scope = list(root.iterchildren(f"{_H}QURX_IN990113NL"))[item_index]
+    events = list(scope.iter(f"{_H}medicationDispenseEvent"))
+    assert events
+    for ev in events[:1] if first_only else events:
+        ident = ev.find(f"{_H}id")
+        assert ident is not None
+        for key in list(ident.attrib):
+            del ident.attrib[key]
+        ident.set("nullFlavor", "MSK")
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+
+
+def test_unreadable_dispenses_only_are_failed_not_no_records(examples: Path) -> None:
+    parsed = parse_answer(_mask_dispense_ids(examples / "official" / "QURX_EX990113NL_99.xml"))
+    (source,) = parsed.sources
+    assert source.dispenses == () and source.dropped_dispenses == 1
+    outcome = classify(parsed)
+    assert outcome.kind is OutcomeKind.FAILED
+    assert outcome.failed_sources == (source.organization_ura,)
+    assert outcome.detail is not None and "1 dispense(s)" in outcome.detail
+
+
+def test_one_unreadable_dispense_fails_its_source(examples: Path) -> None:
+    parsed = parse_answer(
+        _mask_dispense_ids(examples / "official" / "QURX_EX990113NL_01.xml", first_only=True)
+    )
+    (source,) = parsed.sources
+    assert len(source.dispenses) > 1 and source.dropped_dispenses == 1
+    outcome = classify(parsed)
+    assert outcome.kind is OutcomeKind.RECORDS
+    assert outcome.failed_sources == (source.organization_ura,)
+
+
+def test_unreadable_dispenses_of_one_batch_source(examples: Path) -> None:
+    path = examples / "lsp-batch" / "999900444_Decker-multi-QURX113.xml"
+    intact = parse_answer(path.read_bytes())
+    index = next(i for i, s in enumerate(intact.sources) if s.dispenses)
+    parsed = parse_answer(_mask_dispense_ids(path, item_index=index))
+    hit = parsed.sources[index]
+    assert hit.dispenses == ()
+    assert hit.dropped_dispenses == len(intact.sources[index].dispenses)
+    assert all(s.dropped_dispenses == 0 for i, s in enumerate(parsed.sources) if i != index)
+    outcome = classify(parsed)
+    label = hit.organization_ura or hit.application_id
+    if any(s.dispenses for s in parsed.sources):
+        assert outcome.kind is OutcomeKind.RECORDS
+    else:
+        assert outcome.kind is OutcomeKind.FAILED
+    assert label in outcome.failed_sources
+    assert classify(intact).failed_sources == tuple(
+        x for x in classify(intact).failed_sources if x != label
+    )
+
+
+def test_unreadable_dispense_outranks_a_transient_code(ref: QueryRef) -> None:
+    base = answer(ref, item(ref), lsp_item(ref, "QABRTITI"))
+    src = base.sources[0]
+    parsed = ParsedAnswer(
+        kind=base.kind,
+        sources=(
+            SourceAnswer(
+                organization_ura=src.organization_ura,
+                organization_name=src.organization_name,
+                application_id=src.application_id,
+                system_uzi=src.system_uzi,
+                message_id=src.message_id,
+                status=SourceStatus.OK,
+                dropped_dispenses=1,
+            ),
+            base.sources[1],
+        ),
+        acknowledgement="AA",
+    )
+    outcome = classify(parsed)
+    assert outcome.kind is OutcomeKind.FAILED
+    assert src.organization_ura in outcome.failed_sources
