@@ -5,6 +5,10 @@ cannot be used stops the command or run. The simulator maps `TokenRejected.reaso
 `CertificateRejected.reason` to a SOAP fault with the reason's value as fault string, so a
 client can tell every refusal apart.
 
+`RequestRejected` is different: the HL7 body of a secured query could not be read as a query
+the LSP accepts (`RequestReason.BAD_REQUEST`). It is a `MessageError`, answered as a client
+error, never counted as a token or signature failure.
+
 Messages never carry a BSN, a name or key material: only reasons, serial numbers, ids.
 """
 
@@ -12,7 +16,7 @@ from __future__ import annotations
 
 import enum
 
-from prefetch.errors import SecurityError
+from prefetch.errors import MessageError, SecurityError
 
 
 class CertReason(enum.Enum):
@@ -57,6 +61,16 @@ class RejectReason(enum.Enum):
     MANDATE_WRONG_ORGANISATION = "mandate_wrong_organisation"  # NameID URA differs
     MANDATE_EXPIRED = "mandate_expired"  # outside the mandate's validity
     MANDATE_UNEXPECTED = "mandate_unexpected"  # more than one mandaattoken
+    MANDATE_SIGNER_NOT_CLINICIAN = "mandate_signer_not_clinician"  # mandate not by a Z card
+    MANDATE_ROLE_MISMATCH = "mandate_role_mismatch"  # mandate role is not the signer's UZI role
+    OVERSEER_NOT_CLINICIAN = "overseer_not_clinician"  # no mandate, author/overseer not a Z card
+    OVERSEER_ROLE_MISMATCH = "overseer_role_mismatch"  # no mandate, overseer role not signer's
+
+
+class RequestReason(enum.Enum):
+    """Why the LSP side refused the HL7 body of a secured query (not a security failure)."""
+
+    BAD_REQUEST = "bad_request"  # HL7 body unreadable or not a query the LSP accepts
 
 
 REASON_DESCRIPTIONS: dict[RejectReason, str] = {
@@ -84,6 +98,24 @@ REASON_DESCRIPTIONS: dict[RejectReason, str] = {
     RejectReason.MANDATE_WRONG_ORGANISATION: "mandaattoken valid for another organisation",
     RejectReason.MANDATE_EXPIRED: "mandaattoken is expired or not yet valid",
     RejectReason.MANDATE_UNEXPECTED: "more than one mandaattoken",
+    RejectReason.MANDATE_SIGNER_NOT_CLINICIAN: (
+        "mandaattoken not signed with a medical specialist's or pharmacist's UZI pass (card Z)"
+    ),
+    RejectReason.MANDATE_ROLE_MISMATCH: (
+        "mandaattoken role differs from the role in the signer's UZI certificate"
+    ),
+    RejectReason.OVERSEER_NOT_CLINICIAN: (
+        "query without mandate whose author / overseer has no card Z UZI pass"
+    ),
+    RejectReason.OVERSEER_ROLE_MISMATCH: (
+        "query without mandate whose overseer role differs from the signer's UZI role"
+    ),
+}
+
+REQUEST_REASON_DESCRIPTIONS: dict[RequestReason, str] = {
+    RequestReason.BAD_REQUEST: (
+        "HL7 body not readable, or not exactly one patientID with one well-formed BSN"
+    ),
 }
 
 
@@ -93,6 +125,24 @@ class CertificateRejected(SecurityError):
     def __init__(self, reason: CertReason, **context: object) -> None:
         super().__init__(f"certificate rejected: {reason.value}", **context)
         self.reason = reason
+
+
+class RequestRejected(MessageError):
+    """The HL7 body of a secured query was refused: a request problem, not a token failure.
+
+    A `MessageError`, not a `SecurityError`: the simulator answers it with a `soap:Client`
+    fault whose fault string starts with the reason's value, and does not count it as a
+    signature failure.
+    """
+
+    def __init__(self, reason: RequestReason, detail: str, **context: object) -> None:
+        super().__init__(f"{reason.value}: {detail}", **context)
+        self.reason = reason
+        self.detail = detail
+
+    @property
+    def description(self) -> str:
+        return REQUEST_REASON_DESCRIPTIONS[self.reason]
 
 
 class TokenRejected(SecurityError):

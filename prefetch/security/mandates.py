@@ -16,12 +16,15 @@ from collections.abc import Iterable
 from prefetch.domain import oids
 from prefetch.domain.people import Clinician, Mandate
 from prefetch.errors import MandateError
-from prefetch.security.errors import TokenRejected
+from prefetch.security.errors import CertificateRejected, TokenRejected
 from prefetch.security.keys import Credential
 from prefetch.security.saml import DEFAULT_PROFILE, TokenInfo, TokenProfile, ii_urn
 from prefetch.security.signcheck import TokenChecker
 from prefetch.security.tokens import build_mandate_token
-from prefetch.security.trust import TrustStore
+from prefetch.security.trust import Purpose, TrustStore
+from prefetch.security.uzi import CardType
+
+_CLINICIAN = CardType.ZORGVERLENER
 
 
 def register_mandate(
@@ -35,11 +38,36 @@ def register_mandate(
     now: dt.datetime,
     mandate_id: str | None = None,
     profile: TokenProfile = DEFAULT_PROFILE,
+    trust: TrustStore | None = None,
 ) -> Mandate:
-    """A new mandate by the holder of `credential` (a personal UZI pass), with signed token."""
+    """A new mandate by the holder of `credential` (a card Z UZI pass), with signed token.
+
+    Only a medical specialist or pharmacist (card type Z) gives a mandate: a server
+    certificate or an employee pass (N, M) is refused. With `trust`, the pass is validated
+    first (chain, validity, CRL, non-repudiation key usage) at `now`. Raises MandateError.
+    """
     ident = credential.identity
     if not ident.card_type.is_person:
         raise MandateError("a mandate is given by a clinician's personal UZI pass, not a server")
+    if ident.card_type is not _CLINICIAN:
+        raise MandateError(
+            "a mandate is given only by a medical specialist or pharmacist (UZI card type Z)",
+            card_type=ident.card_type.value,
+        )
+    schedules = tuple(schedules)
+    if not schedules_ok(schedules):
+        raise MandateError("a mandate needs at least one non-empty schedule id")
+    if trust is not None:
+        try:
+            trust.validate(
+                [credential.certificate, *credential.chain], now, Purpose.NON_REPUDIATION
+            )
+        except CertificateRejected as exc:
+            raise MandateError(
+                "the clinician's pass is not valid for signing a mandate",
+                certificate=exc.reason.value,
+                serial=credential.certificate.serial_number,
+            ) from None
     clinician = Clinician(ident.uzi_number, ident.role, name, ident.ura)
     unsigned = Mandate(
         id=mandate_id or f"mandate-{uuid.uuid4().hex[:12]}",
@@ -59,6 +87,12 @@ def register_mandate(
         valid_until=valid_until,
         token_xml=token,
     )
+
+
+def schedules_ok(schedules: Iterable[str]) -> bool:
+    """At least one schedule id, none empty or padded with whitespace."""
+    ids = list(schedules)
+    return bool(ids) and all(i and i == i.strip() for i in ids)
 
 
 def check_mandate(
@@ -104,6 +138,21 @@ def check_mandate(
         or info.signer_uzi != mandate.mandating.uzi_number
     ):
         raise MandateError("mandate token was signed by another clinician (foreign)", **ctx)
+    if info.signer_card_type != _CLINICIAN.value:
+        raise MandateError(
+            "mandate was not signed by a medical specialist or pharmacist (UZI card type Z)",
+            card_type=info.signer_card_type,
+            fix="have a specialist or pharmacist register it",
+            **ctx,
+        )
+    if (
+        not info.signer_role
+        or info.single(profile.role_attribute) != info.signer_role
+        or mandate.mandating.role_code != info.signer_role
+    ):
+        raise MandateError(
+            "mandate role differs from the role in the signer's UZI certificate", **ctx
+        )
     if info.name_id != ii_urn(oids.URA, ura) or info.signer_ura != ura:
         raise MandateError("mandate belongs to another organisation (foreign)", ura=ura, **ctx)
     if info.single(profile.mandatee_attribute) != mandatee:

@@ -107,8 +107,9 @@ class TokenInfo:
     signer_serial: int
     signer_uzi: str
     signer_ura: str
-    signer_card_type: str
+    signer_card_type: str  # UZI card type of the signer's certificate (Z, N, M, S)
     audience_restrictions: tuple[tuple[str, ...], ...] = ()
+    signer_role: str = ""  # UZI role code in the signer's certificate ("00.000" for servers)
 
     def intended_for(self, audience: str) -> bool:
         """True when there is an AudienceRestriction and every one names `audience`."""
@@ -204,6 +205,7 @@ def read_token(signed: etree._Element, *, signer: UziIdentity) -> TokenInfo:
         signer_uzi=signer.uzi_number,
         signer_ura=signer.ura,
         signer_card_type=signer.card_type.value,
+        signer_role=signer.role,
         audience_restrictions=tuple(
             tuple(a.text or "" for a in r.findall("saml:Audience", ns))
             for r in cond.findall("saml:AudienceRestriction", ns)

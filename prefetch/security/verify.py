@@ -4,7 +4,9 @@ Order of checks (the first failure decides the reason):
 
 1. structure (`envelope.split_envelope`): malformed, token_missing, wrapped_signature,
    mandate_unexpected;
-2. the HL7 body is read into `QueryParams` (malformed);
+2. the HL7 body is read into `QueryParams`: exactly one `patientID` with one BSN of nine
+   digits (no padding), and a query `parse_query` accepts; otherwise `RequestRejected`
+   (`bad_request`), a request problem answered as a client fault, not a token failure;
 3. transactietoken: signer certificate (untrusted_signer, revoked_signer,
    signer_cert_invalid), signature (bad_signature, digest_mismatch) — claims are read only from
    what signxml returns as signed — then audience, time window with skew (not_yet_valid,
@@ -12,8 +14,12 @@ Order of checks (the first failure decides the reason):
    holder-of-key against the TLS client;
 4. mandaattoken when the author is not the overseer (mandate_missing) or whenever present:
    signer and signature as above (non-repudiation key), issued by the overseer
-   (mandate_wrong_issuer), for this organisation and this author, audience, validity
-   (mandate_expired);
+   (mandate_wrong_issuer: UZI number and role of the HL7 overseer), signed with a card Z pass
+   (mandate_signer_not_clinician: only a medical specialist or pharmacist mandates), its role
+   attribute the role in the signer's certificate (mandate_role_mismatch), for this
+   organisation and this author, audience, validity (mandate_expired);
+   without a mandate the author is the overseer and must sign with their own card Z pass
+   (overseer_not_clinician) whose role is the overseer's role code (overseer_role_mismatch);
 5. replay: a transactietoken ID is accepted once within its window (replayed).
 
 Verification of a mandaattoken (the same bytes on every query under a mandate) is cached by
@@ -24,6 +30,7 @@ time and revocation checks are repeated on every call.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -34,9 +41,12 @@ from lxml import etree
 from prefetch.domain import oids
 from prefetch.errors import PrefetchError
 from prefetch.hl7v3.params import QueryParams
+from prefetch.hl7v3.read import children
 from prefetch.security.envelope import split_envelope
 from prefetch.security.errors import (
     RejectReason,
+    RequestReason,
+    RequestRejected,
     TokenRejected,
 )
 from prefetch.security.saml import (
@@ -47,7 +57,10 @@ from prefetch.security.saml import (
 )
 from prefetch.security.signcheck import TokenChecker
 from prefetch.security.trust import Purpose, TrustStore
-from prefetch.security.uzi import UziIdentity
+from prefetch.security.uzi import CardType, UziIdentity
+
+_BSN_TEXT = re.compile(r"[0-9]{9}")
+_CLINICIAN = CardType.ZORGVERLENER.value
 
 
 def _utcnow() -> dt.datetime:
@@ -58,6 +71,35 @@ def _default_body_reader(body: etree._Element) -> QueryParams:
     from prefetch.hl7v3.query import parse_query
 
     return parse_query(body)
+
+
+def _bad_request(detail: str) -> RequestRejected:
+    return RequestRejected(RequestReason.BAD_REQUEST, detail)
+
+
+def _patient_bsn(body: etree._Element) -> str:
+    """The one BSN the body asks for; RequestRejected unless exactly one, well-formed.
+
+    Stricter than `parse_query` (which takes the first BSN it finds): the LSP refuses a
+    query with a second `patientID`, a second value, or a BSN that is padded or not nine
+    digits, so the verifier does too.
+    """
+    named = [
+        el
+        for el in body.iter()
+        if isinstance(el.tag, str) and etree.QName(el).localname == "patientID"
+    ]
+    placed = children(body, "ControlActProcess", "queryByParameter", "patientID")
+    if len(named) != 1 or len(placed) != 1:
+        raise _bad_request("query needs exactly one patientID")
+    values = [c for c in placed[0] if isinstance(c.tag, str)]
+    if len(values) != 1 or etree.QName(values[0]).localname != "value":
+        raise _bad_request("patientID needs exactly one value")
+    value = values[0]
+    extension = value.get("extension", "")
+    if value.get("root") != oids.BSN or not _BSN_TEXT.fullmatch(extension):
+        raise _bad_request("patientID is not one BSN of nine digits")
+    return extension
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,10 +153,7 @@ class EnvelopeVerifier:
         """Verify `envelope`; raise TokenRejected(reason) on the first failed check."""
         now = now or self._clock()
         parts = split_envelope(envelope)
-        try:
-            params = self._read_body(parts.body)
-        except PrefetchError:
-            raise _fail(RejectReason.MALFORMED, detail="HL7 body not readable") from None
+        params = self._read_request(parts.body)
         transaction = self._tokens.verified(
             parts.transaction, Purpose.TOKEN_SIGNING, now, cache=False
         )
@@ -125,10 +164,25 @@ class EnvelopeVerifier:
             self._check_mandate(mandate, params, now)
         elif params.author is None or params.author.uzi_number != params.overseer.uzi_number:
             raise _fail(RejectReason.MANDATE_MISSING, message_id=params.message_id.extension)
+        else:
+            self._check_own_responsibility(transaction, params)
         self._check_replay(transaction, now)
         return VerifiedRequest(
             body=parts.body, params=params, transaction=transaction, mandate=mandate
         )
+
+    def _read_request(self, body: etree._Element) -> QueryParams:
+        """The query in the HL7 body; RequestRejected(bad_request) when the LSP would refuse it."""
+        bsn = _patient_bsn(body)
+        try:
+            params = self._read_body(body)
+        except RequestRejected:
+            raise
+        except PrefetchError as exc:
+            raise _bad_request(f"HL7 body not readable ({type(exc).__name__})") from None
+        if params.bsn.value != bsn:
+            raise _bad_request("patientID is not one BSN of nine digits")
+        return params
 
     # -- claims ---------------------------------------------------------------------------
 
@@ -176,6 +230,20 @@ class EnvelopeVerifier:
         if client is not None and tok.holder != (client.issuer, client.certificate_serial):
             raise _fail(RejectReason.HOLDER_MISMATCH, message_id=mid)
 
+    def _check_own_responsibility(self, tok: TokenInfo, params: QueryParams) -> None:
+        """No mandate: the author is the overseer and must be a clinician in that role.
+
+        Only a medical specialist or pharmacist (card Z) is a responsible clinician; the
+        overseer's role code must be the role in the certificate that signed the token.
+        """
+        mid = params.message_id.extension
+        if tok.signer_card_type != _CLINICIAN:
+            raise _fail(RejectReason.OVERSEER_NOT_CLINICIAN, message_id=mid)
+        if tok.signer_uzi != params.overseer.uzi_number:  # checked before; kept explicit
+            raise _fail(RejectReason.AUTHOR_MISMATCH, message_id=mid)
+        if not tok.signer_role or tok.signer_role != params.overseer.role_code:
+            raise _fail(RejectReason.OVERSEER_ROLE_MISMATCH, message_id=mid)
+
     def _check_mandate(self, tok: TokenInfo, params: QueryParams, now: dt.datetime) -> None:
         p = self._profile
         mid = params.message_id.extension
@@ -187,6 +255,12 @@ class EnvelopeVerifier:
             or tok.single(p.role_attribute) != overseer.role_code
         ):
             raise _fail(RejectReason.MANDATE_WRONG_ISSUER, message_id=mid)
+        if tok.signer_card_type != _CLINICIAN:
+            raise _fail(RejectReason.MANDATE_SIGNER_NOT_CLINICIAN, message_id=mid)
+        if not tok.signer_role or tok.single(p.role_attribute) != tok.signer_role:
+            raise _fail(RejectReason.MANDATE_ROLE_MISMATCH, message_id=mid)
+        if overseer.role_code != tok.signer_role:  # implied by the two checks above
+            raise _fail(RejectReason.MANDATE_ROLE_MISMATCH, message_id=mid)
         if (
             tok.name_id != ii_urn(oids.URA, params.hospital_ura)
             or tok.signer_ura != params.hospital_ura

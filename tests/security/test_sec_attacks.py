@@ -1,7 +1,8 @@
 """One row per attack: each is refused, each with its own documented reason.
 
 Rows of kind "tls" go through the client-certificate check the simulator does after the TLS
-handshake; rows of kind "envelope" go through `EnvelopeVerifier`. A valid request is built
+handshake (test_sec_tls_handshake.py runs the same refusals through a real handshake with the
+simulator); rows of kind "envelope" go through `EnvelopeVerifier`. A valid request is built
 for every row and then attacked, so a row can only pass if the specific check refuses it.
 """
 
@@ -21,13 +22,17 @@ from lxml import etree
 from sec_helpers import BSN_B, ParamsFactory, self_signed
 
 from prefetch.domain.people import Clinician, Mandate
+from prefetch.errors import MessageError, SecurityError
 from prefetch.hl7v3.query import build_query
 from prefetch.hl7v3.xmlparse import parse_xml
 from prefetch.security.errors import (
     REASON_DESCRIPTIONS,
+    REQUEST_REASON_DESCRIPTIONS,
     CertificateRejected,
     CertReason,
     RejectReason,
+    RequestReason,
+    RequestRejected,
     TokenRejected,
 )
 from prefetch.security.keys import Credential
@@ -38,6 +43,7 @@ from prefetch.security.trust import TrustStore
 from prefetch.security.wssec import EnvelopeVerifier, fault_code, secure_envelope
 
 NS = {"saml": SAML, "ds": DS, "wsse": WSSE, "soap": SOAP}
+HL7 = "urn:hl7-org:v3"
 
 
 @dataclass
@@ -76,6 +82,32 @@ class World:
         assert not isinstance(chosen, str)
         return secure_envelope(
             build_query(body_params), transaction_token=token, mandate_token=chosen
+        )
+
+    def forged(self, role: str = "01.099") -> Clinician:
+        """The specialist claiming a role their UZI certificate does not carry."""
+        return dataclasses.replace(self.specialist, role_code=role)
+
+    def acting(
+        self,
+        signer: str,
+        *,
+        author: Clinician,
+        overseer: Clinician,
+        mandate_token: bytes | None = None,
+    ) -> bytes:
+        """An envelope authored by a person (their own pass signs) for `overseer`."""
+        who = {"author": author, "overseer": overseer, "author_system_uzi": None}
+        return self.envelope(
+            signer=signer, body_changes=who, token_changes=who, mandate_token=mandate_token
+        )
+
+    def for_overseer(self, overseer: Clinician, mandate_token: bytes) -> bytes:
+        """A server-route envelope (the hospital system authors) for `overseer`."""
+        return self.envelope(
+            body_changes={"overseer": overseer},
+            token_changes={"overseer": overseer},
+            mandate_token=mandate_token,
         )
 
     def mandate_by(
@@ -130,6 +162,46 @@ def _wrap(root: etree._Element) -> None:
     forged.set("ID", "_forged")
     original.addprevious(forged)
     original.getparent().remove(original)
+
+
+def _patient_id(root: etree._Element) -> etree._Element:
+    found = root.find(
+        "soap:Body/*/hl7:ControlActProcess/hl7:queryByParameter/hl7:patientID",
+        {**NS, "hl7": HL7},
+    )
+    assert found is not None
+    return found
+
+
+def _second_patient_id(root: etree._Element) -> None:
+    """The token's patient first, another patient second (parse_query reads the first)."""
+    first = _patient_id(root)
+    second = copy.deepcopy(first)
+    second[0].set("extension", BSN_B)
+    first.addnext(second)
+
+
+def _padded_bsn(root: etree._Element) -> None:
+    value = _patient_id(root)[0]
+    value.set("extension", f" {value.get('extension')} ")
+
+
+def _second_bsn_value(root: etree._Element) -> None:
+    first = _patient_id(root)
+    extra = copy.deepcopy(first[0])
+    extra.set("extension", BSN_B)
+    first.append(extra)
+
+
+def _no_patient_id(root: etree._Element) -> None:
+    first = _patient_id(root)
+    first.getparent().remove(first)
+
+
+def _unreadable_query(root: etree._Element) -> None:
+    """A patientID that is fine, but no queryId: parse_query cannot read the body."""
+    qbp = _patient_id(root).getparent()
+    qbp.remove(qbp.find("hl7:queryId", {"hl7": HL7}))
 
 
 Row = tuple[str, str, Callable[[World], object]]
@@ -234,6 +306,37 @@ ATTACKS: list[Row] = [
             )
         ),
     ),
+    (
+        "assistant acts as responsible clinician without a mandate",
+        "overseer_not_clinician",
+        _verify(
+            lambda w: w.acting("assistant", author=w.assistant, overseer=w.assistant),
+            client="assistant",
+        ),
+    ),
+    (
+        "specialist claims another role without a mandate",
+        "overseer_role_mismatch",
+        _verify(
+            lambda w: w.acting("specialist", author=w.specialist, overseer=w.forged()),
+            client="specialist",
+        ),
+    ),
+    (
+        "assistant mandates the system as overseer (N card)",
+        "mandate_signer_not_clinician",
+        _verify(lambda w: w.for_overseer(w.assistant, w.mandate_by("assistant", w.assistant))),
+    ),
+    (
+        "specialist mandate with a forged role in mandate and body",
+        "mandate_role_mismatch",
+        _verify(lambda w: w.for_overseer(w.forged(), w.mandate_by("specialist", w.forged()))),
+    ),
+    (
+        "second patientID with another BSN in the body",
+        "bad_request",
+        _verify(lambda w: _edit(w.envelope(), _second_patient_id)),
+    ),
     ("wrapped signature", "wrapped_signature", _verify(lambda w: _edit(w.envelope(), _wrap))),
     (
         "token signed under a foreign CA",
@@ -332,7 +435,7 @@ def test_valid_request_passes(world: World) -> None:
 def test_attack_is_refused_with_its_own_reason(
     world: World, attack: str, reason: str, run: Callable[[World], object]
 ) -> None:
-    with pytest.raises((TokenRejected, CertificateRejected)) as info:
+    with pytest.raises((TokenRejected, CertificateRejected, RequestRejected)) as info:
         run(world)
     assert info.value.reason.value == reason, attack
     text = str(info.value)
@@ -340,14 +443,79 @@ def test_attack_is_refused_with_its_own_reason(
     if isinstance(info.value, TokenRejected):
         assert info.value.description == REASON_DESCRIPTIONS[info.value.reason]
         assert fault_code(info.value.reason).startswith("wsse:")
+    if isinstance(info.value, RequestRejected):
+        assert not isinstance(info.value, SecurityError)  # a request problem, not a token one
+        assert info.value.description == REQUEST_REASON_DESCRIPTIONS[info.value.reason]
 
 
 def test_every_row_has_a_distinct_reason() -> None:
     reasons = [reason for _, reason, _ in ATTACKS]
     assert len(reasons) == len(set(reasons))
-    documented = {r.value for r in RejectReason} | {r.value for r in CertReason}
+    documented = (
+        {r.value for r in RejectReason}
+        | {r.value for r in CertReason}
+        | {RequestReason.BAD_REQUEST.value}
+    )
     assert set(reasons) <= documented
     assert set(REASON_DESCRIPTIONS) == set(RejectReason)
+    assert set(REQUEST_REASON_DESCRIPTIONS) == set(RequestReason)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [_second_patient_id, _padded_bsn, _second_bsn_value, _no_patient_id, _unreadable_query],
+)
+def test_unreadable_or_ambiguous_body_is_a_bad_request_not_a_token_failure(
+    world: World, change: Callable[[etree._Element], None]
+) -> None:
+    envelope = _edit(world.envelope(), change)
+    with pytest.raises(RequestRejected) as info:
+        EnvelopeVerifier(world.trust).verify(envelope, client_identity=None, now=world.now)
+    assert info.value.reason is RequestReason.BAD_REQUEST
+    assert isinstance(info.value, MessageError) and not isinstance(info.value, SecurityError)
+    assert "111222333" not in str(info.value) and BSN_B not in str(info.value)
+
+
+def test_clinician_acting_in_their_own_role_needs_no_mandate(world: World) -> None:
+    envelope = world.acting("specialist", author=world.specialist, overseer=world.specialist)
+    result = EnvelopeVerifier(world.trust).verify(
+        envelope, client_identity=world.creds["specialist"].identity, now=world.now
+    )
+    assert result.mandate is None
+    assert result.transaction.signer_card_type == "Z"
+    assert result.transaction.signer_role == world.specialist.role_code
+
+
+def test_assistant_queries_under_a_specialist_mandate(world: World) -> None:
+    mandate = world.mandate_by("specialist", world.specialist, mandatee=world.assistant.uzi_number)
+    envelope = world.acting(
+        "assistant", author=world.assistant, overseer=world.specialist, mandate_token=mandate
+    )
+    result = EnvelopeVerifier(world.trust).verify(
+        envelope, client_identity=world.creds["assistant"].identity, now=world.now
+    )
+    assert result.mandate is not None
+    assert (result.mandate.signer_card_type, result.mandate.signer_role) == ("Z", "01.015")
+
+
+def test_genuine_mandate_with_a_forged_overseer_role_in_the_body(world: World) -> None:
+    envelope = world.for_overseer(world.forged(), world.mandate_by("specialist", world.specialist))
+    with pytest.raises(TokenRejected) as info:
+        EnvelopeVerifier(world.trust).verify(envelope, client_identity=None, now=world.now)
+    assert info.value.reason is RejectReason.MANDATE_WRONG_ISSUER
+
+
+def test_assistant_acting_as_overseer_under_own_mandate_as_author(world: World) -> None:
+    """Author assistant, overseer assistant, a mandate the assistant signed for themself."""
+    mandate = world.mandate_by("assistant", world.assistant, mandatee=world.assistant.uzi_number)
+    envelope = world.acting(
+        "assistant", author=world.assistant, overseer=world.assistant, mandate_token=mandate
+    )
+    with pytest.raises(TokenRejected) as info:
+        EnvelopeVerifier(world.trust).verify(
+            envelope, client_identity=world.creds["assistant"].identity, now=world.now
+        )
+    assert info.value.reason is RejectReason.MANDATE_SIGNER_NOT_CLINICIAN
 
 
 def _move_signature(root: etree._Element) -> None:
