@@ -31,6 +31,7 @@ from prefetch.hl7v3.aorta_settings import AortaSettings
 from prefetch.hl7v3.codes import classify
 from prefetch.hl7v3.params import QueryParams, QueryRef
 from prefetch.hl7v3.parse import parse_answer
+from prefetch.hl7v3.xmlparse import DEFAULT_MAX_BYTES
 from prefetch.ports import LspReply, WallClock, utc_now
 from prefetch.security.keys import Credential
 from prefetch.security.wssec import secure_query
@@ -42,7 +43,16 @@ _OVERLOAD_STATUS = frozenset({429, 503})
 class LspEndpoint:
     url: str
     connect_timeout: float = 5.0
-    read_timeout: float = 120.0
+    read_timeout: float = 120.0  # also the bound on receiving the whole answer
+    max_answer_bytes: int = DEFAULT_MAX_BYTES
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _TooSlow(Exception):
+    pass
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -99,8 +109,13 @@ class LspClient:
                 data=data,
                 headers=self._headers,
                 timeout=(self.endpoint.connect_timeout, self.endpoint.read_timeout),
+                stream=True,
             )
-            content = response.content
+            content = self._read_bounded(response, started)
+        except _TooLarge:
+            return self._reply(_transient("TOO_LARGE", "answer over the size limit"), started)
+        except _TooSlow:
+            return self._reply(_transient("TIMEOUT", "answer not complete in time"), started)
         except requests.exceptions.SSLError as exc:
             if "CERTIFICATE_VERIFY_FAILED" in str(exc) or "hostname" in str(exc).lower():
                 raise SecurityError(
@@ -125,7 +140,7 @@ class LspClient:
                 _transient(f"HTTP_{response.status_code}", "unexpected HTTP status"), started
             )
         try:
-            parsed = parse_answer(content, expect=QueryRef.of(params))
+            parsed = parse_answer(content, expect=QueryRef.of(params), expect_bsn=params.bsn)
         except CorrelationError as exc:
             return self._reply(
                 Outcome(OutcomeKind.FAILED, code="CORRELATION", detail=exc.message), started
@@ -133,6 +148,24 @@ class LspClient:
         except MessageError as exc:
             return self._reply(_transient("MALFORMED", exc.message), started)
         return self._reply(classify(parsed), started, parsed.batch_message_id)
+
+    def _read_bounded(self, response: requests.Response, started: float) -> bytes:
+        """The body, refused past `max_answer_bytes` or past the overall deadline (the
+        read time-out alone bounds each read, not a trickling answer)."""
+        deadline = started + self.endpoint.connect_timeout + self.endpoint.read_timeout
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            for chunk in response.iter_content(chunk_size=64 * 1024):
+                size += len(chunk)
+                if size > self.endpoint.max_answer_bytes:
+                    raise _TooLarge
+                if time.monotonic() > deadline:
+                    raise _TooSlow
+                chunks.append(chunk)
+        finally:
+            response.close()
+        return b"".join(chunks)
 
     @staticmethod
     def _reply(outcome: Outcome, started: float, batch_id: str | None = None) -> LspReply:

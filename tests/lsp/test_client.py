@@ -11,7 +11,9 @@ import requests
 from conftest import make_params
 from requests.adapters import HTTPAdapter
 
-from prefetch.domain.coded import Identifier
+from prefetch.domain.bsn import Bsn
+from prefetch.domain.coded import Code, Identifier
+from prefetch.domain.dispense import Dispense, Product
 from prefetch.domain.outcome import OutcomeKind
 from prefetch.errors import SecurityError
 from prefetch.hl7v3.answer import (
@@ -53,16 +55,21 @@ def response(
     r = requests.Response()
     r.status_code = status
     r._content = body
+    r._content_consumed = True  # type: ignore[attr-defined]
     r.headers.update(headers or {})
     return r
 
 
-def client_with(responder: Responder, credential: Credential) -> tuple[LspClient, CannedAdapter]:
+def client_with(
+    responder: Responder, credential: Credential, *, max_bytes: int = 20 * 1024 * 1024
+) -> tuple[LspClient, CannedAdapter]:
     session = requests.Session()
     adapter = CannedAdapter(responder)
     session.mount("https://", adapter)
     client = LspClient(
-        endpoint=LspEndpoint("https://lsp.test/lsp"), session=session, credential=credential
+        endpoint=LspEndpoint("https://lsp.test/lsp", max_answer_bytes=max_bytes),
+        session=session,
+        credential=credential,
     )
     return client, adapter
 
@@ -206,3 +213,57 @@ def test_unverifiable_server_certificate_stops(
     client, _ = client_with(lambda r: error, hospital_credential)
     with pytest.raises(SecurityError):
         client.query(make_params(client_pki), mandate_token=None)
+
+
+def test_oversize_answer_is_refused_before_parsing(
+    client_pki: DevPki, hospital_credential: Credential
+) -> None:
+    client, _ = client_with(
+        lambda r: response(200, answer_for(r)), hospital_credential, max_bytes=500
+    )
+    outcome = client.query(make_params(client_pki), mandate_token=None).outcome
+    assert outcome.kind is OutcomeKind.TRANSIENT
+    assert outcome.code == "TOO_LARGE"
+
+
+def test_answer_about_another_patient_is_refused(
+    client_pki: DevPki, hospital_credential: Credential
+) -> None:
+    def other_patient(request: requests.PreparedRequest) -> requests.Response:
+        params = parse_query(
+            parse_xml(request.body).find(  # type: ignore[arg-type, union-attr]
+                "{http://schemas.xmlsoap.org/soap/envelope/}Body"
+            )[0]
+        )
+        ref = QueryRef.of(params)
+        now = dt.datetime.now(dt.UTC)
+        item = build_dispense_item(
+            query=ref,
+            source=SourceSystem("00063703", "Apotheek", "10011427", "000277280"),
+            bsn=Bsn("111222333"),
+            dispenses=(
+                Dispense(
+                    id=Identifier("2.16.528.1.1007.3.3.1234567.3", "x1"),
+                    dispensed_on=dt.date(2026, 10, 1),
+                    product=Product(code=Code("16778685", "2.16.840.1.113883.2.4.4.8")),
+                ),
+            ),
+            message_id=Identifier("2.9", "2"),
+            receiver_application_id="1",
+            now=now,
+        )
+        return response(
+            200,
+            build_batch(
+                query=ref,
+                items=[item],
+                message_id=Identifier("2.9", "3"),
+                receiver_application_id="1",
+                now=now,
+            ),
+        )
+
+    client, _ = client_with(other_patient, hospital_credential)
+    outcome = client.query(make_params(client_pki), mandate_token=None).outcome
+    assert outcome.kind is OutcomeKind.FAILED
+    assert outcome.code == "CORRELATION"
