@@ -40,6 +40,7 @@ def serve(
     ),
 ) -> None:
     """Serve the simulated LSP (mutual TLS + token verification) until Ctrl-C."""
+    from prefetch.errors import ConfigError
     from prefetch.lspsim.profiles import load_profile
     from prefetch.lspsim.secure import PKI_SUBDIR, load_or_create_dev_pki, secure_from_dev_pki
     from prefetch.lspsim.server import SimulatorServer
@@ -49,7 +50,14 @@ def serve(
     with clean_errors():
         chosen = load_profile(profile, time_scale=time_scale)
         passphrase = read_passphrase(passphrase_file)
-        data.mkdir(parents=True, exist_ok=True)
+        try:
+            data.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                "cannot use data directory",
+                path=str(data),
+                error=exc.strerror or type(exc).__name__,
+            ) from None
         world_path = data / WORLD_FILE
         if world_path.is_file():
             world = World.load(world_path)

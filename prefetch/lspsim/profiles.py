@@ -38,7 +38,10 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import math
 import tomllib
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -188,6 +191,11 @@ class Profile:
             raise ConfigError("fault probabilities add up to more than 1", profile=self.name)
         if any(p < 0 for _, p in self.faults.table()):
             raise ConfigError("fault probabilities must not be negative", profile=self.name)
+        if self.rate.window_s <= 0 or not 0 <= self.rate.tolerance_s < self.rate.window_s:
+            raise ConfigError(
+                "rate window must be positive and longer than the jitter tolerance",
+                profile=self.name,
+            )
 
     def scaled(self, seconds: float) -> float:
         """A simulated duration in real seconds."""
@@ -290,13 +298,60 @@ _SECTIONS: dict[str, type] = {
     "rate": RateLimit,
     "regions": Regions,
 }
+_SECTION_OF = {cls: name for name, cls in _SECTIONS.items()}
+
+
+_TYPE_NAMES = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
+
+
+def _check_type(cls: type, key: str, value: Any, origin: str, name: str) -> None:
+    """ConfigError naming the key when `value` does not fit the field's declared type."""
+    hint = typing.get_type_hints(cls)[key]
+    args = (
+        typing.get_args(hint)
+        if typing.get_origin(hint) in (types.UnionType, typing.Union)
+        else (hint,)
+    )
+    if value is None and type(None) in args:
+        return
+    for expected in args:
+        if expected is bool and isinstance(value, bool):
+            return
+        if expected is int and isinstance(value, int) and not isinstance(value, bool):
+            return
+        if expected is float and isinstance(value, int | float) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                break
+            return
+        if expected is str and isinstance(value, str):
+            return
+    wanted = " or ".join(
+        _TYPE_NAMES.get(t, getattr(t, "__name__", str(t))) for t in args if t is not type(None)
+    )
+    raise ConfigError(
+        "bad value in profile", file=origin, key=name, value=repr(value), expected=wanted
+    )
 
 
 def _convert(cls: type, key: str, value: Any, origin: str) -> Any:
+    name = f"{_SECTION_OF[cls]}.{key}"
     if cls is Outage and key == "form":
-        return _enum(FailureForm, value, origin, "outage.form")
+        return _enum(FailureForm, value, origin, name)
     if cls is Regions and key == "client_regions":
-        return frozenset(int(v) for v in value)
+        if not isinstance(value, list) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value
+        ):
+            raise ConfigError(
+                "bad value in profile",
+                file=origin,
+                key=name,
+                value=repr(value),
+                expected="a list of whole numbers",
+            )
+        return frozenset(value)
+    _check_type(cls, key, value, origin, name)
+    if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+        raise ConfigError("negative value in profile", file=origin, key=name, value=repr(value))
     if cls is RateLimit and key == "max_rate" and value == 0:
         return None
     if cls is RateLimit and key == "max_concurrency" and value == 0:
@@ -331,11 +386,11 @@ def profile_from_dict(data: dict[str, Any], *, origin: str = "<dict>") -> Profil
     for key, value in head.items():
         if key not in top_fields:
             raise ConfigError("unknown key in [profile]", file=origin, key=key)
-        changes[key] = (
-            _enum(NotRegistered, value, origin, "profile.not_registered")
-            if key == "not_registered"
-            else value
-        )
+        if key == "not_registered":
+            changes[key] = _enum(NotRegistered, value, origin, "profile.not_registered")
+            continue
+        _check_type(Profile, key, value, origin, f"profile.{key}")
+        changes[key] = value
     for section, cls in _SECTIONS.items():
         if section not in data:
             continue

@@ -250,7 +250,15 @@ class SimulatorServer:
     def start(self) -> SimulatorServer:
         if self._server is not None:
             return self
-        self._server = _Server((self._host, self._port), self.service, self.tls, self._endpoint)
+        try:
+            self._server = _Server((self._host, self._port), self.service, self.tls, self._endpoint)
+        except OSError as exc:
+            raise ConfigError(
+                "cannot listen",
+                host=self._host,
+                port=self._port,
+                error=exc.strerror or type(exc).__name__,
+            ) from None
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.1},

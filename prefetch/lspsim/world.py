@@ -217,10 +217,14 @@ class World:
         }
 
     def save(self, path: Path | str) -> None:
-        """Write the world as JSON (it holds test BSNs only; no names, no birth dates)."""
-        Path(path).write_text(
-            json.dumps(self.to_json(), ensure_ascii=False, separators=(",", ":")), encoding="utf-8"
-        )
+        """Write the world as JSON (synthetic test data only); ConfigError when it cannot."""
+        text = json.dumps(self.to_json(), ensure_ascii=False, separators=(",", ":"))
+        try:
+            Path(path).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(
+                "cannot write world file", path=str(path), error=exc.strerror or type(exc).__name__
+            ) from None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> World:

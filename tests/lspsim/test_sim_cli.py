@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
+from click.testing import Result
 from typer.testing import CliRunner
 
 from prefetch.cli import app
@@ -82,3 +84,55 @@ def test_serve_prints_the_url_answers_and_stops_on_ctrl_c(tmp_path: Path) -> Non
         out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     assert "stopped" in out
+
+
+def _one_error_line(result: Result, *words: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit), result.exception
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+def _world(*extra: str) -> Result:
+    return CliRunner().invoke(app, ["lsp-sim", "world", "--seed", "1", "--patients", "2", *extra])
+
+
+def _serve(*extra: str) -> Result:
+    return CliRunner().invoke(
+        app,
+        ["lsp-sim", "serve", "--key-size", "2048", "--patients", "2", *extra],
+        env={"PREFETCH_PKI_PASSPHRASE": PASSPHRASE},
+    )
+
+
+def test_world_into_a_directory_is_one_error_line(tmp_path: Path) -> None:
+    _one_error_line(_world("--out", str(tmp_path)), "cannot write world file")
+
+
+def test_world_into_a_missing_directory_is_one_error_line(tmp_path: Path) -> None:
+    _one_error_line(_world("--out", str(tmp_path / "nonexist" / "w.json")), "cannot write")
+
+
+def test_serve_with_a_file_as_data_directory_is_one_error_line(tmp_path: Path) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    _one_error_line(_serve("--data", str(afile)), "cannot use data directory")
+
+
+def test_serve_on_a_port_in_use_is_one_error_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = _serve("--data", str(tmp_path / "sim"), "--port", str(port))
+    _one_error_line(result, "cannot listen", f"port={port}")
+
+
+def test_serve_with_a_mistyped_profile_names_the_key(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[rate]\nmax_rate = "x"\n')
+    _one_error_line(
+        _serve("--data", str(tmp_path / "sim"), "--profile", str(bad)), "key=rate.max_rate"
+    )

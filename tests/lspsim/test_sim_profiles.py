@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,7 @@ from prefetch.lspsim.profiles import (
     NotRegistered,
     Profile,
     load_profile,
+    profile_from_dict,
 )
 
 
@@ -107,3 +109,25 @@ def test_unknown_name_lists_choices() -> None:
 def test_probabilities_are_checked() -> None:
     with pytest.raises(ConfigError):
         Profile(name="x", faults=Faults(soap_fault=-0.1))
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({"rate": {"max_rate": "x"}}, "rate.max_rate"),
+        ({"rate": {"max_concurrency": 2.5}}, "rate.max_concurrency"),
+        ({"regions": {"enabled": 1}}, "regions.enabled"),
+        ({"regions": {"client_regions": [1, "a"]}}, "regions.client_regions"),
+        ({"profile": {"time_scale": "fast"}}, "profile.time_scale"),
+        ({"latency": {"median_s": -1.0}}, "latency.median_s"),
+    ],
+)
+def test_a_profile_value_of_the_wrong_type_names_the_key(data: dict[str, Any], key: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        profile_from_dict(data, origin="bad.toml")
+    assert f"key={key}" in str(caught.value)
+
+
+def test_a_rate_window_not_longer_than_the_tolerance_is_refused() -> None:
+    with pytest.raises(ConfigError):
+        profile_from_dict({"rate": {"max_rate": 2, "window_s": 0.05}})
