@@ -18,14 +18,20 @@ from lxml import etree
 
 from prefetch.cli.common import CONFIG_OPTION, EXIT_USAGE, settings_or_exit
 from prefetch.domain.bsn import Bsn
-from prefetch.domain.coded import Identifier
+from prefetch.domain.coded import Identifier, null_flavor_meaning
 from prefetch.domain.dispense import Dispense
 from prefetch.domain.outcome import Issue, Outcome, SourceAnswer
 from prefetch.domain.people import Clinician
 from prefetch.errors import PrefetchError
 from prefetch.hl7v3.aorta_settings import AortaSettings
 from prefetch.hl7v3.codes import classify
-from prefetch.hl7v3.params import QueryParams, QueryRef, requester_roots
+from prefetch.hl7v3.params import (
+    MAX_LOOK_BACK_DAYS,
+    QueryParams,
+    QueryRef,
+    look_back_start,
+    requester_roots,
+)
 from prefetch.hl7v3.parse import ParsedAnswer, parse_answer
 from prefetch.hl7v3.query import build_query
 from prefetch.hl7v3.soap import wrap_soap_body
@@ -70,8 +76,16 @@ def issue_json(issue: Issue) -> dict[str, Any]:
     return {"code": issue.code, "system": issue.system, "text": issue.text}
 
 
+def _now() -> dt.datetime:
+    """The current moment (a seam for tests around midnight)."""
+    return dt.datetime.now(dt.UTC)
+
+
 def dispense_json(d: Dispense) -> dict[str, Any]:
+    """The issue-2 summary keys, the product's nullFlavor, and under `"dispense"` the
+    complete lossless `Dispense.to_json()`."""
     code = d.product_code
+    null_flavor = code.null_flavor if code else None
     return {
         "id_root": d.id.root,
         "id_extension": d.id.extension,
@@ -80,8 +94,11 @@ def dispense_json(d: Dispense) -> dict[str, Any]:
         "period_end": d.period_end.isoformat() if d.period_end else None,
         "product_code": code.code if code else None,
         "product_system": code.system if code else None,
+        "product_null_flavor": null_flavor,
+        "product_null_flavor_meaning": null_flavor_meaning(null_flavor),
         "product_name": d.product.display_name if d.product else None,
         "deviations": list(d.deviations),
+        "dispense": d.to_json(),
     }
 
 
@@ -96,6 +113,7 @@ def source_json(s: SourceAnswer) -> dict[str, Any]:
         "query_response_code": s.status.value if s.status else None,
         "issues": [issue_json(i) for i in s.issues],
         "dispenses": [dispense_json(d) for d in s.dispenses],
+        "dropped_dispenses": s.dropped_dispenses,
     }
 
 
@@ -129,9 +147,10 @@ def _summary(parsed: ParsedAnswer, outcome: Outcome) -> list[str]:
         who = s.organization_name or ("LSP" if s.lsp_authored else "?")
         status = s.status.value if s.status else "?"
         codes = ", ".join(i.code for i in s.issues)
+        dropped = f" (+{s.dropped_dispenses} unreadable)" if s.dropped_dispenses else ""
         lines.append(
             f"  {s.organization_ura or '-':>8}  {status:<2}  {len(s.dispenses):>3} "
-            f"dispense(s)  {who}{'  [' + codes + ']' if codes else ''}"
+            f"dispense(s){dropped}  {who}{'  [' + codes + ']' if codes else ''}"
         )
     lines.append(
         f"outcome: {outcome.kind.value}"
@@ -160,7 +179,9 @@ def register(app: typer.Typer) -> None:
         ura: str = typer.Option(..., "--ura", help="The hospital's URA number."),
         hospital_name: str = typer.Option(..., "--hospital-name"),
         look_back_days: int | None = typer.Option(
-            None, "--look-back-days", min=0, help="Only dispenses since this many days."
+            None,
+            "--look-back-days",
+            help=f"Only dispenses of the last 1..{MAX_LOOK_BACK_DAYS} days (Amsterdam calendar).",
         ),
         author_uzi: str | None = typer.Option(
             None, "--author-uzi", help="Mandated person as author (default: the system)."
@@ -196,7 +217,13 @@ def register(app: typer.Typer) -> None:
                 "error: --signed needs --pki DIR (a dev PKI from `prefetch pki dev`)", err=True
             )
             raise typer.Exit(EXIT_USAGE)
-        now = dt.datetime.now(dt.UTC)
+        if look_back_days is not None and not 1 <= look_back_days <= MAX_LOOK_BACK_DAYS:
+            typer.echo(
+                f"error: --look-back-days must be 1..{MAX_LOOK_BACK_DAYS} (got {look_back_days})",
+                err=True,
+            )
+            raise typer.Exit(EXIT_USAGE)
+        now = _now()
         try:
             overseer = Clinician(
                 uzi_number=clinician_uzi, role_code=clinician_role, name=clinician_name, ura=ura
@@ -222,9 +249,7 @@ def register(app: typer.Typer) -> None:
                 author=author,
                 author_system_uzi=None if author else (system_uzi or settings.hospital.system_uzi),
                 look_back_from=(
-                    now.date() - dt.timedelta(days=look_back_days)
-                    if look_back_days is not None
-                    else None
+                    look_back_start(now, look_back_days) if look_back_days is not None else None
                 ),
             )
             data = query_envelope(

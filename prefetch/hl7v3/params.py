@@ -11,8 +11,21 @@ from dataclasses import dataclass
 
 from prefetch.domain.bsn import Bsn
 from prefetch.domain.coded import Identifier
+from prefetch.domain.localtime import AMSTERDAM
 from prefetch.domain.people import Clinician
 from prefetch.errors import InvalidValueError
+
+MAX_LOOK_BACK_DAYS = 3650  # ten years; more is a typo, not a clinical question
+
+
+def look_back_start(now: dt.datetime, days: int) -> dt.date:
+    """The first day of a look-back of `days` (1..MAX_LOOK_BACK_DAYS) days, counted on
+    the Europe/Amsterdam calendar (the pharmacies' and the desk's day, not UTC's)."""
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise InvalidValueError("now must be timezone-aware")
+    if not 1 <= days <= MAX_LOOK_BACK_DAYS:
+        raise InvalidValueError(f"look-back must be 1..{MAX_LOOK_BACK_DAYS} days", days=days)
+    return now.astimezone(AMSTERDAM).date() - dt.timedelta(days=days)
 
 
 def requester_roots(ura: str) -> tuple[str, str]:

@@ -40,7 +40,9 @@ def sub(parent: etree._Element, tag: str, **attrs: str | None) -> etree._Element
                 el.set(key, value)
             except ValueError as exc:  # control character, lone surrogate, NUL
                 parent.remove(el)
-                raise InvalidValueError("text XML cannot hold", element=tag, attribute=key) from exc
+                raise InvalidValueError(
+                    "text contains a character XML cannot hold", element=tag, attribute=key
+                ) from exc
     return el
 
 
@@ -51,7 +53,7 @@ def text_el(parent: etree._Element, tag: str, text: str, **attrs: str | None) ->
         el.text = text
     except ValueError as exc:  # control character, lone surrogate, NUL
         parent.remove(el)
-        raise InvalidValueError("text XML cannot hold", element=tag) from exc
+        raise InvalidValueError("text contains a character XML cannot hold", element=tag) from exc
     return el
 
 

@@ -181,3 +181,103 @@ def test_build_query_output_validates_with_xmllint(tmp_path: Path) -> None:
     assert root.xpath("//h:queryByParameter/h:patientID/h:value/@extension", namespaces=NS) == [
         BSN.value
     ]
+
+
+def test_parse_json_has_the_lossless_dispense(examples: Path) -> None:
+    from prefetch.domain.dispense import dispense_from_json
+    from prefetch.hl7v3.parse import parse_answer
+
+    path = examples / "official" / "QURX_EX990113NL_01.xml"
+    result = runner.invoke(app, ["hl7", "parse", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    parsed = parse_answer(path.read_bytes())
+    (source,) = data["sources"]
+    assert [dispense_from_json(d["dispense"]) for d in source["dispenses"]] == list(
+        parsed.dispenses
+    )
+    assert source["dropped_dispenses"] == 0
+    magistral = source["dispenses"][0]
+    assert magistral["product_code"] is None
+    assert magistral["product_null_flavor"] == "OTH"
+    assert magistral["product_null_flavor_meaning"] == "other"
+
+
+def test_parse_json_shows_a_masked_product_code(examples: Path, tmp_path: Path) -> None:
+    text = (examples / "official" / "QURX_EX990113NL_01.xml").read_text(encoding="utf-8-sig")
+    coded = '<code code="14565277" codeSystem="2.16.840.1.113883.2.4.4.8"'
+    assert coded in text
+    path = tmp_path / "masked.xml"
+    path.write_text(text.replace(coded, '<code nullFlavor="MSK"', 1), encoding="utf-8")
+    result = runner.invoke(app, ["hl7", "parse", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    masked = [
+        d
+        for d in json.loads(result.stdout)["sources"][0]["dispenses"]
+        if d["product_null_flavor"] == "MSK"
+    ]
+    assert len(masked) == 1
+    assert masked[0]["product_null_flavor_meaning"] == "masked"
+    assert masked[0]["product_code"] is None
+    assert masked[0]["dispense"]["product"]["code"]["null_flavor"] == "MSK"
+
+
+def test_parse_reports_unreadable_dispenses(examples: Path, tmp_path: Path) -> None:
+    text = (examples / "official" / "QURX_EX990113NL_99.xml").read_text(encoding="utf-8-sig")
+    start = text.index("<medicationDispenseEvent>")
+    id_start = text.index("<id ", start)
+    id_end = text.index("/>", id_start) + 2
+    path = tmp_path / "masked-id.xml"
+    path.write_text(text[:id_start] + '<id nullFlavor="MSK"/>' + text[id_end:], encoding="utf-8")
+    result = runner.invoke(app, ["hl7", "parse", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["sources"][0]["dropped_dispenses"] == 1
+    assert data["outcome"]["kind"] == "failed"
+    assert data["outcome"]["failed_sources"] == [data["sources"][0]["organization_ura"]]
+    summary = runner.invoke(app, ["hl7", "parse", str(path)])
+    assert "(+1 unreadable)" in summary.stdout
+    assert "outcome: failed" in summary.stdout
+
+
+@pytest.mark.parametrize("days", ["99999999", "0", "-1", "3651"])
+def test_build_query_look_back_out_of_range_is_one_line(days: str) -> None:
+    result = runner.invoke(app, [*BASE, "--look-back-days", days])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: --look-back-days must be 1..3650")
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("days", ["1", "3650"])
+def test_build_query_look_back_bounds_are_accepted(days: str) -> None:
+    assert runner.invoke(app, [*BASE, "--look-back-days", days]).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--clinician-name", "bad\x01char"), ("--hospital-name", "Zkh\x00"), ("--ura", "1\x0b")],
+)
+def test_build_query_text_xml_cannot_hold_is_one_line(option: str, value: str) -> None:
+    args = list(BASE)
+    args[args.index(option) + 1] = value
+    for extra in ([], ["--soap"]):
+        result = runner.invoke(app, [*args, *extra])
+        assert result.exit_code == 2, result.output
+        assert result.stderr.startswith("error: ")
+        assert result.stderr.count("\n") == 1
+        assert "Traceback" not in result.output
+
+
+def test_look_back_counts_amsterdam_days(monkeypatch: pytest.MonkeyPatch) -> None:
+    import datetime as dt
+
+    import prefetch.cli.hl7 as cli_hl7
+
+    # 23:30 UTC on 22 November is already 00:30 on 23 November in Amsterdam
+    late = dt.datetime(2026, 11, 22, 23, 30, tzinfo=dt.UTC)
+    monkeypatch.setattr(cli_hl7, "_now", lambda: late)
+    result = runner.invoke(app, [*BASE, "--look-back-days", "1"])
+    assert result.exit_code == 0, result.output
+    params = parse_query(parse_xml(result.stdout.encode()))
+    assert params.look_back_from == dt.date(2026, 11, 22)  # the UTC day would give the 21st

@@ -11,7 +11,7 @@ from lxml import etree
 from prefetch.domain import oids
 from prefetch.errors import ConfigError, InvalidValueError, MessageError
 from prefetch.hl7v3.aorta_settings import AortaSettings
-from prefetch.hl7v3.params import QueryParams
+from prefetch.hl7v3.params import QueryParams, look_back_start
 from prefetch.hl7v3.query import build_query, parse_query
 from prefetch.hl7v3.schema import validate_query
 
@@ -122,3 +122,31 @@ def test_naive_timestamp_refused() -> None:
 
     with pytest.raises(InvalidValueError):
         format_ts(NOW.replace(tzinfo=None))
+
+
+@pytest.mark.parametrize(
+    ("now", "days", "start"),
+    [
+        # winter: UTC+1; 23:30 UTC is the next Amsterdam day
+        (dt.datetime(2026, 11, 22, 23, 30, tzinfo=dt.UTC), 1, dt.date(2026, 11, 22)),
+        (dt.datetime(2026, 11, 22, 22, 59, tzinfo=dt.UTC), 1, dt.date(2026, 11, 21)),
+        # summer: UTC+2
+        (dt.datetime(2026, 6, 30, 22, 0, tzinfo=dt.UTC), 30, dt.date(2026, 6, 1)),
+        (dt.datetime(2026, 6, 30, 21, 59, tzinfo=dt.UTC), 3650, dt.date(2016, 7, 2)),
+    ],
+)
+def test_look_back_start_uses_the_amsterdam_day(
+    now: dt.datetime, days: int, start: dt.date
+) -> None:
+    assert look_back_start(now, days) == start
+
+
+@pytest.mark.parametrize("days", [0, -1, 3651, 99999999])
+def test_look_back_start_is_bounded(days: int) -> None:
+    with pytest.raises(InvalidValueError):
+        look_back_start(dt.datetime(2026, 11, 22, tzinfo=dt.UTC), days)
+
+
+def test_look_back_start_needs_an_aware_moment() -> None:
+    with pytest.raises(InvalidValueError):
+        look_back_start(dt.datetime(2026, 11, 22), 1)
