@@ -6,8 +6,11 @@ Order of work for a request, like the real switch point:
 2. rate and concurrency check per client (refused: HTTP 503 + Retry-After, a violation);
 3. security: with a verifier, the WS-Security tokens are checked against the TLS client
    (refused: HTTP 500 SOAP fault whose faultstring is the reason, a signature failure);
-   in plain mode the query is read from the body with `parse_query` without a token check;
-4. the seeded plan (faults, outage, per-pharmacy latency), the wait, the fan-out.
+4. the `QURX_IN990111NL` is validated against the schema; an invalid query (a second
+   `patientID`, a missing element) is refused like the LSP does, with an `MCCI_IN000002`
+   accept acknowledgement `CE` carrying `VALIDATIEFOUT` (outcome `invalid_query`);
+   in plain mode the query is then read with `parse_query`;
+5. the seeded plan (faults, outage, per-pharmacy latency), the wait, the fan-out.
 
 The query counts as in flight from admission until its answer is ready.
 """
@@ -15,6 +18,7 @@ The query counts as in flight from admission until its answer is ready.
 from __future__ import annotations
 
 import dataclasses
+import re
 import threading
 from collections import Counter
 from typing import Any, Protocol
@@ -22,9 +26,13 @@ from typing import Any, Protocol
 import structlog
 from lxml import etree
 
+from prefetch.domain import oids
+from prefetch.domain.coded import Identifier
 from prefetch.errors import PrefetchError, SecurityError
-from prefetch.hl7v3.params import QueryParams
+from prefetch.hl7v3.answer import build_accept_ack
+from prefetch.hl7v3.params import QueryParams, QueryRef
 from prefetch.hl7v3.query import parse_query
+from prefetch.hl7v3.schema import QUERY_XSD, SchemaValidationError, validate_query
 from prefetch.hl7v3.soap import unwrap, wrap_soap_body
 from prefetch.hl7v3.xmlparse import parse_xml
 from prefetch.lspsim.clock import Clock, SystemClock
@@ -67,6 +75,32 @@ def _reason(exc: SecurityError) -> tuple[str, str]:
     return "wsse:FailedAuthentication", str(value) if value is not None else "rejected"
 
 
+QUERY_INTERACTION = "QURX_IN990111NL"
+VALIDATION_ERROR = "VALIDATIEFOUT"
+"""Transmission-level code for a query that does not validate (AORTA.md section 3)."""
+
+_QUOTED = re.compile(r"'[^']*'")
+_HL7 = {"hl7": "urn:hl7-org:v3"}
+
+
+def _text(payload: etree._Element, path: str) -> str | None:
+    xpath = "/".join(part if part.startswith("@") else f"hl7:{part}" for part in path.split("/"))
+    found = payload.xpath(f"./{xpath}", namespaces=_HL7)
+    return str(found[0]) if isinstance(found, list) and found else None
+
+
+def _query_ref(payload: etree._Element) -> QueryRef:
+    """The ids an acknowledgement echoes, read leniently from a query that did not validate."""
+    message = Identifier(
+        root=_text(payload, "id/@root") or "0", extension=_text(payload, "id/@extension")
+    )
+    query = Identifier(
+        root=_text(payload, "ControlActProcess/queryByParameter/queryId/@root") or "0",
+        extension=_text(payload, "ControlActProcess/queryByParameter/queryId/@extension"),
+    )
+    return QueryRef(message_id=message, query_id=query)
+
+
 class LspService:
     """World + profile + clock + limits: turns request bodies into `SimAnswer`s."""
 
@@ -94,6 +128,7 @@ class LspService:
         self._attempts: Counter[str] = Counter()
         self._first_query_at: float | None = None
         self._lock = threading.Lock()
+        self._schema_lock = threading.Lock()
 
     def reset(self) -> None:
         """Forget counters, attempts and the outage start (the world stays)."""
@@ -154,18 +189,49 @@ class LspService:
             return self._done(soap_fault("soap:Client", exc.message, "bad_request"))
         return self._done(SimAnswer(status=200, body=wrap_soap_body(pong), outcome="ping"))
 
+    def _invalid(self, payload: etree._Element) -> SimAnswer | None:
+        """None when the query validates against the schema; else the LSP's refusal:
+        an `MCCI_IN000002` accept acknowledgement `CE` with `VALIDATIEFOUT`. Another
+        interaction is left to `parse_query` (a SOAP fault: not a query we answer)."""
+        if etree.QName(payload).localname != QUERY_INTERACTION:
+            return None
+        try:
+            with self._schema_lock:
+                validate_query(payload)
+        except SchemaValidationError as exc:
+            first = _QUOTED.sub("'…'", exc.errors[0]) if exc.errors else "onbekende fout"
+            ack = build_accept_ack(
+                query=_query_ref(payload),
+                code=VALIDATION_ERROR,
+                code_system=oids.AORTA_ACK_DETAIL,
+                text=f"Bericht voldoet niet aan het schema {QUERY_XSD}: {first}"[:500],
+                message_id=self.ids.next(),
+                receiver_application_id=_text(payload, "sender/device/id/@extension") or "0",
+                now=self.clock.now(),
+            )
+            return SimAnswer(status=200, body=wrap_soap_body(ack), outcome="invalid_query")
+        return None
+
     def _query(self, body: bytes, payload: etree._Element, identity: Any) -> SimAnswer:
         try:
             if self.verifier is not None:
                 params = self.verifier.verify(body, client_identity=identity).params
             else:
-                params = parse_query(payload)
+                params = None
         except SecurityError as exc:
             code, reason = _reason(exc)
             self.stats.signature_failure(reason)
             return SimAnswer(
                 status=500, outcome="signature_failure", body=soap_fault(code, reason, "").body
             )
+        except PrefetchError as exc:
+            return soap_fault("soap:Client", exc.message, "bad_request")
+        refused = self._invalid(payload)
+        if refused is not None:
+            return refused
+        try:
+            if params is None:
+                params = parse_query(payload)
         except PrefetchError as exc:
             return soap_fault("soap:Client", exc.message, "bad_request")
         attempt, elapsed = self._next_attempt(params.bsn.value)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as dt
 
 import pytest
 from lspsim_helpers import batch_of, make_params, query_body
+from lxml import etree
 
 from prefetch.domain.coded import Identifier
-from prefetch.hl7v3.params import QueryParams
+from prefetch.hl7v3.codes import CodeClass, rule_for
+from prefetch.hl7v3.params import QueryParams, QueryRef
+from prefetch.hl7v3.parse import parse_answer
+from prefetch.hl7v3.schema import validate_accept_ack
 from prefetch.hl7v3.soap import unwrap, wrap_soap_body
 from prefetch.hl7v3.xmlparse import parse_xml
 from prefetch.lspsim.clock import FakeClock
@@ -158,3 +163,41 @@ def test_created_at_unused_clock_now_stamps(world: World, clock: FakeClock) -> N
     stamp = batch_of(answer.body).find(f"{hl7}creationTime").get("value")
     expected = (clock.now()).astimezone(dt.UTC).strftime("%Y%m%d%H%M%S")
     assert stamp.startswith(expected)
+
+
+def _with_second_patient(body: bytes, other_bsn: str) -> bytes:
+    root = parse_xml(body)
+    (patient,) = root.iter("{urn:hl7-org:v3}patientID")
+    second = copy.deepcopy(patient)
+    value = second.find("{urn:hl7-org:v3}value")
+    assert value is not None
+    value.set("extension", other_bsn)
+    patient.addnext(second)
+    return etree.tostring(root)
+
+
+def test_a_query_that_does_not_validate_is_refused_with_validatiefout(
+    world: World, clock: FakeClock
+) -> None:
+    service = LspService(world, BUILTIN["ideal"], clock=clock)
+    params = make_params(world.patients[0].bsn)
+    body = _with_second_patient(query_body(params), world.patients[1].bsn.value)
+    answer = service.handle(body, client="c")
+    assert answer.status == 200 and answer.outcome == "invalid_query"
+    ack = unwrap(parse_xml(answer.body))
+    assert isinstance(ack, etree._Element)
+    validate_accept_ack(ack)
+    parsed = parse_answer(answer.body, expect=QueryRef.of(params))
+    assert parsed.kind == "accept_ack" and parsed.acknowledgement == "CE"
+    assert [i.code for i in parsed.issues] == ["VALIDATIEFOUT"]
+    assert world.patients[1].bsn.value not in answer.body.decode()
+    stats = service.stats.snapshot()
+    assert stats["by_outcome"]["invalid_query"] == 1 and stats["dispenses_sent"] == 0
+    rule = rule_for("VALIDATIEFOUT")
+    assert rule is not None and rule.cls is CodeClass.OUR_BUG  # the client stops the run
+
+
+def test_a_valid_query_still_gets_its_batch(world: World, clock: FakeClock) -> None:
+    service = LspService(world, BUILTIN["ideal"], clock=clock)
+    answer = service.handle(_body(world), client="c")
+    assert answer.outcome != "invalid_query" and answer.status == 200
