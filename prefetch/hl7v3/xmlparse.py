@@ -4,15 +4,19 @@ Refuses DTDs (and so entity declarations and external entities), never touches t
 network, refuses XInclude, and refuses documents above a size limit before parsing.
 A UTF-8 byte-order mark is accepted.
 
-Defence in depth: a DOCTYPE, an entity declaration or the XInclude namespace in the raw
-bytes is refused *before* libxml2 sees the document; the parser itself is configured not to
-load DTDs, not to resolve entities and not to use the network, with a resolver that answers
-every external reference with nothing (see `_DenyExternal`); after parsing, the tree is
-checked again (DOCTYPE, entity references, XInclude elements) for encodings the byte scan
-cannot read (UTF-16).
+Defence in depth: a DOCTYPE (the only place an entity can be declared) in the prolog, the
+bytes before the root element, is refused *before* libxml2 sees the document. Only the
+prolog is scanned: `<!DOCTYPE` inside a comment, a CDATA section or text (a dosage text)
+is harmless and is accepted. The parser itself is configured not to load DTDs, not to
+resolve entities and not to use the network, with a resolver that answers every external
+reference with nothing (see `_DenyExternal`); after parsing, the tree is checked again
+(DOCTYPE, entity references, XInclude elements), which also covers encodings the prolog
+scan cannot read (UTF-16).
 """
 
 from __future__ import annotations
+
+import re
 
 from lxml import etree
 
@@ -21,7 +25,10 @@ from prefetch.errors import XmlSecurityError
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 _BOM = b"\xef\xbb\xbf"
 _XINCLUDE_NAMESPACES = ("http://www.w3.org/2001/XInclude", "http://www.w3.org/2003/XInclude")
-_FORBIDDEN_MARKUP = (b"<!DOCTYPE", b"<!ENTITY")
+# What may precede the root element besides a DOCTYPE: whitespace, the XML declaration and
+# processing instructions, comments. One alternative per character or construct, so the
+# match never backtracks.
+_PROLOG = re.compile(rb"(?:[ \t\r\n]|<\?.*?\?>|<!--.*?-->)*", re.DOTALL)
 
 
 class _DenyExternal(etree.Resolver):
@@ -67,18 +74,23 @@ def parse_xml(
         raise XmlSecurityError("XML document too large", size=len(data), limit=max_bytes)
     if data.startswith(_BOM):
         data = data[len(_BOM) :]
-    for markup in _FORBIDDEN_MARKUP:
-        if markup in data:
-            raise XmlSecurityError("DTD or entity declaration not allowed in XML input")
-    for namespace in _XINCLUDE_NAMESPACES:
-        if namespace.encode() in data:
-            raise XmlSecurityError("XInclude not allowed in XML input")
+    if _declaration_in_prolog(data):
+        raise XmlSecurityError("DTD or entity declaration not allowed in XML input")
     try:
         root = etree.fromstring(data, make_parser(remove_blank_text=remove_blank_text))
     except etree.XMLSyntaxError as exc:
         raise XmlSecurityError("XML not well-formed", line=exc.lineno) from None
     _check_tree(root)
     return root
+
+
+def _declaration_in_prolog(data: bytes) -> bool:
+    """True when markup declarations (`<!DOCTYPE`, `<!ENTITY`, any `<!` that is not a
+    comment) come before the root element. Bytes that are not ASCII-compatible (UTF-16)
+    end the scan at once; the post-parse check covers them."""
+    prolog = _PROLOG.match(data)
+    end = prolog.end() if prolog else 0
+    return data.startswith(b"<!", end)
 
 
 def _check_tree(root: etree._Element) -> None:
@@ -91,9 +103,6 @@ def _check_tree(root: etree._Element) -> None:
     )
     if has_dtd:
         raise XmlSecurityError("DTD not allowed in XML input")
-    encoding = (info.encoding or "UTF-8").upper()
-    if encoding in ("UTF-8", "US-ASCII", "ASCII"):
-        return  # the byte scan above already saw every entity and namespace
     for node in root.iter(etree.Entity):
         raise XmlSecurityError("entity reference not allowed", name=str(node.text))
     for namespace in _XINCLUDE_NAMESPACES:

@@ -218,3 +218,54 @@ def test_parser_factory_alone_is_safe(tmp_path: Path, listener: Listener, attack
     assert not watch.opened
     assert listener.drain() == 0
     assert CANARY not in text
+
+
+@pytest.mark.parametrize(
+    "harmless",
+    [
+        b"<r><!-- <!DOCTYPE --></r>",
+        b"<r><!-- <!ENTITY x 'y'> --></r>",
+        b"<!-- <!DOCTYPE r [<!ENTITY x 'y'>]> --><r/>",
+        b'<?xml version="1.0"?>\n<?pi <!DOCTYPE?>\n<!-- c -->\n<r/>',
+        b"<r><![CDATA[<!DOCTYPE r [<!ENTITY x 'y'>]>]]></r>",
+        b"<r>see http://www.w3.org/2001/XInclude</r>",
+        b"<r>&lt;!DOCTYPE&gt; &amp; &#60;!ENTITY</r>",
+    ],
+)
+def test_declarations_outside_the_prolog_are_harmless_text(harmless: bytes) -> None:
+    root = parse_xml(harmless)
+    assert root.tag == "r"
+    assert parse_xml(b"\xef\xbb\xbf" + harmless).tag == "r"
+
+
+@pytest.mark.parametrize(
+    "refused",
+    [
+        b"<!DOCTYPE r><r/>",
+        b' \n\t<?xml version="1.0"?><!-- a --><?pi x?>\n<!DOCTYPE r><r/>',
+        b"<!-- <!DOCTYPE --><!DOCTYPE r [<!ENTITY x 'y'>]><r>&x;</r>",
+        b"<!ENTITY x 'y'><r/>",
+        b"\xef\xbb\xbf<!DOCTYPE r><r/>",
+        b"<r>&undeclared;</r>",
+        b'<r xmlns:xi="http://www.w3.org/2003/XInclude"><a><xi:include href="x"/></a></r>',
+        "<!DOCTYPE r><r/>".encode("utf-16"),
+        "<!-- c --><!DOCTYPE r><r/>".encode("utf-16-le"),
+    ],
+)
+def test_declarations_in_the_prolog_are_refused(refused: bytes) -> None:
+    with pytest.raises(XmlSecurityError):
+        parse_xml(refused)
+
+
+def test_cdata_dosage_text_with_markup_is_kept(examples: Path) -> None:
+    """A real answer whose dosage text (CDATA) contains `<!ENTITY` and `<!DOCTYPE`."""
+    text = (examples / "official" / "QURX_EX990113NL_01.xml").read_text(encoding="utf-8-sig")
+    plain = '<text mediaType="text/plain">gebruik volgens schema</text>'
+    assert plain in text
+    odd = "gebruik volgens schema <!ENTITY x 'y'> <!DOCTYPE r> &amp;"
+    edited = text.replace(plain, f'<text mediaType="text/plain"><![CDATA[{odd}]]></text>', 1)
+    original = parse_answer(text.encode("utf-8"))
+    parsed = parse_answer(edited.encode("utf-8"))
+    assert len(parsed.dispenses) == len(original.dispenses)
+    texts = [x.text for d in parsed.dispenses for x in d.dosages]
+    assert odd in texts
