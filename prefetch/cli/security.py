@@ -2,18 +2,26 @@
 
 Passphrases are read from `--passphrase-file FILE` or the environment variable
 `PREFETCH_PKI_PASSPHRASE`, never from the command line.
-Exit codes: 0 ok; 1 refused (e.g. the mandate check failed); 2 usage or configuration error.
+Exit codes: 0 ok; 2 usage or configuration error, and every mandate problem (a refused
+`mandate check`, a pass that cannot sign a mandate, a missing or unreadable PKCS#12 file).
+Bad input is one `error:` line on stderr, never a traceback.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from prefetch.cli.common import CONFIG_OPTION, EXIT_FAILURES, clean_errors, settings_or_exit
-from prefetch.errors import ConfigError, MandateError
+from prefetch.cli.common import CONFIG_OPTION, EXIT_USAGE, clean_errors, settings_or_exit
+from prefetch.errors import ConfigError, MandateError, SecurityError
+
+if TYPE_CHECKING:
+    from prefetch.security.keys import Credential
+    from prefetch.security.trust import TrustStore
+    from prefetch.settings import Settings
 
 PASSPHRASE_FILE_OPTION = typer.Option(
     None,
@@ -65,10 +73,36 @@ def pki_dev(
     typer.echo(f"  trust: {pki.ca_bundle.name}, CRLs: {pki.crl_bundle.name}")
 
 
+def _load_pass(p12: Path, passphrase_file: Path | None) -> Credential:
+    """The clinician's pass; a missing, unreadable or undecryptable file is a usage error."""
+    from prefetch.security.keys import Credential, read_passphrase
+
+    passphrase = read_passphrase(passphrase_file)
+    try:
+        return Credential.load(p12, passphrase)
+    except SecurityError as exc:
+        raise ConfigError(exc.message, **exc.context) from None
+
+
+def _mandate_trust(pki: Path | None, settings: Settings) -> TrustStore:
+    """Trust for the signing pass: the dev PKI in `pki`, else the `[security]` settings."""
+    from prefetch.composition import trust_store
+    from prefetch.security.pki import DevPki
+
+    if pki is not None:
+        return DevPki.load(pki).trust_store()
+    return trust_store(settings)
+
+
 def mandate_register(
     *,
     clinician_p12: Path = typer.Option(
-        ..., help="PKCS#12 of the mandating clinician's UZI pass (signs the token)."
+        ..., help="PKCS#12 of the mandating clinician's UZI pass, card type Z (signs the token)."
+    ),
+    pki: Path | None = typer.Option(
+        None,
+        help="Dev PKI directory whose CA and CRLs validate the pass "
+        "(default: the [security] trust settings).",
     ),
     schedule: list[str] = typer.Option(..., help="Schedule id covered (repeatable)."),
     name: str = typer.Option(..., help="Clinician's name as sent in the overseer."),
@@ -82,36 +116,53 @@ def mandate_register(
     passphrase_file: Path | None = PASSPHRASE_FILE_OPTION,
     config: Path | None = CONFIG_OPTION,
 ) -> None:
-    """Record a mandate and have the clinician's key sign its mandaattoken once."""
-    from prefetch.security.keys import Credential, read_passphrase
-    from prefetch.security.mandates import register_mandate
+    """Record a mandate and have the clinician's key sign its mandaattoken once.
+
+    Only a medical specialist's or pharmacist's pass (UZI card type Z) gives a mandate; it is
+    validated against the trust (chain, validity, CRL, non-repudiation key usage) before it
+    signs. An existing mandate id is never overwritten.
+    """
+    from prefetch.security.mandates import register_mandate, schedules_ok
     from prefetch.store.db import make_engine, upgrade
     from prefetch.store.mandates import MandateRepository
 
     settings = settings_or_exit(config)
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     with clean_errors():
-        credential = Credential.load(clinician_p12, read_passphrase(passphrase_file))
+        if not schedules_ok(schedule):
+            raise ConfigError("--schedule needs a non-empty schedule id (no surrounding spaces)")
+        if mandate_id is not None and (not mandate_id or mandate_id != mandate_id.strip()):
+            raise ConfigError("--id needs a non-empty mandate id (no surrounding spaces)")
+        trust = _mandate_trust(pki, settings)
+        credential = _load_pass(clinician_p12, passphrase_file)
         if credential.identity.ura != settings.hospital.ura:
             raise ConfigError(
                 "the pass belongs to another organisation than hospital.ura",
                 pass_ura=credential.identity.ura,
             )
-        mandate = register_mandate(
-            credential,
-            name=name,
-            mandated_id=mandatee or settings.hospital.system_uzi,
-            schedules=schedule,
-            valid_from=now,
-            valid_until=now + dt.timedelta(days=days),
-            now=now,
-            mandate_id=mandate_id,
-        )
         settings.data_path.mkdir(parents=True, exist_ok=True)
         upgrade(settings.database_url)
         engine = make_engine(settings.database_url)
         try:
-            MandateRepository(engine).save(mandate)
+            repository = MandateRepository(engine)
+            if mandate_id is not None and repository.get(mandate_id) is not None:
+                raise ConfigError(
+                    "a mandate with this id exists already; it is not overwritten",
+                    mandate_id=mandate_id,
+                    fix="choose another --id",
+                )
+            mandate = register_mandate(
+                credential,
+                name=name,
+                mandated_id=mandatee or settings.hospital.system_uzi,
+                schedules=schedule,
+                valid_from=now,
+                valid_until=now + dt.timedelta(days=days),
+                now=now,
+                mandate_id=mandate_id,
+                trust=trust,
+            )
+            repository.save(mandate)
         finally:
             engine.dispose()
     typer.echo(
@@ -156,7 +207,7 @@ def mandate_check(
             )
         except MandateError as exc:
             typer.echo(f"refused: {exc}", err=True)
-            raise typer.Exit(EXIT_FAILURES) from None
+            raise typer.Exit(EXIT_USAGE) from None
     typer.echo(
         f"ok: mandate {mine[0].id} by UZI {info.signer_uzi} valid until "
         f"{info.not_on_or_after.isoformat()}"

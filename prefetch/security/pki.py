@@ -26,8 +26,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -37,7 +39,7 @@ from prefetch.errors import ConfigError
 from prefetch.security import certbuild as cb
 from prefetch.security.keys import Credential, pkcs12_bytes, write_private
 from prefetch.security.trust import TrustStore
-from prefetch.security.uzi import CardType
+from prefetch.security.uzi import CardType, format_uzi_value
 
 MANIFEST = "manifest.json"
 DEFAULT_URA = "12345678"
@@ -105,10 +107,21 @@ class DevPki:
         return self.identity("simulator")
 
     def trust_store(self, *, require_crl: bool = True) -> TrustStore:
-        """A TrustStore with the dev root as anchor, the issuing CA and both CRLs."""
-        return TrustStore.from_files(
-            [self.root_ca], [self.issuing_ca], list(self.crls), require_crl=require_crl
-        )
+        """A TrustStore with the dev root as anchor, the issuing CA and both CRLs.
+
+        Raises ConfigError when a file is missing or not PEM.
+        """
+        try:
+            return TrustStore.from_files(
+                [self.root_ca], [self.issuing_ca], list(self.crls), require_crl=require_crl
+            )
+        except (OSError, ValueError) as exc:
+            raise ConfigError(
+                "cannot read the dev PKI's CA or CRL files",
+                path=str(self.directory),
+                error=type(exc).__name__,
+                fix="run `prefetch pki dev DIR` again",
+            ) from None
 
     @classmethod
     def load(cls, directory: Path) -> DevPki:
@@ -121,6 +134,17 @@ class DevPki:
                 path=str(directory),
                 fix="run `prefetch pki dev DIR`",
             ) from None
+        try:
+            return cls._from_manifest(directory, data)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise ConfigError(
+                "not a dev PKI directory (manifest.json incomplete)",
+                path=str(directory),
+                fix="run `prefetch pki dev DIR`",
+            ) from None
+
+    @classmethod
+    def _from_manifest(cls, directory: Path, data: Any) -> DevPki:
         files = data["files"]
         return cls(
             directory=directory,
@@ -200,16 +224,86 @@ def create_dev_pki(
     hospital_system_uzi: str = DEFAULT_SYSTEM_UZI,
     now: dt.datetime | None = None,
 ) -> DevPki:
-    """Generate the development PKI into `directory` (created 0700; must be empty or new)."""
+    """Generate the development PKI into `directory` (created 0700; must be empty or new).
+
+    Every value is checked before anything is written; raises ConfigError for bad values or
+    an unusable directory. If generation fails half-way, what was written is removed again
+    (the directory too, when this call created it).
+    """
     if key_size < 2048:
         raise ConfigError("RSA keys below 2048 bits are not allowed", key_size=key_size)
+    specs = _specs(hospital_ura, hospital_name, hospital_system_uzi)
+    for spec in specs:
+        subject = spec.subject
+        try:
+            format_uzi_value(
+                uzi_number=subject.uzi_number,
+                card_type=subject.card_type,
+                ura=subject.ura,
+                role=subject.role,
+                agb=subject.agb,
+            )
+        except ValueError:
+            raise ConfigError(
+                "hospital URA must be 8 digits and the system UZI number 8 or 9 digits",
+                label=spec.label,
+            ) from None
     now = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(directory, 0o700)
-    if any(directory.iterdir()):
-        raise ConfigError(
-            "dev PKI directory is not empty", path=str(directory), fix="choose a new directory"
+    created = _prepare_directory(directory)
+    try:
+        return _generate(
+            directory,
+            specs=specs,
+            passphrase=passphrase,
+            key_size=key_size,
+            hospital_ura=hospital_ura,
+            hospital_name=hospital_name,
+            now=now,
         )
+    except BaseException:
+        if created:
+            shutil.rmtree(directory, ignore_errors=True)
+        else:  # it was empty: empty it again
+            for child in directory.iterdir():
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink(missing_ok=True)
+        raise
+
+
+def _prepare_directory(directory: Path) -> bool:
+    """Create `directory` (0700) or check that it is an empty directory; True if created."""
+    created = not directory.exists() and not directory.is_symlink()
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if any(directory.iterdir()):
+            raise ConfigError(
+                "dev PKI directory is not empty", path=str(directory), fix="choose a new directory"
+            )
+        os.chmod(directory, 0o700)
+    except OSError as exc:
+        if created and directory.is_dir():
+            shutil.rmtree(directory, ignore_errors=True)
+        raise ConfigError(
+            "cannot create the dev PKI directory",
+            path=str(directory),
+            error=type(exc).__name__,
+            fix="choose a new directory in a writable place",
+        ) from None
+    return created
+
+
+def _generate(
+    directory: Path,
+    *,
+    specs: list[_Spec],
+    passphrase: bytes,
+    key_size: int,
+    hospital_ura: str,
+    hospital_name: str,
+    now: dt.datetime,
+) -> DevPki:
     start = now - dt.timedelta(hours=1)
     root = cb.make_ca(
         "prefetch dev UZI root CA",
@@ -235,7 +329,7 @@ def create_dev_pki(
     files["ca_bundle"] = out.pem("ca-bundle.pem", issuing.cert, root.cert)
     chain = [issuing.cert, root.cert]
     revoked_certs: list[x509.Certificate] = []
-    for spec in _specs(hospital_ura, hospital_name, hospital_system_uzi):
+    for spec in specs:
         key = cb.new_key(key_size)
         not_before, not_after = start, now + dt.timedelta(days=730)
         if spec.label == "expired":
