@@ -139,3 +139,93 @@ def test_only_a_personal_pass_registers(creds: dict[str, Credential], pki_now: d
             valid_until=pki_now + dt.timedelta(days=1),
             now=pki_now,
         )
+
+
+def _signed_by(
+    credential: Credential, clinician: Clinician, pki: DevPki, now: dt.datetime
+) -> Mandate:
+    """A mandate token built directly (register_mandate would refuse these)."""
+    from prefetch.security.tokens import build_mandate_token
+
+    base = Mandate(
+        "m-forged",
+        clinician,
+        pki.hospital.uzi_number or "",
+        frozenset({"card"}),
+        now - dt.timedelta(hours=1),
+        now + dt.timedelta(days=1),
+    )
+    return dataclasses.replace(base, token_xml=build_mandate_token(base, credential, now=now))
+
+
+def test_run_refuses_a_mandate_signed_by_an_assistant(
+    creds: dict[str, Credential],
+    pki: DevPki,
+    trust: TrustStore,
+    pki_now: dt.datetime,
+    assistant: Clinician,
+) -> None:
+    m = _signed_by(creds["assistant"], assistant, pki, pki_now)
+    with pytest.raises(MandateError, match="card type Z") as info:
+        _check(m, pki, trust, pki_now)
+    assert "Assistent" not in str(info.value)
+
+
+def test_run_refuses_a_mandate_with_a_forged_role(
+    creds: dict[str, Credential],
+    pki: DevPki,
+    trust: TrustStore,
+    pki_now: dt.datetime,
+    specialist: Clinician,
+) -> None:
+    forged = dataclasses.replace(specialist, role_code="01.099")
+    m = _signed_by(creds["specialist"], forged, pki, pki_now)
+    with pytest.raises(MandateError, match="role differs"):
+        _check(m, pki, trust, pki_now)
+    # the stored record claims another role than the (genuine) token
+    genuine = _signed_by(creds["specialist"], specialist, pki, pki_now)
+    with pytest.raises(MandateError, match="role differs"):
+        _check(dataclasses.replace(genuine, mandating=forged), pki, trust, pki_now)
+
+
+def _register(credential: Credential, now: dt.datetime, **kw: object) -> Mandate:
+    values: dict[str, object] = {
+        "name": "x",
+        "mandated_id": "900000012",
+        "schedules": ["card"],
+        "valid_from": now,
+        "valid_until": now + dt.timedelta(days=1),
+        "now": now,
+    }
+    values.update(kw)
+    return register_mandate(credential, **values)  # type: ignore[arg-type]
+
+
+def test_only_a_card_z_pass_registers(creds: dict[str, Credential], pki_now: dt.datetime) -> None:
+    with pytest.raises(MandateError, match="card type Z") as info:
+        _register(creds["assistant"], pki_now)
+    assert info.value.context["card_type"] == "N"
+
+
+@pytest.mark.parametrize("schedules", [[], [""], [" card"], ["card", ""]])
+def test_register_needs_schedule_ids(
+    creds: dict[str, Credential], pki_now: dt.datetime, schedules: list[str]
+) -> None:
+    with pytest.raises(MandateError, match="schedule"):
+        _register(creds["specialist"], pki_now, schedules=schedules)
+
+
+def test_register_validates_the_pass_against_the_trust(
+    creds: dict[str, Credential], trust: TrustStore, pki_now: dt.datetime
+) -> None:
+    assert _register(creds["specialist"], pki_now, trust=trust).token_xml
+    later = pki_now + dt.timedelta(days=800)  # the pass has expired by then
+    with pytest.raises(MandateError, match="not valid for signing") as info:
+        _register(creds["specialist"], later, trust=trust)
+    assert info.value.context["certificate"] == "expired"
+    other = TrustStore(
+        [creds["foreign"].chain[-1] if creds["foreign"].chain else creds["foreign"].certificate]
+    )
+    with pytest.raises(MandateError, match="not valid for signing") as info:
+        _register(creds["specialist"], pki_now, trust=other)
+    assert info.value.context["certificate"] == "untrusted"
