@@ -40,8 +40,6 @@ class Stores:
 def open_stores(settings: Settings, *, migrate: bool = True) -> Stores:
     """Open the database of `settings` (creating the SQLite data directory if needed)."""
     url = settings.database_url
-    if url.startswith("sqlite"):
-        settings.data_path.mkdir(parents=True, exist_ok=True)
     if migrate:
         upgrade(url)
     engine = make_engine(url)

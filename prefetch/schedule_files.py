@@ -59,6 +59,8 @@ def load_schedule(path: Path) -> Schedule:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ScheduleError(path, None, f"cannot read file ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ScheduleError(path, None, "not UTF-8 text: save the file as UTF-8") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -12,6 +12,7 @@ environment variable or a file holding a passphrase.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -148,7 +149,7 @@ def _convert(value: Any, target: Any, key: str, problems: list[tuple[str, str]])
                 raise ValueError(value)
             return float(value)
         if target is str:
-            if not isinstance(value, str | int):
+            if not isinstance(value, str):  # numbers lose leading zeros: quote them
                 raise ValueError(value)
             return str(value)
         if target == tuple[str, ...]:  # a TOML list, or comma-separated in the environment
@@ -198,39 +199,83 @@ def _build_section(
     return cls()
 
 
+def _bounded(
+    problems: list[tuple[str, str]],
+    key: str,
+    value: float,
+    low: float,
+    high: float,
+    *,
+    unit: str = "",
+) -> None:
+    if not (math.isfinite(value) and low <= value <= high):
+        problems.append((key, f"must be between {low:g} and {high:g}{unit}"))
+
+
 def _check(settings: Settings, problems: list[tuple[str, str]]) -> None:
     h = settings.hospital
     if not (h.ura.isdigit() and len(h.ura) == 8):
-        problems.append(("hospital.ura", "must be the 8-digit URA number"))
+        problems.append(("hospital.ura", "must be the 8-digit URA number, in quotes"))
     if not h.application_id.isdigit():
         problems.append(("hospital.application_id", "must be the numeric AORTA application id"))
     if not (h.system_uzi.isdigit() and len(h.system_uzi) == 9):
         problems.append(("hospital.system_uzi", "must be the 9-digit UZI system number"))
+    if not h.name.strip() or not h.name.isprintable():
+        problems.append(("hospital.name", "must be a name without control characters"))
     t = settings.throttle
-    if not 0 < t.rate_per_second <= 100:
-        problems.append(("throttle.rate_per_second", "must be > 0 and <= 100"))
-    if not 1 <= t.max_in_flight <= 64:
-        problems.append(("throttle.max_in_flight", "must be between 1 and 64"))
-    if t.breaker_failures < 1:
-        problems.append(("throttle.breaker_failures", "must be at least 1"))
+    _bounded(problems, "throttle.rate_per_second", t.rate_per_second, 0.01, 100, unit=" per second")
+    _bounded(problems, "throttle.max_in_flight", t.max_in_flight, 1, 64)
+    _bounded(problems, "throttle.breaker_failures", t.breaker_failures, 1, 1000)
+    _bounded(problems, "throttle.breaker_reset_seconds", t.breaker_reset_seconds, 1, 3600)
     lsp = settings.lsp
-    if not lsp.url.startswith(("https://", "http://")):
-        problems.append(("lsp.url", "must be an https:// URL"))
+    if not lsp.url.startswith("https://"):
+        problems.append(("lsp.url", "must be an https:// URL (the LSP is only spoken to over TLS)"))
     for key in ("connect_timeout", "read_timeout"):
-        v = getattr(lsp, key)
-        if not 0 < v <= 600:
-            problems.append((f"lsp.{key}", "must be > 0 and <= 600 seconds (no unbounded waits)"))
-    if not 1 <= lsp.look_back_days <= 3650:
-        problems.append(("lsp.look_back_days", "must be between 1 and 3650"))
+        _bounded(problems, f"lsp.{key}", getattr(lsp, key), 0.1, 600, unit=" seconds")
+    _bounded(problems, "lsp.look_back_days", lsp.look_back_days, 1, 3650, unit=" days")
     r = settings.run
-    if r.max_attempts < 1:
-        problems.append(("run.max_attempts", "must be at least 1"))
-    if r.fresh_hours < 0:
-        problems.append(("run.fresh_hours", "must not be negative"))
+    _bounded(problems, "run.max_attempts", r.max_attempts, 1, 20)
+    _bounded(problems, "run.fresh_hours", r.fresh_hours, 0, 24 * 14, unit=" hours")
+    _bounded(
+        problems, "run.backoff_base_seconds", r.backoff_base_seconds, 0.1, 3600, unit=" seconds"
+    )
+    _bounded(
+        problems,
+        "run.backoff_max_seconds",
+        r.backoff_max_seconds,
+        r.backoff_base_seconds,
+        24 * 3600,
+        unit=" seconds (and not below backoff_base_seconds)",
+    )
     if settings.logging.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         problems.append(("logging.level", "must be DEBUG, INFO, WARNING or ERROR"))
     if settings.logging.format not in ("auto", "json", "console"):
         problems.append(("logging.format", "must be auto, json or console"))
+
+
+def readiness_problems(settings: Settings) -> list[tuple[str, str]]:
+    """What must still be filled in before anything is sent to the LSP: placeholders for
+    the hospital's identity and missing certificate paths. (Loading does not require them:
+    `db upgrade` and `schedules check` work without.)"""
+    problems: list[tuple[str, str]] = []
+    h, lsp = settings.hospital, settings.lsp
+    if set(h.ura) <= {"0"}:
+        problems.append(("hospital.ura", "still the placeholder; set the hospital's URA"))
+    if set(h.system_uzi) <= {"0"}:
+        problems.append(("hospital.system_uzi", "still the placeholder; set the UZI system number"))
+    if set(h.application_id) <= {"0"}:
+        problems.append(("hospital.application_id", "still the placeholder; set the AORTA id"))
+    for key in ("client_p12", "ca_file"):
+        value = getattr(lsp, key)
+        if not value:
+            problems.append((f"lsp.{key}", "not set"))
+        elif not Path(value).is_file():
+            problems.append((f"lsp.{key}", f"file not found: {value}"))
+    if not settings.security.trust_anchors:
+        problems.append(
+            ("security.trust_anchors", "not set: the UZI root CA is needed to check mandates")
+        )
+    return problems
 
 
 def load_settings(path: Path | None, *, env: Mapping[str, str] | None = None) -> Settings:
@@ -249,6 +294,9 @@ def load_settings(path: Path | None, *, env: Mapping[str, str] | None = None) ->
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise SettingsProblems(source, [("-", "file not found")]) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else "cannot read"
+            raise SettingsProblems(source, [("-", f"{reason} ({type(exc).__name__})")]) from None
         except tomllib.TOMLDecodeError as exc:
             raise SettingsProblems(source, [("-", f"not valid TOML: {exc}")]) from None
     problems: list[tuple[str, str]] = []

@@ -10,6 +10,7 @@ import typer
 from prefetch.cli.common import CONFIG_OPTION, EXIT_USAGE, settings_or_exit
 from prefetch.domain.localtime import AMSTERDAM
 from prefetch.schedule_files import ScheduleError, load_schedule
+from prefetch.settings import readiness_problems
 
 
 def next_run(run_at: dt.time, now: dt.datetime) -> dt.datetime:
@@ -31,8 +32,15 @@ def register(app: typer.Typer) -> None:
 
     @config_app.command("check")
     def config_check(config: Path | None = CONFIG_OPTION) -> None:
-        """Validate the settings and report every problem with its key."""
+        """Validate the settings and report every problem with its key, including what
+        must still be filled in before anything can be sent to the LSP."""
         settings = settings_or_exit(config)
+        missing = readiness_problems(settings)
+        if missing:
+            typer.echo("error: settings load, but are not ready to query the LSP:", err=True)
+            for key, message in missing:
+                typer.echo(f"  {key}: {message}", err=True)
+            raise typer.Exit(EXIT_USAGE)
         typer.echo(
             f"ok: settings valid (database {settings.database_url.split('://')[0]}, "
             f"LSP {settings.lsp.url}, {settings.throttle.rate_per_second}/s, "

@@ -18,12 +18,14 @@ from prefetch.cli.common import (
     CONFIG_OPTION,
     EXIT_FAILURES,
     EXIT_OK,
+    EXIT_USAGE,
     clean_errors,
     settings_or_exit,
 )
 from prefetch.cli.progress import run_progress, summary_table
 from prefetch.domain.localtime import AMSTERDAM
 from prefetch.logging import configure_logging
+from prefetch.settings import readiness_problems
 
 
 def register(app: typer.Typer) -> None:
@@ -52,15 +54,23 @@ def register(app: typer.Typer) -> None:
         from prefetch.sources.csv_source import read_appointments_csv
 
         settings = settings_or_exit(config)
+        missing = readiness_problems(settings)
+        if missing:
+            for key, message in missing:
+                typer.echo(f"error: {key}: {message}", err=True)
+            raise typer.Exit(EXIT_USAGE)
+        try:
+            clinic_day_arg = dt.date.fromisoformat(day) if day else None
+        except ValueError:
+            typer.echo(f"error: --day {day!r} is not a date like 2026-11-24", err=True)
+            raise typer.Exit(EXIT_USAGE) from None
         configure_logging(settings.logging.level, settings.logging.format)
         console = Console()
         with clean_errors():
             schedule = load_schedule(schedule_file)
             now = dt.datetime.now(dt.UTC)
-            clinic_day = (
-                dt.date.fromisoformat(day)
-                if day
-                else now.astimezone(AMSTERDAM).date() + dt.timedelta(days=schedule.days_ahead)
+            clinic_day = clinic_day_arg or (
+                now.astimezone(AMSTERDAM).date() + dt.timedelta(days=schedule.days_ahead)
             )
             appts = read_appointments_csv(appointments)
             stores = open_stores(settings, migrate=False)

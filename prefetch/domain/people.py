@@ -59,8 +59,8 @@ class Clinician:
             raise InvalidValueError("UZI number must have 9 digits")
         if not _ROLE_CODE.match(self.role_code):
             raise InvalidValueError("UZI role code must look like 01.015")
-        if not self.name.strip():
-            raise InvalidValueError("clinician must have a name")
+        if not self.name.strip() or not self.name.isprintable():
+            raise InvalidValueError("clinician must have a name without control characters")
         if self.ura is not None and not _URA.match(self.ura):
             raise InvalidValueError("URA must have 8 digits")
 

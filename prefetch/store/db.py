@@ -68,7 +68,14 @@ def _sqlite_engine(url: str) -> Engine:
     database = make_url(url).database
     if database and database != ":memory:" and not database.startswith("file:"):
         # The data directory holds BSNs: create it private to this user.
-        Path(database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            Path(database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                "cannot create the database directory",
+                path=str(Path(database).parent),
+                error=type(exc).__name__,
+            ) from None
     engine = create_engine(
         url,
         hide_parameters=True,
