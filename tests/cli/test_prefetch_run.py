@@ -114,3 +114,24 @@ def test_run_a_schedule_day_then_resume(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'prefetch.sqlite'}")
     assert DispenseRepository(engine).count() > 0
     engine.dispose()
+
+
+def test_run_refuses_bad_input_before_anything(tmp_path: Path) -> None:
+    cfg = tmp_path / "p.toml"
+    cfg.write_text('[hospital]\nura = "00000000"\n')
+    args = ["run", "--schedule", "s.toml", "--appointments", "a.csv", "-c", str(cfg)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert "hospital.ura: still the placeholder" in result.output
+    assert "lsp.client_p12: not set" in result.output
+    ready = tmp_path / "ready.toml"
+    (tmp_path / "x.pem").write_bytes(b"x")
+    ready.write_text(
+        '[hospital]\nura = "12345678"\napplication_id = "1"\nsystem_uzi = "900000012"\n'
+        f'[lsp]\nclient_p12 = "{tmp_path / "x.pem"}"\nca_file = "{tmp_path / "x.pem"}"\n'
+        f'[security]\ntrust_anchors = ["{tmp_path / "x.pem"}"]\n'
+    )
+    result = runner.invoke(app, [*args[:-1], str(ready), "--day", "2026-13-01"])
+    assert result.exit_code == 2
+    assert "is not a date" in result.output
+    assert "Traceback" not in result.output
