@@ -125,7 +125,22 @@ def _ts(day: dt.date) -> str:
     return day.strftime("%Y%m%d")
 
 
-def _structured_dosage(regimen: Regimen, start: dt.date, days: int) -> Dosage:
+DOSE_RANGE_SHARE = 0.5  # of "zo nodig" regimens: a dose range, "1 à 2" (doseQuantity low/high)
+CYCLE_SHARE = 0.12  # of once-daily regimens: "21 dagen, daarna 1 week stoppen" (nested SXPR)
+CYCLE_INSTRUCTION = Code(
+    code="1225", system=oids.NHG_TABLE_25, display="gedurende 3 weken, daarna 1 week stoppen"
+)
+
+
+def _structured_dosage(
+    regimen: Regimen, start: dt.date, days: int, rng: random.Random | None = None
+) -> Dosage:
+    """A structured dosage; with `rng`, sometimes a dose range (as needed) or a cycle.
+
+    A dose range is `doseQuantity/low|high` (the official QURX_EX990113NL_02 example); a
+    cycle is the nested schedule of the lsp-batch example: `comp` IVL (the use period) and
+    `comp operator="A"` SXPR of a daily PIVL and a 28-day PIVL with a 21-day phase.
+    """
     instructions: list[Code] = []
     if regimen.as_needed:
         instructions.append(AS_NEEDED)
@@ -142,6 +157,36 @@ def _structured_dosage(regimen: Regimen, start: dt.date, days: int) -> Dosage:
     else:
         period = Quantity(value=Decimal(regimen.period_days), unit="d")
     text = f"Vanaf {start.strftime('%d-%m-%Y')} gedurende {days} dagen, {regimen.text()}"
+    dose = QuantityRange(center=Quantity(value=regimen.dose, unit="1"))
+    frequency = Timing(kind="PIVL", period=period, operator="A")
+    if rng is not None and regimen.as_needed and rng.random() < DOSE_RANGE_SHARE:
+        high = regimen.dose * 2
+        dose = QuantityRange(
+            low=Quantity(value=regimen.dose, unit="1"), high=Quantity(value=high, unit="1")
+        )
+        text += f" ({regimen.dose} à {high} per keer)".replace(".", ",")
+    elif (
+        rng is not None
+        and regimen.times == 1
+        and regimen.period_days == 1
+        and not regimen.as_needed
+        and rng.random() < CYCLE_SHARE
+    ):
+        frequency = Timing(
+            kind="SXPR",
+            operator="A",
+            components=(
+                Timing(kind="PIVL", period=Quantity(value=Decimal(1), unit="d")),
+                Timing(
+                    kind="PIVL",
+                    operator="A",
+                    phase_width=Quantity(value=Decimal(21), unit="d"),
+                    period=Quantity(value=Decimal(28), unit="d"),
+                ),
+            ),
+        )
+        text += ", daarna 1 week stoppen"
+        instructions.append(CYCLE_INSTRUCTION)
     return Dosage(
         text=text,
         status="active",
@@ -152,11 +197,11 @@ def _structured_dosage(regimen: Regimen, start: dt.date, days: int) -> Dosage:
                     Timing(
                         kind="IVL", low=_ts(start), width=Quantity(value=Decimal(days), unit="d")
                     ),
-                    Timing(kind="PIVL", period=period, operator="A"),
+                    frequency,
                 ),
             ),
         ),
-        dose=QuantityRange(center=Quantity(value=regimen.dose, unit="1")),
+        dose=dose,
         instructions=tuple(instructions),
     )
 
@@ -199,7 +244,7 @@ def make_dispense(
             instr = (Code(code=code[0], system=oids.NHG_TABLE_25, display=code[1]),) if code else ()
             dosages = (Dosage(text=text, status="active", instructions=instr),)
         else:
-            dosages = (_structured_dosage(rng.choice(entry.regimens), day, days),)
+            dosages = (_structured_dosage(rng.choice(entry.regimens), day, days, rng),)
     performer_null = rng.choice(("UNK", "UNK", "MSK"))
     org = (Identifier(root=oids.URA, extension=pharmacy.ura),)
     pharmacist = (

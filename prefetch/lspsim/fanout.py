@@ -23,6 +23,9 @@ from lxml import etree
 from prefetch.domain import oids
 from prefetch.domain.coded import Identifier
 from prefetch.hl7v3.answer import (
+    PUBLIC_PHARMACY,
+    NamePart,
+    PatientDemographics,
     SourceSystem,
     build_batch,
     build_dispense_item,
@@ -34,7 +37,7 @@ from prefetch.hl7v3.params import QueryParams, QueryRef
 from prefetch.lspsim.dispgen import in_window
 from prefetch.lspsim.faults import QueryPlan, retry_after_header
 from prefetch.lspsim.profiles import FailureForm, NotRegistered, Profile
-from prefetch.lspsim.world import World
+from prefetch.lspsim.world import Demographics, Pharmacy, World
 
 LSP_MESSAGE_ROOT = "2.16.840.1.113883.2.4.6.6"
 HL7_QUERY_RESPONSE = "2.16.840.1.113883.5.1067"  # HL7 QueryResponse: OK, NF, AE, QE
@@ -114,6 +117,38 @@ def _issue(
         receiver_application_id=receiver,
         now=now,
         response_code=response_code,
+    )
+
+
+PHARMACY_KINDS = {"J8": PUBLIC_PHARMACY}
+
+
+def source_system(pharmacy: Pharmacy) -> SourceSystem:
+    """The pharmacy as its items name it, with the details real items carry."""
+    return SourceSystem(
+        organization_ura=pharmacy.ura,
+        organization_name=pharmacy.name,
+        application_id=pharmacy.application_id,
+        system_uzi=pharmacy.system_uzi,
+        organization_code=PHARMACY_KINDS.get(pharmacy.kind_code or ""),
+        organization_telecom=f"x-hl7-applicatie:{LSP_MESSAGE_ROOT}.{pharmacy.application_id}",
+        organization_city=pharmacy.city,
+        software_name=pharmacy.software_name,
+    )
+
+
+def patient_details(person: Demographics | None) -> PatientDemographics | None:
+    """The synthetic patient as `Patient/addr` and `Person` (name, gender, birth date)."""
+    if person is None:
+        return None
+    return PatientDemographics(
+        name=(NamePart("given", person.given), NamePart("family", person.family)),
+        gender_code=person.gender,
+        birth_date=person.birth_date,
+        street_name=person.street,
+        house_number=person.house_number,
+        postal_code=person.postal_code,
+        city=person.city,
     )
 
 
@@ -229,21 +264,16 @@ def _fan_out(
             continue
         dispenses = [d for d in reg.dispenses if in_window(d, params.look_back_from)]
         found += len(dispenses)
-        source = SourceSystem(
-            organization_ura=pharmacy.ura,
-            organization_name=pharmacy.name,
-            application_id=pharmacy.application_id,
-            system_uzi=pharmacy.system_uzi,
-        )
         items.append(
             build_dispense_item(
                 query=query,
-                source=source,
+                source=source_system(pharmacy),
                 bsn=params.bsn,
                 dispenses=dispenses,
                 message_id=ids.next(),
                 receiver_application_id=receiver,
                 now=now,
+                patient_details=patient_details(patient.demographics) if patient else None,
             )
         )
     if timed_out:

@@ -12,6 +12,7 @@ dispenses, so that a look-back window yields `NF` for that pharmacy.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import random
@@ -53,6 +54,9 @@ class Pharmacy:
     dispense_root: str  # root of this pharmacy's dispense ids
     region: int = 1  # historical LSP region (for the regions mode)
     pharmacist_uzi: str | None = None
+    city: str | None = None  # Organization/addr/city
+    kind_code: str | None = None  # Organization/code (J8: openbare apotheek)
+    software_name: str | None = None  # assignedDevice/softwareName (the pharmacy system)
 
     def ref(self) -> PharmacyRef:
         return PharmacyRef(
@@ -69,11 +73,43 @@ class Registration:
 
 
 @dataclass(frozen=True, slots=True)
+class Demographics:
+    """Synthetic, obviously fake patient details (family names start with "XXX_", the
+    Nictiz convention for test patients; streets are "Simulatiestraat" and the like)."""
+
+    given: str
+    family: str
+    gender: str  # M, F or UN (HL7 AdministrativeGender)
+    birth_date: dt.date
+    street: str
+    house_number: str
+    postal_code: str
+    city: str
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "given": self.given,
+            "family": self.family,
+            "gender": self.gender,
+            "birth_date": self.birth_date.isoformat(),
+            "street": self.street,
+            "house_number": self.house_number,
+            "postal_code": self.postal_code,
+            "city": self.city,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, str]) -> Demographics:
+        return cls(**{**data, "birth_date": dt.date.fromisoformat(data["birth_date"])})  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
 class WorldPatient:
     """A patient known to the simulated LSP. No registrations: not in the index."""
 
     bsn: Bsn
     registrations: tuple[Registration, ...] = ()
+    demographics: Demographics | None = None
 
 
 def _random_bsn(rng: random.Random) -> str:
@@ -176,7 +212,10 @@ class World:
             raise ConfigError("patient count out of range", patients=patients, maximum=MAX_PATIENTS)
         ref = reference_date or dt.datetime.now(dt.UTC).date()
         rng = random.Random(seed)  # noqa: S311 - seeded simulation, not crypto
-        pharmacies = _generate_pharmacies(rng, max(6, min(400, patients // 15 + 4)))
+        pharmacies = [
+            _with_details(p, random.Random(f"{seed}:pharmacy:{p.ura}"))  # noqa: S311
+            for p in _generate_pharmacies(rng, max(6, min(400, patients // 15 + 4)))
+        ]
         world = cls(seed=seed, reference_date=ref, pharmacies=pharmacies)
         prescribers = [random_prescriber(rng) for _ in range(max(10, patients // 4))]
         seen: set[str] = set()
@@ -191,7 +230,8 @@ class World:
                 count = rng.choices((1, 2, 3), weights=(60, 30, 10))[0]
                 for pharmacy in rng.sample(pharmacies, count):
                     regs.append(_registration(rng, pharmacy, prescribers, serials, ref))
-            world._put(WorldPatient(bsn=Bsn(bsn), registrations=tuple(regs)))
+            details = _demographics(random.Random(f"{seed}:person:{bsn}"), ref)  # noqa: S311
+            world._put(WorldPatient(bsn=Bsn(bsn), registrations=tuple(regs), demographics=details))
         return world
 
     # ------------------------------------------------------------------ persistence
@@ -204,6 +244,7 @@ class World:
             "patients": [
                 {
                     "bsn": p.bsn.value,
+                    **({"demographics": p.demographics.to_json()} if p.demographics else {}),
                     "registrations": [
                         {
                             "pharmacy": r.pharmacy_ura,
@@ -242,6 +283,9 @@ class World:
                         )
                         for r in p["registrations"]
                     ),
+                    demographics=Demographics.from_json(p["demographics"])
+                    if p.get("demographics")
+                    else None,
                 )
                 for p in data["patients"]
             ]
@@ -274,7 +318,44 @@ def _pharmacy_json(p: Pharmacy) -> dict[str, Any]:
         "dispense_root": p.dispense_root,
         "region": p.region,
         "pharmacist_uzi": p.pharmacist_uzi,
+        "city": p.city,
+        "kind_code": p.kind_code,
+        "software_name": p.software_name,
     }
+
+
+_GIVEN = {
+    "F": ("Anna", "Els", "Fenna", "Ingrid", "Maria", "Noor", "Sanne", "Tess"),
+    "M": ("Bram", "Daan", "Henk", "Jan", "Kees", "Luuk", "Piet", "Sem"),
+    "UN": ("Alex", "Sam"),
+}
+_FAMILY = ("Testpatiënt", "Proefpersoon", "Simulant", "Voorbeeld", "Fictief", "Oefenpatiënt")
+_STREETS = ("Simulatiestraat", "Testlaan", "Proefweg", "Voorbeeldplein", "Fictieve Gracht")
+_SOFTWARE = ("SimAIS Apotheek 4.2", "Testapotheeksysteem 7", "ProefFarma 2.1", "DemoRx 11")
+
+
+def _demographics(rng: random.Random, ref: dt.date) -> Demographics:
+    gender = rng.choices(("F", "M", "UN"), weights=(50, 49, 1))[0]
+    born = ref - dt.timedelta(days=rng.randint(365, 98 * 365))
+    return Demographics(
+        given=rng.choice(_GIVEN[gender]),
+        family=f"XXX_{rng.choice(_FAMILY)}",
+        gender=gender,
+        birth_date=born,
+        street=rng.choice(_STREETS),
+        house_number=str(rng.randint(1, 250)),
+        postal_code=f"{rng.randint(1000, 9999)} {rng.choice('ABCDEFGHJKLMNPRSTVWX')}Z",
+        city=rng.choice(TOWNS),
+    )
+
+
+def _with_details(pharmacy: Pharmacy, rng: random.Random) -> Pharmacy:
+    """Kind and software name of a generated pharmacy (from its own seeded generator)."""
+    return dataclasses.replace(
+        pharmacy,
+        kind_code="J8",
+        software_name=rng.choice(_SOFTWARE),
+    )
 
 
 def _generate_pharmacies(rng: random.Random, count: int) -> list[Pharmacy]:
@@ -299,6 +380,7 @@ def _generate_pharmacies(rng: random.Random, count: int) -> list[Pharmacy]:
                 dispense_root=root,
                 region=1 + i % REGIONS,
                 pharmacist_uzi=f"{rng.randrange(10**6):09d}",
+                city=town,
             )
         )
     return out

@@ -212,3 +212,39 @@ def test_answer_echoes_the_query(world: World) -> None:
         bsn_el = item.find(f".//{HL7}Patient/{HL7}id")
         if bsn_el is not None:
             assert bsn_el.get("extension") == patient.bsn.value
+
+
+def test_items_carry_patient_and_pharmacy_details_like_real_answers(world: World) -> None:
+    patient = next(p for p in world.patients if world.dispenses_for(p.bsn))
+    assert patient.demographics is not None
+    batch = batch_of(_answer(world, patient.bsn).body)
+    validate_batch(batch)
+    item = next(i for i in items_of(batch) if response_code(i) == "OK")
+    person = item.find(f".//{HL7}subject/{HL7}Patient/{HL7}Person")
+    assert person is not None
+    assert person.findtext(f"{HL7}name/{HL7}family") == patient.demographics.family
+    assert person.findtext(f"{HL7}name/{HL7}family", "").startswith("XXX_")  # obviously fake
+    gender = person.find(f"{HL7}administrativeGenderCode")
+    assert gender is not None and gender.get("code") == patient.demographics.gender
+    assert item.find(f".//{HL7}subject/{HL7}Patient/{HL7}addr") is not None
+    device = item.find(f".//{HL7}authorOrPerformer/{HL7}participant/{HL7}AssignedDevice")
+    assert device is not None
+    software = device.findtext(f".//{HL7}assignedDevice/{HL7}softwareName")
+    pharmacy = world.pharmacy(source_ura(item) or "")
+    assert software == pharmacy.software_name and software
+    org = device.find(f"{HL7}Organization")
+    assert org is not None
+    code = org.find(f"{HL7}code")
+    assert code is not None and code.get("code") == "J8"
+    telecom = org.find(f"{HL7}telecom")
+    assert telecom is not None and pharmacy.application_id in (telecom.get("value") or "")
+    assert org.findtext(f"{HL7}addr/{HL7}city") == pharmacy.city
+
+
+def test_a_test_patient_without_demographics_still_gets_a_valid_answer(own_world: World) -> None:
+    ura = own_world.pharmacies[0].ura
+    bsn = Bsn("999911120")
+    own_world.add_patient(bsn, [Registration(ura, own_world.make_dispenses(ura, [REFERENCE_DATE]))])
+    batch = batch_of(_answer(own_world, bsn).body)
+    validate_batch(batch)
+    assert batch.find(f".//{HL7}Person") is None

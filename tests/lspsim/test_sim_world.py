@@ -150,3 +150,40 @@ def test_add_patient_with_own_registrations(own_world: World) -> None:
 def test_patient_count_is_bounded(count: int) -> None:
     with pytest.raises(ConfigError):
         World.generate(1, count, reference_date=REFERENCE_DATE)
+
+
+def test_dose_ranges_and_nested_schedules_occur_and_read_back(world: World) -> None:
+    ranges = cycles = 0
+    for patient in world.patients:
+        for dispense in world.dispenses_for(patient.bsn):
+            for dosage in dispense.dosages:
+                if dosage.dose is not None and dosage.dose.low is not None:
+                    assert dosage.dose.high is not None and dosage.dose.center is None
+                    ranges += 1
+                for timing in dosage.timing:
+                    if any(c.kind == "SXPR" for c in timing.components):
+                        cycles += 1
+            if any(
+                (d.dose is not None and d.dose.low is not None)
+                or any(c.kind == "SXPR" for t in d.timing for c in t.components)
+                for d in dispense.dosages
+            ):
+                event = build_dispense_event(root_element("component"), dispense)
+                schema.validate_dispense_event(event)
+                assert read_dispense(event) == dispense
+    assert ranges >= 3 and cycles >= 3
+
+
+def test_patients_have_synthetic_demographics_and_pharmacies_details(world: World) -> None:
+    people = [p.demographics for p in world.patients]
+    assert all(d is not None and d.family.startswith("XXX_") for d in people)
+    assert {d.gender for d in people if d} >= {"F", "M"}
+    assert all(d.birth_date < REFERENCE_DATE for d in people if d)
+    assert all(p.city and p.kind_code == "J8" and p.software_name for p in world.pharmacies)
+
+
+def test_demographics_survive_save_and_load(tmp_path: Path, own_world: World) -> None:
+    own_world.save(tmp_path / "w.json")
+    loaded = World.load(tmp_path / "w.json")
+    assert [p.demographics for p in loaded.patients] == [p.demographics for p in own_world.patients]
+    assert loaded.pharmacies == own_world.pharmacies
