@@ -20,6 +20,7 @@ from prefetch.hl7v3.xmlbuild import (
     format_date,
     ii,
     pq,
+    set_attr,
     sub,
     text_el,
 )
@@ -37,7 +38,7 @@ def build_dispense_event(parent: etree._Element, dispense: Dispense) -> etree._E
         day = format_date(dispense.dispensed_on)
         if dispense.dispensed_time is not None and not dispense.dispensed_time.startswith(day):
             raise InvalidValueError("dispensed_time must fall on dispensed_on")
-        eff.set("value", dispense.dispensed_time or day)
+        set_attr(eff, "value", dispense.dispensed_time or day)
     elif dispense.dispensed_time is not None:
         raise InvalidValueError("dispensed_time needs dispensed_on")
     if dispense.period_start is not None:
@@ -49,7 +50,7 @@ def build_dispense_event(parent: etree._Element, dispense: Dispense) -> etree._E
         and dispense.period_start is None
         and dispense.period_end is None
     ):
-        eff.set("nullFlavor", "NI")
+        set_attr(eff, "nullFlavor", "NI")
     pq(ev, "quantity", dispense.quantity or Quantity(null_flavor="NI"))
     if dispense.expected_use is not None:
         pq(sub(ev, "expectedUseTime"), "width", dispense.expected_use)
@@ -231,18 +232,20 @@ def _timing(parent: etree._Element, tag: str, timing: Timing, *, top: bool) -> N
     el = sub(parent, tag)
     xsi_type = _XSI_TYPES[timing.kind]
     if xsi_type is not None:
-        el.set(XSI_TYPE, xsi_type)
+        set_attr(el, XSI_TYPE, xsi_type)
     if timing.operator is not None:
-        el.set("operator", timing.operator)
+        set_attr(el, "operator", timing.operator)
     if timing.kind == "TS":
         if timing.low is None:
             raise InvalidValueError("a TS timing needs a value (low)")
-        el.set("value", timing.low)
+        set_attr(el, "value", timing.low)
     elif timing.kind == "IVL":
         _ivl(el, timing.low, timing.width, timing.high)
     elif timing.kind == "PIVL":
         if timing.institution_specified is not None:
-            el.set("institutionSpecified", "true" if timing.institution_specified else "false")
+            set_attr(
+                el, "institutionSpecified", "true" if timing.institution_specified else "false"
+            )
         if timing.phase_center is not None:
             if timing.phase_low is not None or timing.phase_width is not None:
                 raise InvalidValueError("a PIVL phase has a center or low/width, not both")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from prefetch.hl7v3.xmlbuild import SOAP11
+from prefetch.hl7v3.xmlbuild import SOAP11, set_text
 from prefetch.hl7v3.xmlparse import parse_xml
 
 _ENV = f"{{{SOAP11}}}Envelope"
@@ -57,8 +57,8 @@ def build_soap_fault(code: str, reason: str) -> bytes:
     env = etree.Element(_ENV, nsmap={"soap": SOAP11})
     body = etree.SubElement(env, _BODY)
     fault = etree.SubElement(body, _FAULT)
-    etree.SubElement(fault, "faultcode").text = code if ":" in code else f"soap:{code}"
-    etree.SubElement(fault, "faultstring").text = reason
+    set_text(etree.SubElement(fault, "faultcode"), code if ":" in code else f"soap:{code}")
+    set_text(etree.SubElement(fault, "faultstring"), reason)
     return bytes(etree.tostring(env, xml_declaration=True, encoding="UTF-8"))
 
 

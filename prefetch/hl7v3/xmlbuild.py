@@ -31,18 +31,38 @@ def root_element(tag: str) -> etree._Element:
     return etree.Element(q(tag), nsmap=NSMAP)  # type: ignore[arg-type]  # None = default ns
 
 
+_UNHOLDABLE = "text contains a character XML cannot hold"
+
+
+def set_attr(el: etree._Element, key: str, value: str) -> None:
+    """`el.set`, raising `InvalidValueError` (not lxml's bare ValueError) for a value XML
+    1.0 cannot hold (control character, NUL, lone surrogate)."""
+    try:
+        el.set(key, value)
+    except ValueError as exc:
+        raise InvalidValueError(
+            _UNHOLDABLE, element=etree.QName(el).localname, attribute=key
+        ) from exc
+
+
+def set_text(el: etree._Element, text: str) -> None:
+    """`el.text = text`, raising `InvalidValueError` for text XML 1.0 cannot hold."""
+    try:
+        el.text = text
+    except ValueError as exc:
+        raise InvalidValueError(_UNHOLDABLE, element=etree.QName(el).localname) from exc
+
+
 def sub(parent: etree._Element, tag: str, **attrs: str | None) -> etree._Element:
     """Append a child in the HL7 namespace; attributes whose value is None are left out."""
     el = etree.SubElement(parent, q(tag))
-    for key, value in attrs.items():
-        if value is not None:
-            try:
-                el.set(key, value)
-            except ValueError as exc:  # control character, lone surrogate, NUL
-                parent.remove(el)
-                raise InvalidValueError(
-                    "text contains a character XML cannot hold", element=tag, attribute=key
-                ) from exc
+    try:
+        for key, value in attrs.items():
+            if value is not None:
+                set_attr(el, key, value)
+    except InvalidValueError:
+        parent.remove(el)
+        raise
     return el
 
 
@@ -50,10 +70,10 @@ def text_el(parent: etree._Element, tag: str, text: str, **attrs: str | None) ->
     """A child holding `text`; text that XML 1.0 cannot hold raises `InvalidValueError`."""
     el = sub(parent, tag, **attrs)
     try:
-        el.text = text
-    except ValueError as exc:  # control character, lone surrogate, NUL
+        set_text(el, text)
+    except InvalidValueError:
         parent.remove(el)
-        raise InvalidValueError("text contains a character XML cannot hold", element=tag) from exc
+        raise
     return el
 
 
@@ -119,13 +139,13 @@ def pq(
     """A PQ element with its coded translations (PQR)."""
     el = sub(parent, tag)
     if xsi_type:
-        el.set(XSI_TYPE, xsi_type)
+        set_attr(el, XSI_TYPE, xsi_type)
     if quantity.value is not None:
-        el.set("value", format_decimal(quantity.value))
+        set_attr(el, "value", format_decimal(quantity.value))
     if quantity.unit is not None:
-        el.set("unit", quantity.unit)
+        set_attr(el, "unit", quantity.unit)
     if quantity.null_flavor is not None:
-        el.set("nullFlavor", quantity.null_flavor)
+        set_attr(el, "nullFlavor", quantity.null_flavor)
     for translation in quantity.translations:
         _pqr(el, translation)
     return el
@@ -137,7 +157,7 @@ def _pqr(parent: etree._Element, coded: CodedValue) -> None:
         raise InvalidValueError("a unit translation holds one plain code")
     el = sub(parent, "translation")
     if coded.value is not None:
-        el.set("value", format_decimal(coded.value))
+        set_attr(el, "value", format_decimal(coded.value))
     for key, value in (
         ("code", code.code),
         ("codeSystem", code.system),
@@ -145,7 +165,7 @@ def _pqr(parent: etree._Element, coded: CodedValue) -> None:
         ("nullFlavor", code.null_flavor),
     ):
         if value is not None:
-            el.set(key, value)
+            set_attr(el, key, value)
 
 
 def to_bytes(el: etree._Element) -> bytes:

@@ -344,3 +344,17 @@ def test_text_xml_cannot_hold_is_an_invalid_value(ref: QueryRef) -> None:
             receiver_application_id="4003",
             now=NOW,
         )
+
+
+def test_unholdable_text_in_a_dispense_or_fault_is_an_invalid_value(ref: QueryRef) -> None:
+    import dataclasses
+    from decimal import Decimal
+
+    from prefetch.domain.coded import Quantity
+
+    bad_unit = dataclasses.replace(full_dispense(), quantity=Quantity(Decimal(1), "st\x07uk"))
+    with pytest.raises(InvalidValueError) as info:
+        item(ref, dispenses=(bad_unit,))
+    assert not isinstance(info.value.__cause__, InvalidValueError)  # lxml's ValueError, wrapped
+    with pytest.raises(InvalidValueError):
+        build_soap_fault("Client", "bad\x00reason")
