@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 import requests
-from conftest import make_params
+from lsp_helpers import make_params
 from requests.adapters import HTTPAdapter
 
 from prefetch.domain.bsn import Bsn
