@@ -13,7 +13,8 @@ that any re-serialisation would break. zeep's part would be `Transport.post`, wh
 Failure mapping (the `LspGateway` contract):
 - connection refused/reset, time-out, HTTP 5xx without a SOAP fault, 503/429 with
   Retry-After, truncated or malformed XML -> TRANSIENT with a code;
-- the server's TLS certificate does not verify -> SecurityError (stop: fail closed);
+- the server's TLS certificate does not verify, or the server refuses our client
+  certificate (expired, revoked, unknown CA) -> SecurityError (stop: fail closed);
 - a SOAP fault or an HL7 answer -> parsed and classified by `prefetch.hl7v3.codes`;
 - an answer that belongs to another query -> FAILED ("CORRELATION").
 """
@@ -37,6 +38,16 @@ from prefetch.security.keys import Credential
 from prefetch.security.wssec import secure_query
 
 _OVERLOAD_STATUS = frozenset({429, 503})
+# TLS alerts with which a server refuses our client certificate (OpenSSL reason names).
+_CLIENT_CERT_ALERTS = (
+    "CERTIFICATE_EXPIRED",
+    "CERTIFICATE_REVOKED",
+    "UNKNOWN_CA",
+    "BAD_CERTIFICATE",
+    "CERTIFICATE_UNKNOWN",
+    "UNSUPPORTED_CERTIFICATE",
+    "CERTIFICATE_REQUIRED",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,9 +128,15 @@ class LspClient:
         except _TooSlow:
             return self._reply(_transient("TIMEOUT", "answer not complete in time"), started)
         except requests.exceptions.SSLError as exc:
-            if "CERTIFICATE_VERIFY_FAILED" in str(exc) or "hostname" in str(exc).lower():
+            text = str(exc)
+            if "CERTIFICATE_VERIFY_FAILED" in text or "hostname" in text.lower():
                 raise SecurityError(
                     "the LSP's TLS certificate does not verify", url=self.endpoint.url
+                ) from None
+            alert = next((a for a in _CLIENT_CERT_ALERTS if a in text), None)
+            if alert is not None:  # retrying cannot help: stop the run, alert operations
+                raise SecurityError(
+                    "the LSP refused our TLS client certificate", alert=alert.lower()
                 ) from None
             return self._reply(_transient("TLS", type(exc).__name__), started)
         except requests.exceptions.Timeout as exc:
