@@ -201,3 +201,20 @@ def test_a_valid_query_still_gets_its_batch(world: World, clock: FakeClock) -> N
     service = LspService(world, BUILTIN["ideal"], clock=clock)
     answer = service.handle(_body(world), client="c")
     assert answer.outcome != "invalid_query" and answer.status == 200
+
+
+def test_a_slowed_down_profile_admits_a_client_at_its_rate(world: World, clock: FakeClock) -> None:
+    profile = BUILTIN["realistic"].with_time_scale(4)  # 2 queries/s becomes 0.5/s
+    profile = dataclasses.replace(profile, latency=dataclasses.replace(profile.latency, median_s=0))
+    profile = dataclasses.replace(profile, faults=dataclasses.replace(BUILTIN["ideal"].faults))
+    service = LspService(world, profile, clock=clock)
+    outcomes = []
+    for i in range(10):  # 0.5/s for 20 s
+        outcomes.append(service.handle(_body(world, i), client="slow").outcome)
+        clock.advance(2.0)
+    stats = service.stats.snapshot()
+    assert stats["violations"]["total"] == 0, outcomes
+    assert stats["rate_limit"]["window_s"] == 2.0 and stats["rate_limit"]["per_window"] == 1
+    assert service.handle(_body(world, 10), client="slow").outcome != "overload_rate"
+    clock.advance(1.0)  # one second later: twice the rate
+    assert service.handle(_body(world, 11), client="slow").outcome == "overload_rate"
