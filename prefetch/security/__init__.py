@@ -14,7 +14,7 @@ The only package that imports `cryptography` and `signxml`. Modules:
 - `signcheck`  `TokenChecker`: signer and signature of one assertion
 - `verify`     `EnvelopeVerifier`: what the LSP checks, one reason per failure
 - `mandates`   `register_mandate`, `check_mandate` (before a run)
-- `errors`     `CertificateRejected`, `TokenRejected` and their reasons
+- `errors`     `CertificateRejected`, `TokenRejected`, `RequestRejected` and their reasons
 """
 
 import logging
