@@ -129,11 +129,12 @@ class Throttle:
         if self._in_flight >= self.config.max_in_flight:
             return 0.05
         wait = self._paused_until - now
-        window = self._window + self.config.margin_seconds
-        while self._sent and self._sent[0] <= now - window:
+        horizon = now - (self._window + self.config.margin_seconds)
+        while self._sent and self._sent[0] <= horizon:
             self._sent.popleft()
         if len(self._sent) >= self._capacity:
-            wait = max(wait, self._sent[0] + window - now)
+            # sent[0] > horizon, so this is > 0 even in floating point (a != b => a - b != 0)
+            wait = max(wait, self._sent[0] - horizon)
         return max(wait, 0.0)
 
     @contextmanager
@@ -152,7 +153,7 @@ class Throttle:
                     break
             if now + wait > deadline:
                 raise OverloadError("no send slot within the time-out", retry_after=wait)
-            self._clock.sleep(min(wait, 0.25))
+            self._clock.sleep(min(max(wait, 0.001), 0.25))  # at least 1 ms: time must pass
         try:
             yield
         finally:

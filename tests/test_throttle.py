@@ -77,3 +77,30 @@ def test_circuit_breaker_fails_closed_then_half_opens() -> None:
         pass  # pragma: no cover
     throttle.breaker.success()
     assert throttle.breaker.state == "closed"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rate=st.floats(min_value=0.2, max_value=20),
+    window=st.floats(min_value=0.3, max_value=3),
+    start=st.floats(min_value=0, max_value=1e6),
+)
+def test_rounding_never_lets_a_burst_through(rate: float, window: float, start: float) -> None:
+    """Back-to-back sends (no time passing between them unless the throttle sleeps) never
+    exceed the capacity of any window, whatever the float rounding at the window's edge."""
+    clock = FakeClock()
+    clock.now = start
+    throttle = Throttle(
+        ThrottleConfig(
+            rate_per_second=rate, max_in_flight=4, window_seconds=window, margin_seconds=0.0
+        ),
+        clock,
+    )
+    sent: list[float] = []
+    for _ in range(30):
+        with throttle.slot():
+            sent.append(clock.now)
+    span = max(window, 1.0 / rate)
+    capacity = max(1, int(rate * span))
+    for t in sent:
+        assert sum(1 for s in sent if t <= s < t + span) <= capacity
