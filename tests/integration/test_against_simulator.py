@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from day_helpers import known_patients_day
 
 from prefetch.composition import Stores, make_lsp_client, make_prefetcher, open_stores
 from prefetch.demo.clinic_day import DayMix, clinic_day_csv
@@ -163,25 +164,7 @@ def test_mandate_by_another_clinician_refused_and_nothing_stored(
     pki, passphrase = ensure_pki(pki_dir, key_size=2048)
     world = World.generate(5, 30)
     now = dt.datetime.now(dt.UTC)
-    clinic_day = now.astimezone(AMSTERDAM).date() + dt.timedelta(days=1)
-    appointments = parse_appointments_csv(
-        clinic_day_csv(
-            [p.bsn for p in world.patients],
-            clinic_day,
-            seed=1,
-            mix=DayMix(
-                known=20,
-                unknown=0,
-                no_bsn=0,
-                invalid_bsn=0,
-                unverified=0,
-                refused=0,
-                cancelled=0,
-                telephone=0,
-                two_clinics=0,
-            ),
-        )
-    )
+    clinic_day, appointments = known_patients_day(world, 20, seed=1)
     profile = get_profile("ideal")
     schedule = demo_schedule(pki)
     # The assistant signs a mandate with their own pass; the forger then presents it as

@@ -12,10 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from day_helpers import known_patients_day
 from lxml import etree
 
 from prefetch.composition import make_prefetcher, open_stores
-from prefetch.demo.clinic_day import DayMix, clinic_day_csv
 from prefetch.demo.run_demo import (
     demo_schedule,
     demo_settings,
@@ -23,7 +23,6 @@ from prefetch.demo.run_demo import (
     ensure_pki,
     start_simulator,
 )
-from prefetch.domain.localtime import AMSTERDAM
 from prefetch.hl7v3.params import QueryParams
 from prefetch.hl7v3.xmlparse import parse_xml
 from prefetch.lsp.client import LspClient, LspEndpoint
@@ -32,7 +31,6 @@ from prefetch.lspsim.world import World
 from prefetch.security.keys import Credential
 from prefetch.security.tls import mtls_session
 from prefetch.settings import RunSettings
-from prefetch.sources.csv_source import parse_appointments_csv
 
 NS = {
     "soap": "http://schemas.xmlsoap.org/soap/envelope/",
@@ -153,25 +151,7 @@ def test_attack_refused_and_nothing_stored(
     data_dir, world = setup
     pki, passphrase = ensure_pki(data_dir, key_size=2048)
     now = dt.datetime.now(dt.UTC)
-    clinic_day = now.astimezone(AMSTERDAM).date() + dt.timedelta(days=1)
-    appointments = parse_appointments_csv(
-        clinic_day_csv(
-            [p.bsn for p in world.patients],
-            clinic_day,
-            seed=4,
-            mix=DayMix(
-                known=10,
-                unknown=0,
-                no_bsn=0,
-                invalid_bsn=0,
-                unverified=0,
-                refused=0,
-                cancelled=0,
-                telephone=0,
-                two_clinics=0,
-            ),
-        )
-    )
+    clinic_day, appointments = known_patients_day(world, 10, seed=4)
     schedule = demo_schedule(pki)
     profile = get_profile("ideal")
     with start_simulator(world, profile, pki, passphrase) as sim:
