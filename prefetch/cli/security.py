@@ -140,7 +140,6 @@ def mandate_register(
                 "the pass belongs to another organisation than hospital.ura",
                 pass_ura=credential.identity.ura,
             )
-        settings.data_path.mkdir(parents=True, exist_ok=True)
         upgrade(settings.database_url)
         engine = make_engine(settings.database_url)
         try:
@@ -162,7 +161,7 @@ def mandate_register(
                 mandate_id=mandate_id,
                 trust=trust,
             )
-            repository.save(mandate)
+            repository.add(mandate)
         finally:
             engine.dispose()
     typer.echo(

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from sqlalchemy import Engine, select
 
 from prefetch.domain.people import Clinician, Mandate
+from prefetch.errors import ConfigError
 from prefetch.store._support import Sessions
 from prefetch.store.tables import MandateRow
 
@@ -40,21 +41,28 @@ class MandateRepository:
         self._sessions = Sessions(engine)
         self._clock = clock
 
+    def add(self, mandate: Mandate) -> None:
+        """Insert a new mandate; never overwrites one with the same id (ConfigError).
+        Two registrations racing for one id: the table's primary key refuses the second."""
+        with self._sessions.write() as session:
+            if session.get(MandateRow, mandate.id) is not None:
+                raise ConfigError(
+                    "a mandate with this id exists already; it is not overwritten",
+                    mandate_id=mandate.id,
+                    fix="choose another id",
+                )
+            row = MandateRow(id=mandate.id, created_at=self._clock(), revoked_at=None)
+            _fill(row, mandate)
+            session.add(row)
+
     def save(self, mandate: Mandate) -> None:
+        """Insert or replace the mandate with this id (e.g. a renewed token)."""
         with self._sessions.write() as session:
             row = session.get(MandateRow, mandate.id)
             if row is None:
                 row = MandateRow(id=mandate.id, created_at=self._clock(), revoked_at=None)
                 session.add(row)
-            row.mandating_uzi = mandate.mandating.uzi_number
-            row.mandating_role = mandate.mandating.role_code
-            row.mandating_name = mandate.mandating.name
-            row.mandating_ura = mandate.mandating.ura
-            row.mandated_id = mandate.mandated_id
-            row.schedules = sorted(mandate.schedules)
-            row.valid_from = mandate.valid_from
-            row.valid_until = mandate.valid_until
-            row.token_xml = mandate.token_xml
+            _fill(row, mandate)
 
     def get(self, mandate_id: str) -> Mandate | None:
         with self._sessions.read() as session:
@@ -85,3 +93,15 @@ class MandateRepository:
                 return False
             row.revoked_at = at
             return True
+
+
+def _fill(row: MandateRow, mandate: Mandate) -> None:
+    row.mandating_uzi = mandate.mandating.uzi_number
+    row.mandating_role = mandate.mandating.role_code
+    row.mandating_name = mandate.mandating.name
+    row.mandating_ura = mandate.mandating.ura
+    row.mandated_id = mandate.mandated_id
+    row.schedules = sorted(mandate.schedules)
+    row.valid_from = mandate.valid_from
+    row.valid_until = mandate.valid_until
+    row.token_xml = mandate.token_xml

@@ -163,6 +163,11 @@ class AuditStore(Protocol):
 class MandateStore(Protocol):
     """Mandates from responsible clinicians to assistants or the system."""
 
+    def add(self, mandate: Mandate) -> None:
+        """Insert a new mandate; a mandate with the same id raises ConfigError and is
+        left as it is (registration never overwrites)."""
+        ...
+
     def save(self, mandate: Mandate) -> None:
         """Insert or replace the mandate with this id (created_at kept on replace;
         a revoked mandate stays revoked)."""

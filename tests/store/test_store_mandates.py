@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 from store_samples import T0
 
 from prefetch.domain.people import Clinician, Mandate
-from prefetch.errors import InvalidValueError
+from prefetch.errors import ConfigError, InvalidValueError
 from prefetch.store.repositories import MandateRepository
 
 CARDIOLOGIST = Clinician("000018389", "01.010", "Dr. A. Cardioloog", ura="00012345")
@@ -41,6 +41,14 @@ def test_save_and_get_round_trip(mandates: MandateRepository) -> None:
     renewed = _mandate("m1", {"cardiologie"}, T0, 730)
     mandates.save(renewed)  # replace: same id
     assert mandates.get("m1") == renewed
+
+
+def test_add_never_overwrites(mandates: MandateRepository) -> None:
+    first = _mandate("m2", {"cardiologie"}, T0, 365)
+    mandates.add(first)
+    with pytest.raises(ConfigError, match="exists already"):
+        mandates.add(_mandate("m2", {"interne"}, T0, 30))
+    assert mandates.get("m2") == first
 
 
 def test_for_schedule_filters_by_schedule_time_and_revocation(
