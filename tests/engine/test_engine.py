@@ -270,3 +270,28 @@ def test_a_bug_stops_the_run_instead_of_finishing_it(
     run = RunRepository(migrated_engine).get_run(prepared.run_id)
     assert run is not None
     assert run.state.value == "running"  # resumable, not "finished" with items lost
+
+
+def test_crash_mid_run_resumes_without_loss(
+    migrated_engine: Engine, day: list[Appointment]
+) -> None:
+    """A worker died holding an item (claimed, never recorded): the next start gives it
+    back to the queue; every patient is queried once, nothing is lost."""
+    gateway = FakeLspGateway({BSNS[0]: [records("d1")], BSNS[1]: [records("d2")]})
+    clock = Clock()
+    first = make(migrated_engine, gateway, clock)
+    prepared = first.prepare(SCHEDULE, DAY, day, mandate=MANDATE)
+    runs = RunRepository(migrated_engine)
+    runs.start_run(prepared.run_id, clock())
+    held = runs.claim_next(prepared.run_id, "crashed-worker", clock())
+    assert held is not None
+    clock.now += dt.timedelta(minutes=15)  # longer than stale_after: the worker is gone
+    report = make(migrated_engine, gateway, clock).execute(
+        prepared.run_id, SCHEDULE, MANDATE, clinic_day=DAY
+    )
+    assert report.stopped is None
+    assert report.summary.by_state == {"done": 4, "skipped": 2}
+    assert sorted(p.bsn.value for p in gateway.calls) == sorted(
+        [BSNS[0], BSNS[1], BSNS[2], BSNS[4]]
+    )
+    assert DispenseRepository(migrated_engine).count() == 2
