@@ -151,6 +151,9 @@ def mtls_session(
 ) -> requests.Session:
     """A requests session for https:// with mutual TLS (client certificate = credential)."""
     session = requests.Session()
+    # No proxies, .netrc credentials or CA bundles from the environment: the LSP connection
+    # is configured explicitly (and the per-request environment lookup cost 0.4 ms).
+    session.trust_env = False
     adapter = MtlsAdapter(
         client_ssl_context(credential, ca_file), pool_maxsize=pool_maxsize, max_retries=0
     )

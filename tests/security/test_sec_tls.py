@@ -160,6 +160,20 @@ def test_wrong_host_through_requests(pki: DevPki, creds: dict[str, Credential]) 
         session.get(f"https://localhost:{port}/", timeout=5)
 
 
+def test_session_ignores_proxy_environment(
+    pki: DevPki, creds: dict[str, Credential], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An https_proxy in the environment must not divert the LSP connection."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    session = mtls_session(creds["hospital"], pki.ca_bundle)
+    assert session.trust_env is False
+    with tls_server(
+        server_ssl_context(creds["simulator"], pki.ca_bundle), lambda der: "served"
+    ) as (port, _log):
+        response = session.get(f"https://localhost:{port}/", timeout=5)
+    assert response.status_code == 200
+
+
 def test_no_key_file_left_behind(
     pki: DevPki, creds: dict[str, Credential], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
