@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import threading
+from collections.abc import Callable
 from decimal import Decimal
+
+from sqlalchemy.engine import Engine
 
 from prefetch.domain import oids
 from prefetch.domain.coded import Code, CodedValue, Identifier, Quantity, QuantityRange, Timing
 from prefetch.domain.dispense import Dispense, DispenseProvenance, Dosage, Party, Product
+from prefetch.store.db import make_engine
 from prefetch.store.records import AuditAction, AuditEvent, NewItem
 
 # Valid BSNs (11-check) from the public test range.
@@ -112,3 +117,28 @@ def items(n: int, *, skipped: int = 0) -> list[NewItem]:
         NewItem(f"s{i:04d}", None, ("CARD", "INT"), skip_reason="no_bsn") for i in range(skipped)
     ]
     return out
+
+
+def run_workers(database_url: str, n_workers: int, work: Callable[[int, Engine], None]) -> None:
+    """Run `work(k, engine)` in `n_workers` threads, each on its own engine (one per
+    "machine"), released together by a barrier; re-raise the first error of any worker."""
+    engines = [make_engine(database_url) for _ in range(n_workers)]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(n_workers)
+
+    def run(k: int) -> None:
+        try:
+            barrier.wait()
+            work(k, engines[k])
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(n_workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    for engine in engines:
+        engine.dispose()
+    if errors:
+        raise errors[0]

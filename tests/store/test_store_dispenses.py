@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import threading
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
-from store_samples import BSN_A, BSN_B, T0, audit, dispense, items, provenance
+from store_samples import BSN_A, BSN_B, T0, audit, dispense, items, provenance, run_workers
 
 from prefetch.domain.outcome import OutcomeKind
 from prefetch.errors import StopError
 from prefetch.store.audit import AuditLog
-from prefetch.store.db import make_engine
 from prefetch.store.records import ItemState, NewItem
 from prefetch.store.repositories import DispenseRepository, RunRepository
 from prefetch.store.tables import DispenseRow
@@ -220,41 +218,27 @@ def test_concurrent_outcomes_with_overlapping_dispenses(
     n_workers, per_worker = 3, 8
     runs = RunRepository(migrated_engine)
     assert runs.create_run("r1", "s", DAY, "scheduled", T0, items(n_workers * per_worker))
-    engines = [make_engine(database_url) for _ in range(n_workers)]
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(n_workers)
 
-    def work(k: int) -> None:
-        repo = RunRepository(engines[k])
-        try:
-            barrier.wait()
-            while (item := repo.claim_next("r1", f"w{k}", T0)) is not None:
-                # Shared keys in opposite orders per worker: deadlock bait without sorting.
-                keys = [f"shared-{j}" for j in range(6)] + [f"own-{item.id}"]
-                if k % 2:
-                    keys.reverse()
-                pairs = [
-                    (dispense(key), provenance(T0 + dt.timedelta(seconds=item.id))) for key in keys
-                ]
-                repo.record_outcome(
-                    item.id,
-                    outcome_kind=OutcomeKind.RECORDS,
-                    outcome_code="OK",
-                    detail=None,
-                    dispenses=pairs,
-                    audit=audit(item.bsn),
-                )
-        except BaseException as exc:  # reported below
-            errors.append(exc)
+    def work(k: int, engine: Engine) -> None:
+        repo = RunRepository(engine)
+        while (item := repo.claim_next("r1", f"w{k}", T0)) is not None:
+            # Shared keys in opposite orders per worker: deadlock bait without sorting.
+            keys = [f"shared-{j}" for j in range(6)] + [f"own-{item.id}"]
+            if k % 2:
+                keys.reverse()
+            pairs = [
+                (dispense(key), provenance(T0 + dt.timedelta(seconds=item.id))) for key in keys
+            ]
+            repo.record_outcome(
+                item.id,
+                outcome_kind=OutcomeKind.RECORDS,
+                outcome_code="OK",
+                detail=None,
+                dispenses=pairs,
+                audit=audit(item.bsn),
+            )
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(n_workers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    for engine in engines:
-        engine.dispose()
-    assert errors == []
+    run_workers(database_url, n_workers, work)
     summary = runs.summary("r1")
     assert dict(summary.by_state) == {"done": n_workers * per_worker}
     assert DispenseRepository(migrated_engine).count() == 6 + n_workers * per_worker

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 
 import pytest
 from sqlalchemy import Engine
-from store_samples import BSN_A, T0, audit, dispense, items, provenance
+from store_samples import BSN_A, T0, audit, dispense, items, provenance, run_workers
 
 from prefetch.domain.outcome import OutcomeKind
 from prefetch.errors import InvalidValueError, StopError
 from prefetch.store.audit import AuditLog
-from prefetch.store.db import make_engine
 from prefetch.store.records import ItemState, NewItem, RunKind, RunState
 from prefetch.store.repositories import DispenseRepository, RunRepository
 
@@ -225,28 +223,14 @@ def test_claim_next_never_hands_one_item_to_two_workers(
     assert RunRepository(migrated_engine).create_run(
         "r1", "s", DAY, "scheduled", T0, items(n_items)
     )
-    engines = [make_engine(database_url) for _ in range(n_workers)]  # one per "machine"
     claimed: list[list[int]] = [[] for _ in range(n_workers)]
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(n_workers)
 
-    def work(k: int) -> None:
-        repo = RunRepository(engines[k])
-        try:
-            barrier.wait()
-            while (item := repo.claim_next("r1", f"w{k}", T0)) is not None:
-                claimed[k].append(item.id)
-        except BaseException as exc:  # reported below
-            errors.append(exc)
+    def work(k: int, engine: Engine) -> None:
+        repo = RunRepository(engine)
+        while (item := repo.claim_next("r1", f"w{k}", T0)) is not None:
+            claimed[k].append(item.id)
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(n_workers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    for engine in engines:
-        engine.dispose()
-    assert errors == []
+    run_workers(database_url, n_workers, work)
     everything = [i for per_worker in claimed for i in per_worker]
     assert len(everything) == n_items
     assert len(set(everything)) == n_items
