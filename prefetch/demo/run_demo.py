@@ -7,7 +7,6 @@ every patient of the same day (a manual run) and must add no dispense row.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import os
 import secrets
@@ -26,9 +25,8 @@ from prefetch.lspsim.secure import load_or_create_dev_pki, secure_from_dev_pki
 from prefetch.lspsim.server import SimulatorServer
 from prefetch.lspsim.world import World
 from prefetch.security.keys import write_private
-from prefetch.security.mandates import check_mandate
+from prefetch.security.mandates import check_mandate, register_mandate
 from prefetch.security.pki import DevPki
-from prefetch.security.tokens import build_mandate_token
 from prefetch.settings import (
     DatabaseSettings,
     HospitalSettings,
@@ -107,17 +105,20 @@ def ensure_mandate(
     existing = stores.mandates.get(mandate_id)
     if existing is not None and existing.valid_until > now + dt.timedelta(days=1):
         return existing
-    mandate = Mandate(
-        id=mandate_id,
-        mandating=schedule.overseer,
+    # The same registration `prefetch mandate register` does: the specialist's own pass,
+    # checked against the UZI trust, signs once.
+    mandate = register_mandate(
+        pki.specialist.load(passphrase),
+        name=schedule.overseer.name,
         mandated_id=pki.hospital.uzi_number or "",
-        schedules=frozenset({schedule.id}),
+        schedules=[schedule.id],
         valid_from=now - dt.timedelta(hours=1),
         valid_until=now + dt.timedelta(days=365),
+        now=now,
+        mandate_id=mandate_id,
+        trust=pki.trust_store(),
     )
-    token = build_mandate_token(mandate, pki.specialist.load(passphrase), now=now)
-    mandate = dataclasses.replace(mandate, token_xml=token)
-    stores.mandates.save(mandate)
+    stores.mandates.save(mandate)  # replaces an expiring demo mandate
     return mandate
 
 
