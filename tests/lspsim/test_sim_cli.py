@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from click.testing import Result
+from typer.testing import Result
 from typer.testing import CliRunner
 
 from prefetch.cli import app
