@@ -5,8 +5,8 @@ keys that name personal data and replaces any 9-digit number that passes the BSN
 (with or without separators) in every string value by "[bsn]". The audit log is a
 separate table, not a log stream.
 
-Standard-library loggers (zeep, urllib3, sqlalchemy, apscheduler) go through the same
-pipeline; zeep's transport logger stays at WARNING (at DEBUG it prints whole envelopes).
+Standard-library loggers (urllib3, sqlalchemy, apscheduler, signxml) go through the same
+pipeline; signxml stays at WARNING (at DEBUG it prints the signed assertions).
 """
 
 from __future__ import annotations
@@ -36,11 +36,9 @@ _PERSONAL_KEYS = frozenset(
     }
 )
 _NINE_DIGITS = re.compile(r"(?<!\d)(\d[\s.\-]?){8}\d(?!\d)")
-# signxml logs the signed assertion (with the BSN) at DEBUG; zeep whole envelopes.
+# signxml logs the signed assertion (with the BSN) at DEBUG.
 _QUIET_LOGGERS = {
     "signxml": logging.WARNING,
-    "zeep.transports": logging.WARNING,
-    "zeep": logging.WARNING,
     "urllib3": logging.WARNING,
     "sqlalchemy.engine": logging.WARNING,
     "alembic": logging.WARNING,

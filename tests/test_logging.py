@@ -16,10 +16,10 @@ def test_structlog_and_stdlib_lines_are_redacted_json() -> None:
     stream = io.StringIO()
     configure_logging("DEBUG", "json", stream)
     get_logger("t").info("query", bsn="123456782", name="Jansen", detail="for 123456782")
-    logging.getLogger("zeep.transports").debug("envelope with 123456782")
+    logging.getLogger("signxml").debug("signed assertion with 123456782")
     logging.getLogger("other").warning("stdlib 123456782")
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert lines[0]["bsn"] == "[redacted]" and lines[0]["name"] == "[redacted]"
     assert lines[0]["detail"] == "for [bsn]"
-    assert len(lines) == 2  # zeep transport stays at WARNING
+    assert len(lines) == 2  # signxml stays at WARNING
     assert "123456782" not in stream.getvalue()

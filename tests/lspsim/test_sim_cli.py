@@ -10,8 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from typer.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from prefetch.cli import app
 from prefetch.lspsim.world import World
