@@ -77,6 +77,13 @@ class SecuritySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class Hl7v3Settings:
+    """Where the HL7/Nictiz schema set is (read in place; see `hl7v3.schema_set`)."""
+
+    schema_dir: str = ""  # empty: ../shared/hl7v3/schemas beside the checkout, if present
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingSettings:
     level: str = "INFO"
     format: str = "auto"  # auto (JSON unless a terminal) | json | console
@@ -93,6 +100,7 @@ class Settings:
     run: RunSettings = field(default_factory=RunSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    hl7v3: Hl7v3Settings = field(default_factory=Hl7v3Settings)
     aorta: AortaSettings = field(default_factory=AortaSettings)
 
     @property

@@ -90,6 +90,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         _drop_schema(base_url, schema)
 
 
+@pytest.fixture(scope="session")
+def xmllint_schemas(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Our interaction schemas with the schema set's files linked beside them, for
+    `xmllint --schema` (which has no resolver of ours): `hl7_schemas/` of a linked tree."""
+    from prefetch.hl7v3.schema_set import linked_schema_tree
+
+    return linked_schema_tree(tmp_path_factory.mktemp("xsd"))
+
+
 @pytest.fixture
 def migrated_engine(database_url: str) -> Iterator[Engine]:
     from prefetch.store.db import make_engine, upgrade

@@ -29,13 +29,19 @@ def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
 
 
 def settings_or_exit(path: Path | None) -> Settings:
+    """The settings, or every problem on stderr and exit 2. Also points the HL7v3 schema
+    validators at `[hl7v3] schema_dir` (the one process-wide setting they read)."""
+    from prefetch.hl7v3 import schema_set
+
     try:
-        return load_settings(path)
+        settings = load_settings(path)
     except SettingsProblems as exc:
         typer.echo(f"error: invalid settings in {exc.source}:", err=True)
         for key, message in exc.problems:
             typer.echo(f"  {key}: {message}", err=True)
         raise typer.Exit(EXIT_USAGE) from None
+    schema_set.configure(settings.hl7v3.schema_dir)
+    return settings
 
 
 @contextmanager

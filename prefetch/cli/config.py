@@ -34,7 +34,17 @@ def register(app: typer.Typer) -> None:
     def config_check(config: Path | None = CONFIG_OPTION) -> None:
         """Validate the settings and report every problem with its key, including what
         must still be filled in before anything can be sent to the LSP."""
+        from prefetch.hl7v3.schema_set import requested_dir, schema_set_problem, schemas_required
+
         settings = settings_or_exit(config)
+        schemas = schema_set_problem()
+        if schemas is None:
+            typer.echo(f"ok: HL7v3 schema set at {requested_dir()}")
+        elif schemas_required():
+            typer.echo(f"error: hl7v3.schema_dir: {schemas} (PREFETCH_REQUIRE_SCHEMAS=1)", err=True)
+            raise typer.Exit(EXIT_USAGE)
+        else:
+            typer.echo(f"warning: hl7v3.schema_dir: {schemas}", err=True)
         missing = readiness_problems(settings)
         if missing:
             typer.echo("error: settings load, but are not ready to query the LSP:", err=True)

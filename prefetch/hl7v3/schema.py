@@ -1,22 +1,23 @@
 """Cached XML Schema validators for what we send and what the simulator answers.
 
-The schemas live in `prefetch/hl7v3/schemas/` (package data): unmodified copies of the
-HL7 / Nictiz XSDs (see `schemas/NOTICE`) plus our assembled interaction schemas
-`QURX_IN990111NL.xsd`, `QURX_IN990113NL.xsd` and `MCCI_IN200101_QURX_IN990113NL.xsd`.
-Schema documents are loaded from the package directory only (no network).
+Our assembled interaction schemas (`QURX_IN990111NL.xsd`, `QURX_IN990113NL.xsd`,
+`MCCI_IN200101_QURX_IN990113NL.xsd`) are package data; the HL7 / Nictiz XSDs they include
+are read in place from the configured schema set (`schema_set`), never from the network.
+Without a schema set every validator raises `SchemaSetMissingError`: nothing is called
+valid that was not checked.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from importlib import resources
 from pathlib import Path
 from typing import cast
 
 from lxml import etree
 
 from prefetch.errors import MessageError
+from prefetch.hl7v3.schema_set import own_schema_dir, schema_parser, schema_set_dir
 
 QUERY_XSD = "QURX_IN990111NL.xsd"
 ANSWER_ITEM_XSD = "QURX_IN990113NL.xsd"
@@ -40,16 +41,26 @@ class SchemaValidationError(MessageError):
 
 
 def schema_dir() -> Path:
-    """Directory of the interaction schemas (`hl7_schemas/`), for xmllint and tests."""
-    return Path(str(resources.files("prefetch.hl7v3") / "schemas" / "hl7_schemas"))
+    """Directory of our interaction schemas (`hl7_schemas/`), for xmllint and tests."""
+    return own_schema_dir()
+
+
+def clear_cache() -> None:
+    """Forget compiled schemas (after the schema set directory changed)."""
+    load_schema.cache_clear()
+    _dispense_event_schema.cache_clear()
 
 
 @functools.cache
 def load_schema(name: str) -> etree.XMLSchema:
-    """The compiled schema `name` from `schemas/hl7_schemas/` (compiled once per process)."""
+    """The compiled schema `name`: ours from the package, or a catalog file of the set."""
+    schema_set_dir()  # SchemaSetMissingError before anything is parsed
     path = schema_dir() / name
-    parser = etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False)
-    doc = etree.parse(str(path), parser)
+    if not path.is_file():
+        from prefetch.hl7v3.schema_set import locate
+
+        path = locate(name) or path
+    doc = etree.parse(str(path), schema_parser())
     return etree.XMLSchema(doc)
 
 
@@ -89,15 +100,15 @@ def validate_accept_ack(el: etree._Element) -> None:
 @functools.cache
 def _dispense_event_schema() -> etree.XMLSchema:
     """COCT_MT924000NL02 with a global `medicationDispenseEvent` element, for fragments."""
+    schema_set_dir()
     wrapper = (
         '<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns="urn:hl7-org:v3" '
         'targetNamespace="urn:hl7-org:v3" elementFormDefault="qualified">'
-        f'<xs:include schemaLocation="{(schema_dir() / DISPENSE_EVENT_XSD).as_uri()}"/>'
+        f'<xs:include schemaLocation="{DISPENSE_EVENT_XSD}"/>'
         '<xs:element name="medicationDispenseEvent" '
         'type="COCT_MT924000NL02.MedicationDispenseEvent"/></xs:schema>'
     )
-    parser = etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False)
-    doc = etree.fromstring(wrapper.encode(), parser, base_url=str(schema_dir()) + "/")
+    doc = etree.fromstring(wrapper.encode(), schema_parser(), base_url=str(schema_dir()) + "/")
     return etree.XMLSchema(doc)
 
 

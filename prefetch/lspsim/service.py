@@ -33,6 +33,7 @@ from prefetch.hl7v3.answer import build_accept_ack
 from prefetch.hl7v3.params import QueryParams, QueryRef
 from prefetch.hl7v3.query import parse_query
 from prefetch.hl7v3.schema import QUERY_XSD, SchemaValidationError, validate_query
+from prefetch.hl7v3.schema_set import SchemaSetMissingError, schema_set_problem, schemas_required
 from prefetch.hl7v3.soap import unwrap, wrap_soap_body
 from prefetch.hl7v3.xmlparse import parse_xml
 from prefetch.lspsim.clock import Clock, SystemClock
@@ -129,6 +130,14 @@ class LspService:
         self._first_query_at: float | None = None
         self._lock = threading.Lock()
         self._schema_lock = threading.Lock()
+        # Without a schema set queries are not validated (said once, here); with
+        # PREFETCH_REQUIRE_SCHEMAS=1 that is a configuration error.
+        problem = schema_set_problem()
+        if problem is not None and schemas_required():
+            raise SchemaSetMissingError(problem)
+        if problem is not None:
+            log.warning("lsp_sim_schema_validation_off", reason=problem)
+        self.validates_queries = problem is None
 
     def reset(self) -> None:
         """Forget counters, attempts and the outage start (the world stays)."""
@@ -193,7 +202,7 @@ class LspService:
         """None when the query validates against the schema; else the LSP's refusal:
         an `MCCI_IN000002` accept acknowledgement `CE` with `VALIDATIEFOUT`. Another
         interaction is left to `parse_query` (a SOAP fault: not a query we answer)."""
-        if etree.QName(payload).localname != QUERY_INTERACTION:
+        if etree.QName(payload).localname != QUERY_INTERACTION or not self.validates_queries:
             return None
         try:
             with self._schema_lock:

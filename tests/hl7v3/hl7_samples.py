@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from pathlib import Path
+
+from reference import shared_path
 
 from prefetch.domain import oids
 from prefetch.domain.bsn import Bsn
@@ -14,8 +15,7 @@ from prefetch.domain.people import Clinician
 from prefetch.hl7v3.answer import PUBLIC_PHARMACY, NamePart, PatientDemographics, SourceSystem
 from prefetch.hl7v3.params import QueryParams
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
-EXAMPLES = SHARED / "hl7v3" / "examples"
+EXAMPLES = shared_path("hl7v3", "examples")
 NOW = dt.datetime(2026, 11, 23, 1, 0, 0, tzinfo=dt.UTC)
 BSN = Bsn("999900444")
 

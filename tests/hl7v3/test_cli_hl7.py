@@ -156,16 +156,16 @@ def test_parse_fault_file(tmp_path: Path) -> None:
 
 @pytest.mark.tools
 @pytest.mark.skipif(shutil.which("xmllint") is None, reason="xmllint not installed")
-def test_build_query_output_validates_with_xmllint(tmp_path: Path) -> None:
+def test_build_query_output_validates_with_xmllint(tmp_path: Path, xmllint_schemas: Path) -> None:
     """Issue 3, acceptance 2: the CLI's query validates with Debian's xmllint."""
-    from prefetch.hl7v3.schema import QUERY_XSD, schema_dir
+    from prefetch.hl7v3.schema import QUERY_XSD
 
     result = runner.invoke(app, [*BASE, "--look-back-days", "365"])
     assert result.exit_code == 0, result.output
     doc = tmp_path / "query.xml"
     doc.write_text(result.stdout, encoding="utf-8")
     checked = subprocess.run(
-        ["xmllint", "--noout", "--nonet", "--schema", str(schema_dir() / QUERY_XSD), str(doc)],
+        ["xmllint", "--noout", "--nonet", "--schema", str(xmllint_schemas / QUERY_XSD), str(doc)],
         capture_output=True,
         text=True,
         check=False,

@@ -30,7 +30,6 @@ from prefetch.hl7v3.schema import (
     BATCH_XSD,
     QUERY_XSD,
     SchemaValidationError,
-    schema_dir,
     validate_answer_item,
     validate_batch,
     validate_query,
@@ -176,13 +175,15 @@ XMLLINT = shutil.which("xmllint")
 @pytest.mark.tools
 @pytest.mark.skipif(XMLLINT is None, reason="xmllint (libxml2-utils) not installed")
 @pytest.mark.parametrize("name", sorted(DOCS))
-def test_built_documents_validate_with_xmllint(tmp_path: Path, name: str) -> None:
+def test_built_documents_validate_with_xmllint(
+    tmp_path: Path, name: str, xmllint_schemas: Path
+) -> None:
     assert XMLLINT is not None
     xsd, data = DOCS[name]
     doc = tmp_path / f"{name}.xml"
     doc.write_bytes(data)
     result = subprocess.run(
-        [XMLLINT, "--noout", "--nonet", "--schema", str(schema_dir() / xsd), str(doc)],
+        [XMLLINT, "--noout", "--nonet", "--schema", str(xmllint_schemas / xsd), str(doc)],
         capture_output=True,
         text=True,
         check=False,
@@ -194,7 +195,7 @@ def test_built_documents_validate_with_xmllint(tmp_path: Path, name: str) -> Non
 
 @pytest.mark.tools
 @pytest.mark.skipif(XMLLINT is None, reason="xmllint (libxml2-utils) not installed")
-def test_xmllint_refuses_a_broken_query(tmp_path: Path) -> None:
+def test_xmllint_refuses_a_broken_query(tmp_path: Path, xmllint_schemas: Path) -> None:
     assert XMLLINT is not None
     root = build_query(make_params())
     bsn = root.find(".//{urn:hl7-org:v3}patientID")
@@ -203,7 +204,7 @@ def test_xmllint_refuses_a_broken_query(tmp_path: Path) -> None:
     doc = tmp_path / "broken.xml"
     doc.write_bytes(to_bytes(root))
     result = subprocess.run(
-        [XMLLINT, "--noout", "--nonet", "--schema", str(schema_dir() / QUERY_XSD), str(doc)],
+        [XMLLINT, "--noout", "--nonet", "--schema", str(xmllint_schemas / QUERY_XSD), str(doc)],
         capture_output=True,
         text=True,
         check=False,

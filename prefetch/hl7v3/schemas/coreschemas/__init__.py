@@ -1,1 +1,0 @@
-"""Package data: XML schemas (see schemas/NOTICE)."""
