@@ -63,6 +63,7 @@ def engine_config(settings: Settings) -> EngineConfig:
         backoff_base=dt.timedelta(seconds=r.backoff_base_seconds),
         backoff_max=dt.timedelta(seconds=r.backoff_max_seconds),
         fresh_for=dt.timedelta(hours=r.fresh_hours),
+        look_back_days=settings.lsp.look_back_days,
         workers=settings.throttle.max_in_flight,
     )
 

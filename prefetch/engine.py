@@ -101,7 +101,7 @@ class Prefetcher:
             skipped = summary.by_state.get("skipped", 0)
             return PreparedRun(existing.id, False, summary.total, summary.total - skipped)
         policy = EligibilityPolicy(
-            fresh_for=self.config.fresh_for if fresh_for is None else fresh_for
+            fresh_for=schedule.fresh_for(self.config.fresh_for) if fresh_for is None else fresh_for
         )
         items: list[NewItem] = []
         for planned in plan(appointments, schedule=schedule, clinic_day=clinic_day):
@@ -170,7 +170,7 @@ class Prefetcher:
             run_id,
             schedule,
             mandate,
-            clinic_day - dt.timedelta(days=schedule.look_back_days),
+            schedule.look_back_from(clinic_day, self.config.look_back_days),
             counter,
             report,
         )

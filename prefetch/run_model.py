@@ -20,7 +20,8 @@ class EngineConfig:
     max_attempts: int = 4
     backoff_base: dt.timedelta = dt.timedelta(seconds=30)
     backoff_max: dt.timedelta = dt.timedelta(minutes=15)
-    fresh_for: dt.timedelta = dt.timedelta(hours=12)
+    fresh_for: dt.timedelta = dt.timedelta(hours=12)  # default; a schedule may override
+    look_back_days: int = 365  # default; a schedule may override
     workers: int = 4
     stale_after: dt.timedelta = dt.timedelta(minutes=10)
     idle_poll_seconds: float = 1.0

@@ -98,7 +98,8 @@ def load_schedule(path: Path) -> Schedule:
     for key in ("days_ahead", "look_back_days"):
         if key in data and (not isinstance(data[key], int) or isinstance(data[key], bool)):
             fail(key, f"{key} must be a whole number")
-    if "fresh_hours" in data and not isinstance(data["fresh_hours"], int | float):
+    fresh = data.get("fresh_hours")
+    if "fresh_hours" in data and (not isinstance(fresh, int | float) or isinstance(fresh, bool)):
         fail("fresh_hours", "fresh_hours must be a number of hours")
     try:
         return Schedule(
@@ -110,12 +111,17 @@ def load_schedule(path: Path) -> Schedule:
             mandate_id=data.get("mandate"),
             run_at=run_time,
             days_ahead=data.get("days_ahead", 1),
-            look_back_days=data.get("look_back_days", 365),
+            look_back_days=data.get("look_back_days"),
             fresh_hours=data.get("fresh_hours"),
         )
     except InvalidValueError as exc:
         key = next(
-            (k for k in ("clinics", "days_ahead", "look_back_days", "id") if k in exc.message), "id"
+            (
+                k
+                for k in ("clinics", "days_ahead", "look_back_days", "fresh_hours", "id")
+                if k in exc.message
+            ),
+            "id",
         )
         raise ScheduleError(path, _line_of(text, key), exc.message) from None
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from prefetch.domain.people import Clinician
 from prefetch.errors import InvalidValueError
 
+MAX_FRESH_HOURS = 24 * 14
+
 
 @dataclass(frozen=True, slots=True)
 class Schedule:
@@ -21,8 +23,8 @@ class Schedule:
     mandate_id: str | None  # mandate under which the run queries
     run_at: dt.time  # local time (Europe/Amsterdam) of the run
     days_ahead: int = 1  # prefetch the clinic day this many days ahead
-    look_back_days: int = 365  # dispenses since (clinic day - look_back)
-    fresh_hours: float | None = None  # override of run.fresh_hours
+    look_back_days: int | None = None  # override of [lsp] look_back_days
+    fresh_hours: float | None = None  # override of [run] fresh_hours
 
     def __post_init__(self) -> None:
         if not self.id or not self.id.replace("-", "").replace("_", "").isalnum():
@@ -31,8 +33,21 @@ class Schedule:
             raise InvalidValueError("schedule must name at least one clinic", schedule=self.id)
         if not 0 <= self.days_ahead <= 14:
             raise InvalidValueError("days_ahead must be between 0 and 14", schedule=self.id)
-        if not 1 <= self.look_back_days <= 3650:
+        if self.look_back_days is not None and not 1 <= self.look_back_days <= 3650:
             raise InvalidValueError("look_back_days must be between 1 and 3650", schedule=self.id)
+        if self.fresh_hours is not None and not 0 <= self.fresh_hours <= MAX_FRESH_HOURS:
+            raise InvalidValueError(
+                f"fresh_hours must be between 0 and {MAX_FRESH_HOURS}", schedule=self.id
+            )
+
+    def look_back_from(self, clinic_day: dt.date, default_days: int) -> dt.date:
+        """First day of the dispenses to ask for: the schedule's window, else the default."""
+        days = default_days if self.look_back_days is None else self.look_back_days
+        return clinic_day - dt.timedelta(days=days)
+
+    def fresh_for(self, default: dt.timedelta) -> dt.timedelta:
+        """How long a fetch stays fresh for this schedule: its own hours, else the default."""
+        return default if self.fresh_hours is None else dt.timedelta(hours=self.fresh_hours)
 
     def includes_type(self, appointment_type: str) -> bool:
         if appointment_type in self.excluded_appointment_types:

@@ -1,6 +1,7 @@
 import datetime as dt
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from prefetch.cli import app
@@ -80,3 +81,25 @@ def test_next_run_across_dst() -> None:
     when = next_run(dt.time(19, 0), now)
     assert when.date() == dt.date(2026, 10, 25)
     assert when.utcoffset() == dt.timedelta(hours=1)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("true", "fresh_hours must be a number of hours"),
+        ("-1", "fresh_hours must be between 0 and 336"),
+        ("400", "fresh_hours must be between 0 and 336"),
+    ],
+)
+def test_schedules_check_refuses_a_fresh_hours_without_meaning(
+    tmp_path: Path, value: str, message: str
+) -> None:
+    good = ROOT / "schedules" / "cardiologie.toml"
+    bad = tmp_path / "card.toml"
+    text = good.read_text()
+    bad.write_text(text.replace("fresh_hours = 12 ", f"fresh_hours = {value} "))
+    assert bad.read_text() != text
+    result = runner.invoke(app, ["schedules", "check", str(bad)])
+    assert result.exit_code == 2
+    line = next(i for i, t in enumerate(bad.read_text().splitlines(), 1) if "fresh_hours" in t)
+    assert f"{bad}:{line}: {message}" in result.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -295,3 +296,40 @@ def test_crash_mid_run_resumes_without_loss(
         [BSNS[0], BSNS[1], BSNS[2], BSNS[4]]
     )
     assert DispenseRepository(migrated_engine).count() == 2
+
+
+def test_schedule_fresh_hours_zero_requeries_a_patient_fetched_an_hour_ago(
+    migrated_engine: Engine,
+) -> None:
+    # [run] fresh_hours (CONFIG.fresh_for, 12 h) would skip the patient; the schedule's 0 wins.
+    gateway = FakeLspGateway({BSNS[0]: [records("d1"), records("d1")]})
+    clock = Clock()
+    engine = make(migrated_engine, gateway, clock)
+    first = engine.prepare(SCHEDULE, DAY, [appointment(1, BSNS[0])], mandate=MANDATE)
+    engine.execute(first.run_id, SCHEDULE, MANDATE, clinic_day=DAY)
+    assert gateway.calls_for(BSNS[0]) == 1
+    clock.now += dt.timedelta(hours=1)
+    # Other schedules covering the same day: separate runs, so freshness decides.
+    both = dataclasses.replace(MANDATE, schedules=frozenset({"card-default", "card-eager"}))
+    default = dataclasses.replace(SCHEDULE, id="card-default")
+    default_run = engine.prepare(default, DAY, [appointment(1, BSNS[0])], mandate=both)
+    assert engine.runs.summary(default_run.run_id).by_skip_reason == {"fresh": 1}  # 12 h default
+    eager = dataclasses.replace(SCHEDULE, id="card-eager", fresh_hours=0)
+    again = engine.prepare(eager, DAY, [appointment(1, BSNS[0])], mandate=both)
+    assert (again.planned, again.to_query) == (1, 1)
+    engine.execute(again.run_id, eager, both, clinic_day=DAY)
+    assert gateway.calls_for(BSNS[0]) == 2
+
+
+@pytest.mark.parametrize(("look_back_days", "expected_days"), [(30, 30), (None, 365)])
+def test_schedule_look_back_days_sets_the_query_window(
+    migrated_engine: Engine, look_back_days: int | None, expected_days: int
+) -> None:
+    # None: the settings' default ([lsp] look_back_days, EngineConfig.look_back_days).
+    gateway = FakeLspGateway({BSNS[0]: [records("d1")]})
+    engine = make(migrated_engine, gateway, Clock())
+    sched = dataclasses.replace(SCHEDULE, look_back_days=look_back_days)
+    prepared = engine.prepare(sched, DAY, [appointment(1, BSNS[0])], mandate=MANDATE)
+    engine.execute(prepared.run_id, sched, MANDATE, clinic_day=DAY)
+    [params] = gateway.calls
+    assert params.look_back_from == DAY - dt.timedelta(days=expected_days)
