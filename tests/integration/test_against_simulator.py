@@ -93,7 +93,7 @@ def run_day(
             stores,
             world,
             clinic_day,
-            clinic_day - dt.timedelta(days=schedule.look_back_days),
+            schedule.look_back_from(clinic_day, settings.lsp.look_back_days),
             sim.stats(),
         )
     stores.engine.dispose()
