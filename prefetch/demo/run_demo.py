@@ -24,6 +24,7 @@ from prefetch.lspsim.profiles import Profile, get_profile
 from prefetch.lspsim.secure import load_or_create_dev_pki, secure_from_dev_pki
 from prefetch.lspsim.server import SimulatorServer
 from prefetch.lspsim.world import World
+from prefetch.security.filemodes import private_dir, private_umask
 from prefetch.security.keys import write_private
 from prefetch.security.mandates import check_mandate, register_mandate
 from prefetch.security.pki import DevPki
@@ -170,8 +171,19 @@ def run_demo(
     on_stage: Callable[[str], None] | None = None,
     key_size: int = 4096,
 ) -> DemoResult:
+    with private_umask():  # the data directory holds BSNs: nothing in it for others
+        return _run_demo(data_dir, profile_name, progress, on_stage, key_size)
+
+
+def _run_demo(
+    data_dir: Path,
+    profile_name: str,
+    progress: Callable[[Progress], None] | None,
+    on_stage: Callable[[str], None] | None,
+    key_size: int,
+) -> DemoResult:
     stage = on_stage or (lambda _msg: None)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     stage("development PKI (UZI-shaped, encrypted keys)")
     pki, passphrase = ensure_pki(data_dir, key_size=key_size)
     stage("synthetic world of pharmacies and patients")
