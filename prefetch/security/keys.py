@@ -112,7 +112,7 @@ class Credential:
     def load(cls, p12_path: Path, passphrase: bytes) -> Credential:
         """Load a PKCS#12 file; raises SecurityError on a wrong passphrase or a bad file,
         ConfigError when group or others may read it."""
-        require_private(p12_path, "key store")
+        require_private(p12_path, "PKCS#12 key store")
         try:
             data = p12_path.read_bytes()
         except OSError as exc:
