@@ -26,26 +26,21 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Protocol
 
 from sqlalchemy import Engine
 
+from prefetch.clock import SYSTEM_CLOCK, SystemClock
 from prefetch.errors import OverloadError, StoreError
 from prefetch.logging import get_logger
+from prefetch.ports import Clock
 from prefetch.store.send_budget import Pacing, Reservation, SendBudgetStore
-from prefetch.throttle import CircuitBreaker, OverloadSignals, SystemClock, ThrottleConfig
+from prefetch.throttle import CircuitBreaker, OverloadSignals, ThrottleConfig
 
 log = get_logger("prefetch.limiter")
 
 FULL_POLL_SECONDS = 0.05
 """How often a process whose cap is reached by others looks again (a release in this
 process wakes it at once)."""
-
-
-class WallClock(Protocol):
-    def monotonic(self) -> float: ...
-    def time(self) -> float: ...
-    def sleep(self, seconds: float) -> None: ...
 
 
 class SharedLimiter:
@@ -57,7 +52,7 @@ class SharedLimiter:
         engine: Engine,
         *,
         lease_seconds: float = 130.0,
-        clock: WallClock | None = None,
+        clock: Clock | None = None,
         holder: str | None = None,
     ) -> None:
         if config.rate_per_second <= 0 or config.max_in_flight < 1:
@@ -65,7 +60,7 @@ class SharedLimiter:
         if lease_seconds <= 0:
             raise ValueError("leases need a positive duration")
         self.config = config
-        self._clock: WallClock = clock or SystemClock()
+        self._clock: Clock = clock or SYSTEM_CLOCK
         self._real_time = isinstance(self._clock, SystemClock)
         self._store = SendBudgetStore(engine)
         self._pacing = Pacing(
@@ -85,10 +80,14 @@ class SharedLimiter:
         self._paused_until = 0.0
         self.total_sent = 0
 
+    def _time(self) -> float:
+        """Wall-clock seconds since the epoch: the scale shared with other processes."""
+        return self._clock.now().timestamp()
+
     def pause(self, seconds: float) -> None:
         """An overload answer with Retry-After `seconds`: in a burst, pause every process
         (an isolated one only delays the retry of its own query)."""
-        now = self._clock.time()
+        now = self._time()
         if not self._overloads.global_pause(self._clock.monotonic(), seconds):
             return
         with self._cond:
@@ -99,15 +98,15 @@ class SharedLimiter:
             log.warning("limiter_pause_not_shared", seconds=seconds)
 
     def _reserve(self) -> Reservation:
-        deadline = self._clock.time() + self.config.slot_timeout_seconds
+        deadline = self._time() + self.config.slot_timeout_seconds
         while True:
-            now = self._clock.time()
+            now = self._time()
             with self._cond:
                 local_wait = self._paused_until - now
             if local_wait > 0:
                 wait, full = local_wait, False
             else:
-                found = self._store.reserve(self.holder, self._clock.time, self._pacing)
+                found = self._store.reserve(self.holder, self._time, self._pacing)
                 if isinstance(found, Reservation):
                     return found
                 wait, full = found.seconds, found.full
@@ -125,7 +124,7 @@ class SharedLimiter:
         StoreUnavailableError / StoreError (the database cannot decide): nothing sent."""
         reservation = self._reserve()
         try:
-            delay = reservation.send_at - self._clock.time()
+            delay = reservation.send_at - self._time()
             if delay > 0:
                 self._clock.sleep(delay)
             self.breaker.before_call()
@@ -139,7 +138,7 @@ class SharedLimiter:
             yield
         finally:
             try:
-                self._store.release(reservation.lease_id, self._clock.time())
+                self._store.release(reservation.lease_id, self._time())
             except StoreError:  # the lease expires by itself: counted until then
                 log.warning("limiter_release_failed", lease_id=reservation.lease_id)
             with self._cond:
@@ -160,4 +159,4 @@ class SharedLimiter:
 
     def shared_in_flight(self) -> int:
         """Queries in flight from every process on this database (leases that count)."""
-        return self._store.in_flight(self._clock.time())
+        return self._store.in_flight(self._time())

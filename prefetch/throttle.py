@@ -18,30 +18,13 @@ from __future__ import annotations
 import collections
 import math
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Protocol
 
+from prefetch.clock import SYSTEM_CLOCK, SystemClock
 from prefetch.errors import OverloadError
-
-
-class Clock(Protocol):
-    def monotonic(self) -> float: ...
-    def sleep(self, seconds: float) -> None: ...
-
-
-class SystemClock:
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def time(self) -> float:
-        """Wall-clock seconds since the epoch (shared between processes and machines)."""
-        return time.time()
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
+from prefetch.ports import Clock
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +45,8 @@ class ThrottleConfig:
 
     @property
     def capacity(self) -> int:
-        """Sends allowed in one window (the epsilon keeps 0.3 * (1 / 0.3) from flooring)."""
-        return max(1, math.floor(self.rate_per_second * self.window + 1e-9))
+        """Sends allowed in one window; rounded down, never above the receiver's count."""
+        return max(1, math.floor(self.rate_per_second * self.window))
 
     @property
     def interval(self) -> float:
@@ -153,7 +136,7 @@ class Throttle:
         if config.rate_per_second <= 0 or config.max_in_flight < 1:
             raise ValueError("throttle needs a positive rate and at least one slot")
         self.config = config
-        self._clock = clock or SystemClock()
+        self._clock = clock or SYSTEM_CLOCK
         self._real_time = isinstance(self._clock, SystemClock)
         self.breaker = CircuitBreaker(
             config.breaker_failures, config.breaker_reset_seconds, self._clock

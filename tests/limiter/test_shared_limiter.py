@@ -3,39 +3,26 @@ limiters (and processes), leases of a killed process, overload pauses, failing c
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import multiprocessing as mp
 import os
 import signal
-import threading
 import time
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 
+from prefetch.clock import FakeClock
 from prefetch.errors import OverloadError, StoreUnavailableError
 from prefetch.limiter import SharedLimiter
 from prefetch.store.db import make_engine
 from prefetch.throttle import ThrottleConfig
 
 
-class FakeClock:
-    """Wall and monotonic time that only move when something sleeps (thread-safe)."""
-
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-        self.lock = threading.Lock()
-
-    def time(self) -> float:
-        return self.now
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        with self.lock:
-            self.now += seconds
+def _clock() -> FakeClock:
+    return FakeClock(dt.datetime(2026, 12, 2, 1, 0, tzinfo=dt.UTC))
 
 
 def _config(rate: float, cap: int, **kwargs: Any) -> ThrottleConfig:
@@ -48,12 +35,12 @@ def _max_in_window(times: list[float], window: float = 1.0) -> int:
 
 
 def test_sends_are_paced_evenly_and_no_window_exceeds_the_rate(migrated_engine: Engine) -> None:
-    clock = FakeClock()
+    clock = _clock()
     limiter = SharedLimiter(_config(10, 4), migrated_engine, clock=clock)
     sent = []
     for _ in range(35):
         with limiter.slot():
-            sent.append(clock.now)
+            sent.append(clock.monotonic())
     gaps = [b - a for a, b in itertools.pairwise(sent)]
     assert min(gaps) >= 0.1 - 1e-6
     assert _max_in_window(sent) <= 10
@@ -62,20 +49,20 @@ def test_sends_are_paced_evenly_and_no_window_exceeds_the_rate(migrated_engine: 
 
 
 def test_two_limiters_share_one_rate(migrated_engine: Engine) -> None:
-    clock = FakeClock()
+    clock = _clock()
     a = SharedLimiter(_config(5, 4), migrated_engine, clock=clock, holder="a")
     b = SharedLimiter(_config(5, 4), migrated_engine, clock=clock, holder="b")
     sent = []
     for n in range(30):
         with (a if n % 2 else b).slot():
-            sent.append(clock.now)
+            sent.append(clock.monotonic())
     assert _max_in_window(sent) <= 5
 
 
 def test_the_in_flight_cap_holds_across_limiters_and_leases_expire(
     migrated_engine: Engine,
 ) -> None:
-    clock = FakeClock()
+    clock = _clock()
     config = _config(100, 2, slot_timeout_seconds=5.0)
     dead = SharedLimiter(config, migrated_engine, clock=clock, holder="dead", lease_seconds=30)
     alive = SharedLimiter(config, migrated_engine, clock=clock, holder="alive", lease_seconds=30)
@@ -92,23 +79,23 @@ def test_the_in_flight_cap_holds_across_limiters_and_leases_expire(
 
 
 def test_a_burst_of_overload_answers_pauses_every_limiter(migrated_engine: Engine) -> None:
-    clock = FakeClock()
+    clock = _clock()
     a = SharedLimiter(_config(100, 4), migrated_engine, clock=clock, holder="a")
     b = SharedLimiter(_config(100, 4), migrated_engine, clock=clock, holder="b")
     a.pause(2.0)  # one 503: concerns its own query only
-    start = clock.now
+    start = clock.monotonic()
     with b.slot():
-        assert clock.now - start < 0.1
+        assert clock.monotonic() - start < 0.1
     a.pause(2.0)
     a.pause(2.0)
-    start = clock.now
+    start = clock.monotonic()
     with b.slot():
-        assert clock.now - start >= 2.0 - 1e-6
+        assert clock.monotonic() - start >= 2.0 - 1e-6
 
 
 def test_an_unreachable_database_fails_closed() -> None:
     engine = make_engine("postgresql+psycopg://postgres@127.0.0.1:1/none?connect_timeout=1")
-    limiter = SharedLimiter(_config(10, 4), engine, clock=FakeClock())
+    limiter = SharedLimiter(_config(10, 4), engine, clock=_clock())
     entered = False
     with pytest.raises(StoreUnavailableError), limiter.slot():
         entered = True  # pragma: no cover - never entered
