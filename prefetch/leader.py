@@ -1,6 +1,6 @@
 """Leadership: of several daemons on one database, exactly one schedules runs.
 
-`LeaderLock` is the port (its contract below). Two adapters:
+`Leadership` is the port the daemon needs (its contract below). Two adapters:
 
 - `PostgresLeaderLock`: a session-level advisory lock held on a connection of its own.
   PostgreSQL releases it the moment that session ends: a killed daemon's socket closes at
@@ -35,7 +35,7 @@ log = get_logger("prefetch.leader")
 LOCK_NAME = "prefetch.daemon.leader"
 
 
-class LeaderLock(Protocol):
+class Leadership(Protocol):
     """Who schedules. Contract:
 
     - `try_acquire()` never blocks (beyond a bounded connect); True when this process holds
@@ -211,7 +211,7 @@ class FileLeaderLock:
             self._file = None
 
 
-def leader_lock_for(database_url: str) -> LeaderLock:
+def leader_lock_for(database_url: str) -> Leadership:
     """The lock that fits the database: advisory on PostgreSQL, a file lock beside the
     SQLite database file."""
     url = make_url(database_url)

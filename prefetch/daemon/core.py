@@ -23,11 +23,11 @@ from typing import Protocol
 
 from prefetch.daemon.schedules import ScheduleBook
 from prefetch.daemon.timing import clinic_day_for, due_days, latest_fire
+from prefetch.domain.run import RunRecord, RunState
 from prefetch.domain.schedule import Schedule
 from prefetch.errors import PrefetchError
-from prefetch.leader import LeaderLock
+from prefetch.leader import Leadership
 from prefetch.logging import get_logger
-from prefetch.store.records import RunRecord, RunState
 
 log = get_logger("prefetch.daemon")
 
@@ -72,7 +72,7 @@ class Daemon:
         book: ScheduleBook,
         runner: Runner,
         ledger: RunLedger,
-        lock: LeaderLock,
+        lock: Leadership,
         clock: Callable[[], dt.datetime],
         timing: DaemonTiming | None = None,
         on_run: Callable[[Schedule, RunResult, float], None] | None = None,

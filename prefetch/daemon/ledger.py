@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 from sqlalchemy import Engine, select, text
 
+from prefetch.domain.run import RunKind, RunRecord, RunState, RunSummary
 from prefetch.store._support import Sessions
-from prefetch.store.records import RunKind, RunRecord, RunState, RunSummary
 from prefetch.store.runs import RunRepository
 from prefetch.store.tables import RunRow
 

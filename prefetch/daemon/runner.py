@@ -11,45 +11,52 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from prefetch.daemon.core import RunResult
 from prefetch.domain.people import Appointment
+from prefetch.domain.run import RunRecord, RunState
 from prefetch.domain.schedule import Schedule
-from prefetch.engine import Prefetcher
 from prefetch.errors import ConfigError, StopError
-from prefetch.ports import LspGateway
-from prefetch.run_model import EngineConfig
-from prefetch.security.mandates import check_mandate
-from prefetch.security.trust import TrustStore
+from prefetch.ports import Breaker, RateLimiter
+from prefetch.run_day import RunRequest, RunServices, run_schedule_day
 from prefetch.sources.csv_source import read_appointments_csv
-from prefetch.store.dispenses import DispenseRepository
-from prefetch.store.mandates import MandateRepository
-from prefetch.store.records import RunRecord, RunState
-from prefetch.store.runs import RunRepository
-from prefetch.throttle import Clock, Throttle, ThrottleConfig
 
 AppointmentsFor = Callable[[Schedule, dt.date], Sequence[Appointment]]
 SHUTDOWN = "daemon shutting down"
 
 
-class StoppableThrottle(Throttle):
-    """The process's throttle; after `stop()` no slot is handed out (nothing new is sent,
-    queries already in flight finish and are recorded)."""
+class StoppableLimiter:
+    """The process's `RateLimiter`, wrapped: after `stop()` no slot is handed out, so
+    nothing new is sent while queries already in flight finish and are recorded."""
 
-    def __init__(self, config: ThrottleConfig, clock: Clock | None = None) -> None:
-        super().__init__(config, clock)
+    def __init__(self, limiter: RateLimiter) -> None:
+        self._limiter = limiter
         self._stop_event = threading.Event()
 
     def stop(self) -> None:
         self._stop_event.set()
 
+    @property
+    def breaker(self) -> Breaker:
+        return self._limiter.breaker
+
+    @property
+    def in_flight(self) -> int:
+        return self._limiter.in_flight
+
+    def pause(self, seconds: float) -> None:
+        self._limiter.pause(seconds)
+
+    def slot(self) -> AbstractContextManager[None]:
+        return self._slot()
+
     @contextmanager
-    def slot(self) -> Iterator[None]:
+    def _slot(self) -> Iterator[None]:
         if self._stop_event.is_set():
             raise StopError(SHUTDOWN)
-        with super().slot():
+        with self._limiter.slot():
             yield
 
 
@@ -73,27 +80,11 @@ def exports_reader(directory: Path) -> AppointmentsFor:
 
 class DaemonRunner:
     def __init__(
-        self,
-        *,
-        runs: RunRepository,
-        dispenses: DispenseRepository,
-        mandates: MandateRepository,
-        gateway: LspGateway,
-        throttle: StoppableThrottle,
-        config: EngineConfig,
-        trust: TrustStore,
-        appointments: AppointmentsFor,
-        clock: Callable[[], dt.datetime],
+        self, services: RunServices, limiter: StoppableLimiter, appointments: AppointmentsFor
     ) -> None:
-        self.runs = runs
-        self.dispenses = dispenses
-        self.mandates = mandates
-        self.gateway = gateway
-        self.throttle = throttle
-        self.config = config
-        self.trust = trust
+        self.services = services
+        self.limiter = limiter
         self.appointments = appointments
-        self.clock = clock
 
     def run_day(self, schedule: Schedule, clinic_day: dt.date) -> RunResult:
         return self._run(schedule, clinic_day)
@@ -102,33 +93,15 @@ class DaemonRunner:
         return self._run(schedule, run.clinic_day)
 
     def stop(self) -> None:
-        self.throttle.stop()
+        self.limiter.stop()
 
     def _run(self, schedule: Schedule, clinic_day: dt.date) -> RunResult:
-        appointments = self.appointments(schedule, clinic_day)
-        mandate = self.mandates.get(schedule.mandate_id) if schedule.mandate_id else None
-        check_mandate(
-            mandate,
-            schedule_id=schedule.id,
-            mandatee=self.config.system_uzi,
-            ura=self.config.hospital_ura,
-            trust=self.trust,
-            now=self.clock(),
-        )
-        prefetcher = Prefetcher(
-            runs=self.runs,
-            dispenses=self.dispenses,
-            gateway=self.gateway,
-            throttle=self.throttle,
-            config=self.config,
-            clock=self.clock,
-        )
-        prepared = prefetcher.prepare(schedule, clinic_day, appointments, mandate=mandate)
-        report = prefetcher.execute(prepared.run_id, schedule, mandate, clinic_day=clinic_day)
-        record = self.runs.get_run(prepared.run_id)
+        request = RunRequest(schedule, clinic_day, self.appointments(schedule, clinic_day))
+        result = run_schedule_day(self.services, request)
+        record = self.services.runs.get_run(result.run_id)
         return RunResult(
-            run_id=prepared.run_id,
+            run_id=result.run_id,
             finished=record is not None and record.state is RunState.FINISHED,
-            stopped=report.stopped,
-            queried=report.queried,
+            stopped=result.stopped,
+            queried=result.report.queried,
         )

@@ -5,32 +5,31 @@ it) constructs adapters for the daemon."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from prefetch.clock import SYSTEM_CLOCK
 from prefetch.composition import (
     Stores,
-    engine_config,
     load_credential,
     make_lsp_client,
+    make_run_services,
+    make_throttle,
     open_stores,
     require_current_schema,
-    trust_store,
 )
 from prefetch.daemon.core import Daemon, DaemonTiming, RunResult
 from prefetch.daemon.http import Check, HealthCheck, OpsServer
 from prefetch.daemon.ledger import SqlRunLedger
-from prefetch.daemon.runner import DaemonRunner, StoppableThrottle, exports_reader
+from prefetch.daemon.runner import DaemonRunner, StoppableLimiter, exports_reader
 from prefetch.daemon.schedules import ScheduleBook
 from prefetch.daemon.service import DaemonService
 from prefetch.domain.schedule import Schedule
 from prefetch.leader import leader_lock_for
 from prefetch.metrics import MeteredGateway, Metrics
-from prefetch.ports import utc_now
+from prefetch.ports import Clock
 from prefetch.settings import Settings
 from prefetch.store.db import is_sqlite
-from prefetch.throttle import ThrottleConfig
 
 
 @dataclass
@@ -58,18 +57,6 @@ class DaemonApp:
         if self.ops is not None:
             self.ops.stop()
         self.stores.engine.dispose()
-
-
-def _throttle(settings: Settings) -> StoppableThrottle:
-    t = settings.throttle
-    return StoppableThrottle(
-        ThrottleConfig(
-            rate_per_second=t.rate_per_second,
-            max_in_flight=t.max_in_flight,
-            breaker_failures=t.breaker_failures,
-            breaker_reset_seconds=t.breaker_reset_seconds,
-        )
-    )
 
 
 def items_left(ledger: SqlRunLedger) -> list[tuple[str, str, int]]:
@@ -115,7 +102,7 @@ def default_checks(daemon: Daemon, ledger: SqlRunLedger) -> dict[str, HealthChec
     }
 
 
-def build_daemon(settings: Settings, *, clock: Callable[[], dt.datetime] = utc_now) -> DaemonApp:
+def build_daemon(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> DaemonApp:
     """Wire a daemon from settings (nothing starts until `DaemonApp.start`).
 
     Raises ConfigError (bad schedules, schema not current, unreadable keys)."""
@@ -125,21 +112,12 @@ def build_daemon(settings: Settings, *, clock: Callable[[], dt.datetime] = utc_n
     require_current_schema(stores)
     metrics = Metrics()
     metrics.rate_limit.set(settings.throttle.rate_per_second)
-    throttle = _throttle(settings)
-    metrics.breaker_from(lambda: throttle.breaker.state)
+    limiter = StoppableLimiter(make_throttle(settings))
+    metrics.breaker_from(lambda: limiter.breaker.state)
     gateway = MeteredGateway(make_lsp_client(settings, load_credential(settings)), metrics)
     exports = Path(d.exports_dir) if d.exports_dir else settings.data_path / "exports"
-    runner = DaemonRunner(
-        runs=stores.runs,
-        dispenses=stores.dispenses,
-        mandates=stores.mandates,
-        gateway=gateway,
-        throttle=throttle,
-        config=engine_config(settings),
-        trust=trust_store(settings),
-        appointments=exports_reader(exports),
-        clock=clock,
-    )
+    services = make_run_services(settings, stores, gateway, limiter=limiter, clock=clock)
+    runner = DaemonRunner(services, limiter, exports_reader(exports))
     ledger = SqlRunLedger(stores.engine, stores.runs)
     metrics.items_left_from(lambda: items_left(ledger))
     hour, minute = (int(p) for p in d.clinic_day_starts.split(":"))
@@ -160,7 +138,7 @@ def build_daemon(settings: Settings, *, clock: Callable[[], dt.datetime] = utc_n
         runner=runner,
         ledger=ledger,
         lock=leader_lock_for(settings.database_url),
-        clock=clock,
+        clock=clock.now,
         timing=DaemonTiming(clinic_day_starts=dt.time(hour, minute)),
         on_run=on_run,
         on_role=on_role,

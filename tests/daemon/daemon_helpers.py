@@ -8,8 +8,8 @@ from pathlib import Path
 
 from prefetch.daemon.core import RunResult
 from prefetch.domain.people import Clinician
+from prefetch.domain.run import NewItem, RunRecord
 from prefetch.domain.schedule import Schedule
-from prefetch.store.records import NewItem, RunRecord
 from prefetch.store.runs import RunRepository
 
 SCHEDULE_TOML = """\

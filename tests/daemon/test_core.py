@@ -17,8 +17,8 @@ from prefetch.daemon.ledger import SqlRunLedger
 from prefetch.daemon.schedules import ScheduleBook
 from prefetch.daemon.timing import fires_between, trigger_for
 from prefetch.domain.localtime import AMSTERDAM
+from prefetch.domain.run import NewItem
 from prefetch.store.db import make_engine, upgrade
-from prefetch.store.records import NewItem
 from prefetch.store.runs import RunRepository
 
 
