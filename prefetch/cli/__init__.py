@@ -29,6 +29,7 @@ _SUBCOMMAND_MODULES = (
     "lspsim",
     "fhir",
     "daemon",
+    "intake",
 )
 
 
