@@ -30,6 +30,7 @@ TABLES = {
     "mandates",
     "send_budget",
     "send_leases",
+    "api_tokens",
     "alembic_version",
 }
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
