@@ -20,7 +20,7 @@ from prefetch.store.records import NewItem
 from prefetch.store.runs import RunRepository
 from prefetch.store.tables import Base, RunItemRow, RunRow
 
-HEAD = "0005"
+HEAD = "0006"
 TABLES = {
     "runs",
     "run_items",
