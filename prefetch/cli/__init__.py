@@ -19,7 +19,16 @@ app = typer.Typer(
 )
 
 # One module per area; each has `register(app: typer.Typer) -> None`.
-_SUBCOMMAND_MODULES = ("run", "prefetch_run", "config", "db", "hl7", "security", "lspsim")
+_SUBCOMMAND_MODULES = (
+    "run",
+    "prefetch_run",
+    "config",
+    "db",
+    "hl7",
+    "security",
+    "lspsim",
+    "desk",
+)
 
 
 def _register_all() -> None:
