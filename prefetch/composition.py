@@ -12,10 +12,13 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from prefetch.engine import EngineConfig, Prefetcher
+from prefetch.clock import SYSTEM_CLOCK
+from prefetch.domain.run import EngineConfig
+from prefetch.engine import Prefetcher
 from prefetch.errors import ConfigError
 from prefetch.lsp.client import LspClient, LspEndpoint
-from prefetch.ports import LspGateway
+from prefetch.ports import Clock, LspGateway, RateLimiter
+from prefetch.run_day import RunServices
 from prefetch.security.keys import Credential, read_passphrase
 from prefetch.security.tls import mtls_session
 from prefetch.security.trust import TrustStore
@@ -100,13 +103,45 @@ def make_lsp_client(settings: Settings, credential: Credential) -> LspClient:
     )
 
 
-def make_prefetcher(settings: Settings, stores: Stores, gateway: LspGateway) -> Prefetcher:
+def make_run_services(
+    settings: Settings,
+    stores: Stores,
+    gateway: LspGateway,
+    *,
+    trust: TrustStore | None = None,
+    limiter: RateLimiter | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> RunServices:
+    """What `run_schedule_day` needs. `trust` defaults to `[security]`'s UZI trust;
+    `limiter` to this process's throttle from `[throttle]` (a shared limiter may be passed)."""
+    return RunServices(
+        runs=stores.runs,
+        dispenses=stores.dispenses,
+        mandates=stores.mandates,
+        gateway=gateway,
+        limiter=limiter if limiter is not None else make_throttle(settings),
+        trust=trust if trust is not None else trust_store(settings),
+        config=engine_config(settings),
+        clock=clock,
+    )
+
+
+def make_prefetcher(
+    settings: Settings,
+    stores: Stores,
+    gateway: LspGateway,
+    *,
+    limiter: RateLimiter | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> Prefetcher:
+    """The engine alone (no mandate check): for tests and tools that drive it step by step."""
     return Prefetcher(
         runs=stores.runs,
         dispenses=stores.dispenses,
         gateway=gateway,
-        throttle=make_throttle(settings),
+        limiter=limiter if limiter is not None else make_throttle(settings),
         config=engine_config(settings),
+        clock=clock,
     )
 
 

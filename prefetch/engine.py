@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import random
 import threading
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,26 +20,33 @@ from typing import Any, TypeVar
 
 import tenacity
 
+from prefetch.clock import SYSTEM_CLOCK
 from prefetch.domain.bsn import Bsn
 from prefetch.domain.coded import Identifier
 from prefetch.domain.eligibility import EligibilityPolicy, Eligible, decide
 from prefetch.domain.outcome import Outcome, OutcomeKind
 from prefetch.domain.people import Appointment, Clinician, Mandate
 from prefetch.domain.planning import plan
+from prefetch.domain.run import (
+    ClaimedItem,
+    EngineConfig,
+    NewItem,
+    PreparedRun,
+    Progress,
+    RunReport,
+    RunState,
+    make_run_id,
+)
 from prefetch.domain.schedule import Schedule
 from prefetch.errors import OverloadError, StopError, StoreUnavailableError
 from prefetch.hl7v3.params import QueryParams
 from prefetch.logging import get_logger
-from prefetch.ports import LspGateway, LspReply, WallClock, utc_now
+from prefetch.ports import Clock, DispenseStore, LspGateway, LspReply, RateLimiter, RunStore
 from prefetch.query_records import backoff_delay, query_audit_event, stops_run, with_provenance
-from prefetch.run_model import EngineConfig, PreparedRun, Progress, RunReport, make_run_id
-from prefetch.store.ports import DispenseStore, RunStore
-from prefetch.store.records import ClaimedItem, NewItem, RunState
-from prefetch.throttle import Throttle
 
 log = get_logger("prefetch.engine")
 T = TypeVar("T")
-__all__ = ["EngineConfig", "Prefetcher", "PreparedRun", "Progress", "RunReport", "make_run_id"]
+__all__ = ["Prefetcher"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,19 +68,18 @@ class Prefetcher:
         runs: RunStore,
         dispenses: DispenseStore,
         gateway: LspGateway,
-        throttle: Throttle,
+        limiter: RateLimiter,
         config: EngineConfig,
-        clock: WallClock = utc_now,
-        sleep: Callable[[float], None] = time.sleep,
+        clock: Clock = SYSTEM_CLOCK,
         rng: random.Random | None = None,
     ) -> None:
         self.runs = runs
         self.dispenses = dispenses
         self.gateway = gateway
-        self.throttle = throttle
+        self.limiter = limiter
         self.config = config
         self.clock = clock
-        self.sleep = sleep
+        self.sleep = clock.sleep
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self._stop_reason: str | None = None
         self._lock = threading.Lock()
@@ -92,7 +97,7 @@ class Prefetcher:
         fresh_for: dt.timedelta | None = None,
     ) -> PreparedRun:
         """Plan the clinic day and write the run (or find it, for a resume)."""
-        now = self.clock()
+        now = self.clock.now()
         existing = (
             self.runs.find_run(schedule.id, clinic_day, kind) if kind == "scheduled" else None
         )
@@ -151,14 +156,14 @@ class Prefetcher:
 
         A run that already finished is reported as it is: nothing is queried again.
         """
-        started = time.monotonic()
+        started = self.clock.monotonic()
         self._stop_reason = None
         record = self.runs.get_run(run_id)
         if record is not None and record.state is RunState.FINISHED:
             log.info("run_already_finished", run_id=run_id)
             return RunReport(summary=self.runs.summary(run_id))
-        self.runs.start_run(run_id, self.clock())
-        released = self.runs.release_stale(run_id, self.clock() - self.config.stale_after)
+        self.runs.start_run(run_id, self.clock.now())
+        released = self.runs.release_stale(run_id, self.clock.now() - self.config.stale_after)
         if released:
             log.warning("stale_items_released", run_id=run_id, count=released)
         summary = self.runs.summary(run_id)
@@ -181,7 +186,7 @@ class Prefetcher:
                 args=(ctx, f"{run_id}#{n}:{uuid.uuid4().hex[:6]}"),
                 daemon=True,
             )
-            for n in range(max(1, min(self.config.workers, self.throttle.config.max_in_flight)))
+            for n in range(max(1, self.config.workers))
         ]
         for w in workers:
             w.start()
@@ -189,7 +194,7 @@ class Prefetcher:
             w.join()
         report.stopped = self.stop_reason
         if report.stopped is None:
-            report.summary = self.runs.finish_run(run_id, self.clock())
+            report.summary = self.runs.finish_run(run_id, self.clock.now())
         else:
             report.summary = self.runs.summary(run_id)
         report.queried = counter.queried
@@ -198,7 +203,7 @@ class Prefetcher:
             run_id=run_id,
             stopped=report.stopped,
             queried=counter.queried,
-            duration_s=round(time.monotonic() - started, 3),
+            duration_s=round(self.clock.monotonic() - started, 3),
             **{f"items_{k}": v for k, v in report.summary.by_state.items()},
             dispenses=report.summary.dispenses,
         )
@@ -228,10 +233,10 @@ class Prefetcher:
     def _work(self, ctx: _RunContext, worker_id: str) -> None:
         run_id = ctx.run_id
         while self.stop_reason is None:
-            if self.throttle.breaker.state == "open":
+            if self.limiter.breaker.state == "open":
                 self.sleep(self.config.idle_poll_seconds)
                 continue
-            item = self._store_call(self.runs.claim_next, run_id, worker_id, self.clock())
+            item = self._store_call(self.runs.claim_next, run_id, worker_id, self.clock.now())
             if item is None:
                 if not self._work_left(run_id):
                     return
@@ -255,7 +260,9 @@ class Prefetcher:
 
     def _work_left(self, run_id: str) -> bool:
         # Items held by a crashed worker (here or on another machine) go back to the queue.
-        self._store_call(self.runs.release_stale, run_id, self.clock() - self.config.stale_after)
+        self._store_call(
+            self.runs.release_stale, run_id, self.clock.now() - self.config.stale_after
+        )
         by_state = self._store_call(self.runs.summary, run_id).by_state
         return any(by_state.get(s, 0) for s in ("pending", "retry_wait", "in_flight"))
 
@@ -270,7 +277,7 @@ class Prefetcher:
             bsn=Bsn(item.bsn),
             message_id=Identifier(cfg.message_id_root, uuid.uuid4().hex),
             query_id=Identifier(cfg.query_id_root, uuid.uuid4().hex),
-            created_at=self.clock(),
+            created_at=self.clock.now(),
             overseer=overseer,
             hospital_ura=cfg.hospital_ura,
             hospital_name=cfg.hospital_name,
@@ -285,7 +292,7 @@ class Prefetcher:
         run_id, schedule, mandate = ctx.run_id, ctx.schedule, ctx.mandate
         params = self._params(item, schedule, ctx.look_back)
         try:
-            with self.throttle.slot():
+            with self.limiter.slot():
                 ctx.counter.sent()
                 reply = self.gateway.query(
                     params, mandate_token=mandate.token_xml if mandate else None
@@ -300,7 +307,7 @@ class Prefetcher:
                 )
             )
         outcome = reply.outcome
-        now = self.clock()
+        now = self.clock.now()
         self._feed_breaker(outcome)
         log.info(
             "lsp_query",
@@ -375,11 +382,11 @@ class Prefetcher:
     def _feed_breaker(self, outcome: Outcome) -> None:
         if outcome.kind is OutcomeKind.TRANSIENT:
             if outcome.code != "THROTTLE":
-                self.throttle.breaker.failure()
+                self.limiter.breaker.failure()
             if outcome.retry_after:
-                self.throttle.pause(outcome.retry_after)
+                self.limiter.pause(outcome.retry_after)
         else:
-            self.throttle.breaker.success()
+            self.limiter.breaker.success()
 
 
 class _Counter:

@@ -1,18 +1,45 @@
-"""Ports the engine depends on. Adapters implement them; `cli`/`daemon` wire them.
+"""Every port of prefetch, each with its contract. Adapters implement them; only the
+composition root (`prefetch.composition`) constructs adapters and passes them in.
 
-The storage ports live with the store (`prefetch.store.ports`); this module has the ones
-the core defines for itself.
+| port            | adapters                                                       |
+|-----------------|----------------------------------------------------------------|
+| `LspGateway`    | `prefetch.lsp.client.LspClient`, `prefetch.lsp.fake.FakeLspGateway` |
+| `RateLimiter`   | `prefetch.throttle.Throttle` (one process)                     |
+| `Clock`         | `prefetch.clock.SystemClock`, `prefetch.clock.FakeClock`       |
+| `RunStore` ...  | `prefetch.store.repositories` (SQLAlchemy, SQLite/PostgreSQL)  |
+| `LeaderLock`    | `prefetch.store.locks` (advisory lock / lock row)              |
+
+Appointment intake has its own port with the adapters (`prefetch.sources`).
+
+Store ports: all times are aware datetimes (stored and returned as UTC). BSNs are passed as
+`Bsn` or as the nine-digit string and are never put in an exception message. Database
+failures raise `StopError` (integrity: a bug or a conflicting writer) or
+`StoreUnavailableError` (the database is unreachable or busy); every method is one
+transaction, so a failure leaves nothing half written.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
-from prefetch.domain.outcome import Outcome
+from prefetch.domain.bsn import Bsn
+from prefetch.domain.dispense import Dispense, DispenseProvenance
+from prefetch.domain.outcome import Outcome, OutcomeKind
+from prefetch.domain.people import Mandate
+from prefetch.domain.run import (
+    ClaimedItem,
+    ItemRecord,
+    NewItem,
+    RunKind,
+    RunRecord,
+    RunSummary,
+)
 from prefetch.hl7v3.params import QueryParams
+from prefetch.store.records import AuditEvent, RecordResult, StoredDispense
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +63,231 @@ class LspGateway(Protocol):
     def query(self, params: QueryParams, *, mandate_token: bytes | None) -> LspReply: ...
 
 
-WallClock = Callable[[], dt.datetime]  # returns aware UTC
+class Clock(Protocol):
+    """The one clock: wall time for records, monotonic time for intervals, and sleep.
+
+    Contract: `now()` is aware UTC; `monotonic()` never goes back; `sleep(s)` lets at least
+    `s` seconds of `monotonic()` (and `now()`) pass. A fake clock advances both on sleep.
+    """
+
+    def now(self) -> dt.datetime: ...
+    def monotonic(self) -> float: ...
+    def sleep(self, seconds: float) -> None: ...
 
 
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+class Breaker(Protocol):
+    """A circuit breaker: `closed` (calls go), `open` (none go), `half_open` (one trial
+    call goes; its success closes, its failure opens again)."""
+
+    @property
+    def state(self) -> str: ...
+    def success(self) -> None: ...
+    def failure(self) -> None: ...
+
+
+class RateLimiter(Protocol):
+    """The gate in front of every LSP call; it protects a national service.
+
+    Contract: `with limiter.slot(): send()` sends only within the configured rate (no
+    window of one second sees more) and in-flight cap, counted across everything that
+    shares the limiter; it fails closed: when it cannot decide (an error, no slot within
+    its time-out, an open breaker) it raises `OverloadError` and nothing may be sent.
+    `pause(s)` honours an overload signal (Retry-After): no slot is handed out for `s`
+    seconds. `in_flight` is the number of slots held now. The engine reports every answer
+    to `breaker` (transient -> failure, anything else -> success).
+    """
+
+    @property
+    def breaker(self) -> Breaker: ...
+    @property
+    def in_flight(self) -> int: ...
+    def slot(self) -> AbstractContextManager[None]: ...
+    def pause(self, seconds: float) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LockHolder:
+    """Who holds a named lock: process id and host, since when, last sign of life."""
+
+    name: str
+    pid: int
+    host: str
+    since: dt.datetime
+    heartbeat_at: dt.datetime
+
+    def __str__(self) -> str:
+        return f"pid {self.pid} on {self.host} (since {self.since:%Y-%m-%d %H:%M:%S} UTC)"
+
+
+class LeaderLock(Protocol):
+    """A named lock held by at most one process at a time, across processes and machines
+    sharing the database (one run per schedule and clinic day; one daemon leader).
+
+    Contract: `try_acquire(name)` takes the lock without waiting and returns True, or
+    returns False while another live holder has it. A holder that died (its process ended,
+    its database session closed, or its heartbeat is older than the lock's time-out) does
+    not block: the lock is taken over. `holder(name)` says who holds it (None: free).
+    `release(name)` gives up a lock this object holds (no-op otherwise). While held, the
+    adapter keeps the lock alive by itself (heartbeat).
+    """
+
+    def try_acquire(self, name: str) -> bool: ...
+    def holder(self, name: str) -> LockHolder | None: ...
+    def release(self, name: str) -> None: ...
+
+
+class RunStore(Protocol):
+    """The durable run ledger and work queue (one item per patient per run)."""
+
+    def create_run(  # noqa: PLR0917 - the contract's positional signature
+        self,
+        run_id: str,
+        schedule_id: str,
+        clinic_day: dt.date,
+        kind: RunKind | str,
+        created_at: dt.datetime,
+        items: Sequence[NewItem],
+    ) -> bool:
+        """Create run `run_id` (state planned) with its items, in one transaction.
+
+        Items with a skip reason start as skipped, the others as pending. Returns False,
+        inserting nothing, when the run already exists: the same id, or for a scheduled
+        run the same schedule and clinic day (one scheduled run per day; manual runs may
+        repeat). That is a resume, and the existing items are left untouched.
+        """
+        ...
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        """The run, or None."""
+        ...
+
+    def find_run(
+        self, schedule_id: str, clinic_day: dt.date, kind: RunKind | str
+    ) -> RunRecord | None:
+        """The run for this schedule, clinic day and kind (for manual runs the latest
+        created), or None."""
+        ...
+
+    def start_run(self, run_id: str, at: dt.datetime) -> None:
+        """planned -> running (started_at = at). A running run stays running (resume);
+        a finished or aborted run raises StopError."""
+        ...
+
+    def finish_run(self, run_id: str, at: dt.datetime, *, aborted: bool = False) -> RunSummary:
+        """-> finished (or aborted); stores the summary counts on the run and returns them."""
+        ...
+
+    def claim_next(self, run_id: str, worker_id: str, now: dt.datetime) -> ClaimedItem | None:
+        """Atomically take one item and mark it in_flight for `worker_id` (attempts + 1):
+        a retry_wait item with next_attempt_at <= now first (earliest due), else the
+        pending item with the lowest id. No item is ever handed to two workers at once.
+        None when nothing is due now."""
+        ...
+
+    def release_stale(self, run_id: str, older_than: dt.datetime) -> int:
+        """Put in_flight items claimed before `older_than` (crashed workers) back to
+        pending; return how many. Their attempts stay counted: the query may have gone
+        out before the crash."""
+        ...
+
+    def record_outcome(
+        self,
+        item_id: int,
+        *,
+        outcome_kind: OutcomeKind,
+        outcome_code: str | None,
+        detail: str | None,
+        dispenses: Sequence[tuple[Dispense, DispenseProvenance]],
+        audit: AuditEvent,
+    ) -> RecordResult:
+        """Store a final outcome, all in ONE transaction: upsert the dispenses by their
+        own id (provenance moved to the latest fetch, first_fetched_at kept), mark the item
+        done (failed for OutcomeKind.FAILED), append the audit event. If any part fails,
+        nothing is persisted. TRANSIENT is not final: use `record_retry`. A skipped item
+        or an unknown id raises StopError."""
+        ...
+
+    def record_retry(
+        self,
+        item_id: int,
+        *,
+        code: str | None,
+        next_attempt_at: dt.datetime,
+        audit: AuditEvent,
+        dispenses: Sequence[tuple[Dispense, DispenseProvenance]] = (),
+    ) -> RecordResult:
+        """Mark the item retry_wait until `next_attempt_at` and append the audit event,
+        in one transaction. `dispenses` (from a partial answer: some pharmacies answered,
+        one timed out) are upserted in the same transaction, so nothing that came is lost
+        while the item waits to ask again."""
+        ...
+
+    def summary(self, run_id: str) -> RunSummary:
+        """Counts by state, outcome kind and skip reason, and dispenses received."""
+        ...
+
+    def items(self, run_id: str) -> list[ItemRecord]:
+        """All items of the run, in insertion order."""
+        ...
+
+
+class DispenseStore(Protocol):
+    """Read side of the stored dispenses."""
+
+    def for_patient(self, bsn: Bsn | str) -> list[StoredDispense]:
+        """Every stored dispense of the patient, newest dispensed_on first."""
+        ...
+
+    def count(self) -> int:
+        """Number of stored dispenses (one per dispense id)."""
+        ...
+
+    def last_fetched_at(self, bsn: Bsn | str) -> dt.datetime | None:
+        """When the patient's data were last fetched (for the "fresh" skip rule): the
+        latest of their dispenses' fetched_at and of the times their run items got an
+        answer (records, no_records, no_registrations); refused and failed queries do not
+        count. None if never."""
+        ...
+
+
+class AuditStore(Protocol):
+    """The NEN 7513 log. Append-only, enforced by the database."""
+
+    def append(self, event: AuditEvent) -> None:
+        """Write one event in its own transaction. A duplicate event id raises StopError."""
+        ...
+
+    def for_patient(self, bsn: Bsn | str) -> list[AuditEvent]:
+        """Who accessed this patient's data, oldest first."""
+        ...
+
+    def recent(self, limit: int) -> list[AuditEvent]:
+        """The latest `limit` events, newest first."""
+        ...
+
+
+class MandateStore(Protocol):
+    """Mandates from responsible clinicians to assistants or the system."""
+
+    def add(self, mandate: Mandate) -> None:
+        """Insert a new mandate; a mandate with the same id raises ConfigError and is
+        left as it is (registration never overwrites)."""
+        ...
+
+    def save(self, mandate: Mandate) -> None:
+        """Insert or replace the mandate with this id (created_at kept on replace;
+        a revoked mandate stays revoked)."""
+        ...
+
+    def get(self, mandate_id: str) -> Mandate | None:
+        """The mandate (revoked or not), or None."""
+        ...
+
+    def for_schedule(self, schedule_id: str, at: dt.datetime) -> list[Mandate]:
+        """Mandates covering `schedule_id` at `at`, not revoked by then; latest
+        valid_until first."""
+        ...
+
+    def revoke(self, mandate_id: str, at: dt.datetime) -> bool:
+        """Revoke from `at` on; False if unknown or already revoked."""
+        ...

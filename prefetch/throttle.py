@@ -12,26 +12,13 @@ from __future__ import annotations
 
 import collections
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Protocol
 
+from prefetch.clock import SYSTEM_CLOCK
 from prefetch.errors import OverloadError
-
-
-class Clock(Protocol):
-    def monotonic(self) -> float: ...
-    def sleep(self, seconds: float) -> None: ...
-
-
-class SystemClock:
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
+from prefetch.ports import Clock
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +93,7 @@ class Throttle:
         if config.rate_per_second <= 0 or config.max_in_flight < 1:
             raise ValueError("throttle needs a positive rate and at least one slot")
         self.config = config
-        self._clock = clock or SystemClock()
+        self._clock = clock or SYSTEM_CLOCK
         self.breaker = CircuitBreaker(
             config.breaker_failures, config.breaker_reset_seconds, self._clock
         )

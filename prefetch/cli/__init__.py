@@ -20,13 +20,14 @@ app = typer.Typer(
 
 # One module per area; each has `register(app: typer.Typer) -> None`.
 _SUBCOMMAND_MODULES = (
+    "demo",
     "run",
-    "prefetch_run",
     "config",
     "db",
     "hl7",
     "security",
     "lspsim",
+    "fhir",
     "desk",
 )
 

@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from prefetch.engine import Progress as RunProgress
-from prefetch.store.records import RunSummary
+from prefetch.domain.run import Progress as RunProgress
+from prefetch.domain.run import RunSummary
 
 SKIP_LABELS = {
     "no_bsn": "no BSN",

@@ -1,66 +1,96 @@
-"""`prefetch demo`: the end-to-end demo with a progress bar and a summary table."""
+"""`prefetch run`: prefetch one schedule's clinic day from an appointment export, now.
+
+The same use case the nightly daemon calls (`prefetch.run_day.run_schedule_day`), started
+by hand: settings, schedule file, appointments, the registered mandate (checked before
+anything is sent), the LSP client with the configured UZI server certificate, the durable
+run (a second call for the same schedule and day resumes it).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import typer
 from rich.console import Console
 
-from prefetch.cli.common import EXIT_FAILURES, EXIT_OK, clean_errors
+from prefetch.cli.common import (
+    CONFIG_OPTION,
+    EXIT_FAILURES,
+    EXIT_OK,
+    EXIT_USAGE,
+    clean_errors,
+    settings_or_exit,
+)
 from prefetch.cli.progress import run_progress, summary_table
+from prefetch.domain.localtime import AMSTERDAM
 from prefetch.logging import configure_logging
+from prefetch.settings import readiness_problems
 
 
 def register(app: typer.Typer) -> None:
-    @app.command()
-    def demo(
-        data_dir: Path = typer.Option(
-            Path("prefetch-data"), "--data-dir", help="Where the PKI, world, database and day live."
+    @app.command("run")
+    def run_cmd(
+        schedule_file: Path = typer.Option(..., "--schedule", help="Schedule file (TOML)."),
+        appointments: Path = typer.Option(
+            ..., "--appointments", help="Appointment export (CSV) of the clinic day."
         ),
-        profile: str = typer.Option(
-            "realistic", help="Simulator profile: ideal, realistic, flaky, outage, regions."
+        day: str | None = typer.Option(
+            None, "--day", help="Clinic day YYYY-MM-DD; default: today + days_ahead."
         ),
+        config: Path | None = CONFIG_OPTION,
     ) -> None:
-        """Prefetch a synthetic clinic day against the LSP simulator, end to end."""
-        console = Console()
-        configure_logging("WARNING", "console")
-        from prefetch.demo.run_demo import run_demo
+        """Prefetch one clinic day for one schedule against the configured LSP."""
+        from prefetch.composition import (
+            load_credential,
+            make_lsp_client,
+            make_run_services,
+            open_stores,
+            require_current_schema,
+        )
+        from prefetch.run_day import RunRequest, run_schedule_day
+        from prefetch.schedule_files import load_schedule
+        from prefetch.sources.csv_source import read_appointments_csv
 
-        with clean_errors(), run_progress(console) as (on_stage, on_progress):
-            result = run_demo(
-                data_dir, profile_name=profile, progress=on_progress, on_stage=on_stage
+        settings = settings_or_exit(config)
+        missing = readiness_problems(settings)
+        if missing:
+            for key, message in missing:
+                typer.echo(f"error: {key}: {message}", err=True)
+            raise typer.Exit(EXIT_USAGE)
+        try:
+            clinic_day_arg = dt.date.fromisoformat(day) if day else None
+        except ValueError:
+            typer.echo(f"error: --day {day!r} is not a date like 2026-11-24", err=True)
+            raise typer.Exit(EXIT_USAGE) from None
+        configure_logging(settings.logging.level, settings.logging.format)
+        console = Console()
+        with clean_errors():
+            schedule = load_schedule(schedule_file)
+            now = dt.datetime.now(dt.UTC)
+            clinic_day = clinic_day_arg or (
+                now.astimezone(AMSTERDAM).date() + dt.timedelta(days=schedule.days_ahead)
             )
-        summary = result.report.summary
-        console.print(
-            summary_table(
-                summary,
-                f"Clinic day {result.clinic_day}: "
-                f"{result.appointments} appointments, "
-                f"{summary.total} patients",
-            )
-        )
-        added = result.dispense_rows_after - result.dispense_rows_before
-        stats = result.simulator_stats
-        violations = stats.get("violations")
-        total = violations.get("total") if isinstance(violations, dict) else violations
-        console.print(
-            f"dispenses received in this run: {summary.dispenses}; new rows stored: "
-            f"{added} (total {result.dispense_rows_after})"
-        )
-        console.print(
-            f"LSP simulator: {stats.get('queries_received')} queries, peak "
-            f"{stats.get('peak_rate_per_s')}/s and {stats.get('peak_concurrency')} "
-            f"in flight, rate violations {total}, signature failures "
-            f"{stats.get('signature_failures')}"
-        )
+            appts = read_appointments_csv(appointments)
+            stores = open_stores(settings, migrate=False)
+            require_current_schema(stores)
+            client = make_lsp_client(settings, load_credential(settings))
+            services = make_run_services(settings, stores, client)
+            with run_progress(console) as (on_stage, on_progress):
+                result = run_schedule_day(
+                    services,
+                    RunRequest(
+                        schedule=schedule,
+                        clinic_day=clinic_day,
+                        appointments=appts,
+                        progress=on_progress,
+                        on_stage=on_stage,
+                    ),
+                )
+            stores.engine.dispose()
+        summary = result.summary
+        console.print(summary_table(summary, f"{schedule.id}, clinic day {clinic_day}"))
         console.print(f"run id: {result.run_id}")
-        console.print(f"data: {result.database}")
-        console.print(f"files: {result.data_dir.resolve()} (PKI, world, clinic day CSV)")
-        console.print(
-            "desk: not built yet; read the records with `sqlite3` or the FHIR API once it lands"
-        )
-        if result.report.stopped:
-            console.print(f"run stopped: {result.report.stopped}")
-        failed = summary.by_state.get("failed", 0)
-        raise typer.Exit(EXIT_FAILURES if result.report.stopped or failed else EXIT_OK)
+        if result.stopped:
+            console.print(f"run stopped: {result.stopped}")
+        raise typer.Exit(EXIT_OK if result.status == "complete" else EXIT_FAILURES)

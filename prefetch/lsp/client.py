@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import requests
 
+from prefetch.clock import SYSTEM_CLOCK
 from prefetch.domain.outcome import Outcome, OutcomeKind
 from prefetch.errors import CorrelationError, MessageError, SecurityError
 from prefetch.hl7v3.aorta_settings import AortaSettings
@@ -33,7 +34,7 @@ from prefetch.hl7v3.codes import classify
 from prefetch.hl7v3.params import QueryParams, QueryRef
 from prefetch.hl7v3.parse import parse_answer
 from prefetch.hl7v3.xmlparse import DEFAULT_MAX_BYTES
-from prefetch.ports import LspReply, WallClock, utc_now
+from prefetch.ports import Clock, LspReply
 from prefetch.security.keys import Credential
 from prefetch.security.wssec import secure_query
 
@@ -89,7 +90,7 @@ class LspClient:
         session: requests.Session,
         credential: Credential,
         aorta: AortaSettings | None = None,
-        clock: WallClock = utc_now,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.endpoint = endpoint
         self.session = session
@@ -107,7 +108,7 @@ class LspClient:
             params,
             self.credential,
             mandate_token=mandate_token,
-            now=self.clock(),
+            now=self.clock.now(),
             settings=self.aorta,
         )
 

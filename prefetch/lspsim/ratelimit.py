@@ -13,8 +13,13 @@ bursts of `capacity` per window) is never refused.
 Jitter tolerance: a query that arrives up to `tolerance_s` early (the network delayed the
 previous one, or the client's clock runs a little fast) is still admitted, that is, the
 enforcement window is `window - tolerance_s` long. The tolerance is explicit (a profile
-setting, `RateLimit.tolerance_s`) and only ever forgives; it never changes what is
+setting, `RateLimit.tolerance_s`) and only ever forgives refusing; it never changes what is
 reported.
+
+Violations are counted strictly, without tolerance: an arrival (admitted or refused) that
+makes more than `capacity` arrivals of one client fall in a window `(t - window, t]` is a
+rate violation. Every refusal for the rate is one, and so is an arrival the tolerance let
+through. `refused` counts the queries actually refused.
 
 Peaks are measured honestly over every arrival, admitted or not: `peak_rate` is the
 largest number of arrivals in any full one-second window `(t - 1 s, t]`, whatever the
@@ -44,10 +49,12 @@ class Refusal(enum.Enum):
 class _ClientState:
     admitted: deque[float] = field(default_factory=deque)
     arrivals: deque[float] = field(default_factory=deque)
+    strict: deque[float] = field(default_factory=deque)
     in_flight: int = 0
     peak_rate: int = 0
     peak_concurrency: int = 0
     violations: dict[str, int] = field(default_factory=lambda: {r.value: 0 for r in Refusal})
+    refused: dict[str, int] = field(default_factory=lambda: {r.value: 0 for r in Refusal})
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +65,7 @@ class ClientReport:
     peak_rate: int
     peak_concurrency: int
     violations: dict[str, int]
+    refused: dict[str, int]
 
 
 def rate_window(max_rate: float, window_s: float) -> tuple[float, int]:
@@ -111,9 +119,11 @@ class RateEnforcer:
         while q and q[0] <= now - window:
             q.popleft()
 
-    def admit(self, client: str) -> Refusal | None:
-        """None when admitted (call `release` later), else why it was refused."""
-        now = self._clock.monotonic()
+    def admit(self, client: str, *, at: float | None = None) -> Refusal | None:
+        """None when admitted (call `release` later), else why it was refused.
+
+        `at` is the arrival time on the clock's monotonic scale (default: now)."""
+        now = self._clock.monotonic() if at is None else at
         with self._lock:
             state = self._clients.setdefault(client, _ClientState())
             self._trim(state.arrivals, now, PEAK_WINDOW_S)
@@ -122,6 +132,11 @@ class RateEnforcer:
             self._all_arrivals.append(now)
             state.peak_rate = max(state.peak_rate, len(state.arrivals))
             self._peak_rate_total = max(self._peak_rate_total, len(self._all_arrivals))
+            if self.max_rate is not None:
+                self._trim(state.strict, now, self.window_s)
+                state.strict.append(now)
+                if len(state.strict) > self.capacity:
+                    state.violations[Refusal.RATE.value] += 1
             refusal: Refusal | None = None
             if self.max_concurrency is not None and state.in_flight >= self.max_concurrency:
                 refusal = Refusal.CONCURRENCY
@@ -130,7 +145,9 @@ class RateEnforcer:
                 if len(state.admitted) >= self.capacity:
                     refusal = Refusal.RATE
             if refusal is not None:
-                state.violations[refusal.value] += 1
+                state.refused[refusal.value] += 1
+                if refusal is Refusal.CONCURRENCY:
+                    state.violations[refusal.value] += 1
                 return refusal
             state.admitted.append(now)
             state.in_flight += 1
@@ -151,9 +168,11 @@ class RateEnforcer:
             for state in self._clients.values():
                 state.admitted.clear()
                 state.arrivals.clear()
+                state.strict.clear()
                 state.peak_rate = 0
                 state.peak_concurrency = state.in_flight
                 state.violations = {r.value: 0 for r in Refusal}
+                state.refused = {r.value: 0 for r in Refusal}
             self._all_arrivals.clear()
             self._peak_rate_total = 0
             self._peak_total = self._in_flight_total
@@ -166,6 +185,7 @@ class RateEnforcer:
                     peak_rate=s.peak_rate,
                     peak_concurrency=s.peak_concurrency,
                     violations=dict(s.violations),
+                    refused=dict(s.refused),
                 )
                 for c, s in self._clients.items()
             )

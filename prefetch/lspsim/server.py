@@ -9,6 +9,8 @@ Endpoints::
 
     POST {endpoint}      the LSP (default /lsp): queries and HL7 pings
     GET  /_sim/stats     JSON counters (see `prefetch.lspsim.stats`)
+    GET  /_sim/log       {"queries": [{"at", "bsn_sha256", "client", "outcome"}, ...]}:
+                         every query received since start or reset (no BSN, its SHA-256)
     POST /_sim/reset     zero the counters, attempts and outage start
 
 Use it as a context manager::
@@ -40,6 +42,7 @@ from prefetch.security.trust import TrustStore
 
 MAX_BODY = 5 * 1024 * 1024
 STATS_PATH = "/_sim/stats"
+LOG_PATH = "/_sim/log"
 RESET_PATH = "/_sim/reset"
 
 
@@ -134,6 +137,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path == STATS_PATH:
             self._json(200, self.server.service.stats.snapshot())
+        elif self.path == LOG_PATH:
+            log = self.server.service.stats.query_log()
+            self._json(200, {"queries": [q.as_json() for q in log]})
         else:
             self._json(404, {"error": "not found"})
 
@@ -237,12 +243,20 @@ class SimulatorServer:
         return self.base_url + STATS_PATH
 
     @property
+    def log_url(self) -> str:
+        return self.base_url + LOG_PATH
+
+    @property
     def reset_url(self) -> str:
         return self.base_url + RESET_PATH
 
     def stats(self) -> dict[str, Any]:
         """The same JSON as `GET /_sim/stats`, without a request."""
         return self.service.stats.snapshot()
+
+    def query_log(self) -> list[dict[str, Any]]:
+        """The same list as `GET /_sim/log` (its "queries"), without a request."""
+        return [q.as_json() for q in self.service.stats.query_log()]
 
     def reset(self) -> None:
         self.service.reset()

@@ -12,12 +12,17 @@ Order of work for a request, like the real switch point:
    in plain mode the query is then read with `parse_query`;
 5. the seeded plan (faults, outage, per-pharmacy latency), the wait, the fan-out.
 
-The query counts as in flight from admission until its answer is ready.
+The query counts as in flight from admission until its answer is ready. Every query
+received (not pings) is written to the query log (`GET /_sim/log`) with its arrival time,
+the SHA-256 of its BSN (read leniently, also from a query that is refused), the client and
+the outcome.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import hashlib
 import re
 import threading
 from collections import Counter
@@ -88,6 +93,18 @@ def _text(payload: etree._Element, path: str) -> str | None:
     xpath = "/".join(part if part.startswith("@") else f"hl7:{part}" for part in path.split("/"))
     found = payload.xpath(f"./{xpath}", namespaces=_HL7)
     return str(found[0]) if isinstance(found, list) and found else None
+
+
+def _bsn_sha256(payload: etree._Element) -> str | None:
+    """Hex SHA-256 of the query's BSN, read without validating anything (None: no BSN)."""
+    found = payload.xpath(
+        "./hl7:ControlActProcess/hl7:queryByParameter/hl7:patientID/hl7:value"
+        f"[@root='{oids.BSN}']/@extension",
+        namespaces=_HL7,
+    )
+    if not isinstance(found, list) or not found:
+        return None
+    return hashlib.sha256(str(found[0]).encode()).hexdigest()
 
 
 def _query_ref(payload: etree._Element) -> QueryRef:
@@ -164,28 +181,38 @@ class LspService:
 
     def handle(self, body: bytes, *, client: str, client_identity: Any = None) -> SimAnswer:
         """Answer one POST to the LSP endpoint (sleeps for the simulated latency)."""
+        arrived = self.clock.monotonic()
+        arrived_at = self.clock.now()
         try:
             payload = unwrap(parse_xml(body))
         except PrefetchError:
-            self.stats.query_received()
-            return self._done(
-                soap_fault("soap:Client", "Bericht is geen geldige XML", "bad_request")
-            )
+            answer = soap_fault("soap:Client", "Bericht is geen geldige XML", "bad_request")
+            return self._received(answer, arrived_at, None, client)
         if not isinstance(payload, etree._Element):
-            self.stats.query_received()
-            return self._done(soap_fault("soap:Client", payload.reason, "bad_request"))
+            answer = soap_fault("soap:Client", payload.reason, "bad_request")
+            return self._received(answer, arrived_at, None, client)
         if etree.QName(payload).localname == PING:
             return self._ping(payload)
-        self.stats.query_received()
-        refusal = self.enforcer.admit(client)
+        bsn_sha256 = _bsn_sha256(payload)
+        refusal = self.enforcer.admit(client, at=arrived)
         if refusal is not None:
-            return self._done(
-                overload(self.profile, f"overload_{refusal.value}", self.profile.rate.retry_after_s)
+            answer = overload(
+                self.profile, f"overload_{refusal.value}", self.profile.rate.retry_after_s
             )
+            return self._received(answer, arrived_at, bsn_sha256, client)
         try:
-            return self._done(self._query(body, payload, client_identity))
+            answer = self._query(body, payload, client_identity)
         finally:
             self.enforcer.release(client)
+        return self._received(answer, arrived_at, bsn_sha256, client)
+
+    def _received(
+        self, answer: SimAnswer, at: dt.datetime, bsn_sha256: str | None, client: str
+    ) -> SimAnswer:
+        """Count a received query and write it to the query log."""
+        self.stats.query_received()
+        self.stats.log_query(at=at, bsn_sha256=bsn_sha256, client=client, outcome=answer.outcome)
+        return self._done(answer)
 
     def _done(self, answer: SimAnswer) -> SimAnswer:
         self.stats.outcome(answer.outcome, dispenses=answer.dispenses)

@@ -20,11 +20,29 @@ Outcomes (one per query received on the LSP endpoint):
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections import Counter
-from typing import Any
+from typing import Any, NamedTuple
 
 from prefetch.lspsim.ratelimit import RateEnforcer
+
+
+class LoggedQuery(NamedTuple):
+    """One received query as `GET /_sim/log` shows it (the BSN only as its SHA-256)."""
+
+    at: dt.datetime
+    bsn_sha256: str | None
+    client: str
+    outcome: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "at": self.at.isoformat(),
+            "bsn_sha256": self.bsn_sha256,
+            "client": self.client,
+            "outcome": self.outcome,
+        }
 
 
 class SimStats:
@@ -39,6 +57,7 @@ class SimStats:
         self._tls_failures = 0
         self._connections = 0
         self._dispenses_sent = 0
+        self._log: list[LoggedQuery] = []
 
     def query_received(self) -> None:
         with self._lock:
@@ -48,6 +67,17 @@ class SimStats:
         with self._lock:
             self._outcomes[name] += 1
             self._dispenses_sent += dispenses
+
+    def log_query(
+        self, *, at: dt.datetime, bsn_sha256: str | None, client: str, outcome: str
+    ) -> None:
+        with self._lock:
+            self._log.append(LoggedQuery(at, bsn_sha256, client, outcome))
+
+    def query_log(self) -> list[LoggedQuery]:
+        """Every query received since start or reset, in the order they were answered."""
+        with self._lock:
+            return list(self._log)
 
     def signature_failure(self, reason: str) -> None:
         """Count the reason; the outcome itself is counted with the answer."""
@@ -70,6 +100,7 @@ class SimStats:
             self._tls_failures = 0
             self._connections = 0
             self._dispenses_sent = 0
+            self._log.clear()
         self._enforcer.reset()
 
     def snapshot(self) -> dict[str, Any]:
@@ -79,6 +110,10 @@ class SimStats:
             violations = {
                 "rate": sum(c.violations["rate"] for c in clients),
                 "concurrency": sum(c.violations["concurrency"] for c in clients),
+            }
+            refused = {
+                "rate": sum(c.refused["rate"] for c in clients),
+                "concurrency": sum(c.refused["concurrency"] for c in clients),
             }
             by_outcome = {"partial": 0, **self._outcomes}
             return {
@@ -95,6 +130,7 @@ class SimStats:
                 "peak_concurrency": self._enforcer.peak_concurrency,
                 "in_flight": self._enforcer.in_flight,
                 "violations": {**violations, "total": sum(violations.values())},
+                "refused": refused,
                 "signature_failures": sum(self._signature_reasons.values()),
                 "signature_failure_reasons": dict(sorted(self._signature_reasons.items())),
                 "tls_failures": self._tls_failures,
@@ -105,6 +141,7 @@ class SimStats:
                         "peak_rate_per_s": c.peak_rate,
                         "peak_concurrency": c.peak_concurrency,
                         "violations": c.violations,
+                        "refused": c.refused,
                     }
                     for c in clients
                 ],

@@ -2,5 +2,5 @@
 
 Use `make_engine(url)` and `upgrade(url)` from `prefetch.store.db`, the repositories from
 `prefetch.store.repositories`, the values from `prefetch.store.records`; the interfaces
-and their contracts are in `prefetch.store.ports`.
+and their contracts are in `prefetch.ports`.
 """

@@ -23,9 +23,23 @@ from prefetch.store.tables import DeskUserRow
 
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,63}$")
 MIN_PASSWORD_LENGTH = 12
-_HASHER = PasswordHasher()
-# Verified when the user does not exist, so that a wrong name costs as long as a wrong password.
-_DUMMY_HASH = _HASHER.hash("not a password of anyone")
+_HASHER = PasswordHasher()  # argon2id, RFC 9106 low-memory profile
+_DUMMY: list[str] = []  # verified for unknown names: a wrong name costs what a wrong password does
+
+
+def use_hasher(hasher: PasswordHasher) -> None:
+    """Replace the hasher (tests use argon2's CHEAPEST profile to keep the suite fast).
+    Stored hashes carry their own parameters, so they verify under any hasher; a stored
+    hash weaker than the hasher's is rehashed at the next sign-in."""
+    global _HASHER  # noqa: PLW0603 - one process-wide setting, like the schema set's
+    _HASHER = hasher
+    _DUMMY.clear()
+
+
+def _dummy_hash() -> str:
+    if not _DUMMY:
+        _DUMMY.append(_HASHER.hash("not a password of anyone"))
+    return _DUMMY[0]
 
 
 class DeskRole(enum.Enum):
@@ -158,7 +172,7 @@ class DeskUserRepository:
             row = session.get(DeskUserRow, username.strip().lower())
             stored = row.password_hash if row is not None else None
         try:
-            _HASHER.verify(stored or _DUMMY_HASH, password)
+            _HASHER.verify(stored or _dummy_hash(), password)
         except (VerificationError, InvalidHashError):
             return None
         if row is None or stored is None or row.disabled_at is not None:

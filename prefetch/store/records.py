@@ -1,4 +1,6 @@
-"""The values that go into and come out of the store's repositories.
+"""The values that go into and come out of the store's repositories (the run's own values
+are in `prefetch.domain.run`; re-exported here for the callers that import them from the
+store).
 
 BSN fields hold the nine digits (the store needs the number) but are left out of `repr`,
 so that logging a record never prints one.
@@ -14,7 +16,33 @@ from types import MappingProxyType
 
 from prefetch.domain.bsn import passes_eleven_check
 from prefetch.domain.dispense import Dispense, DispenseProvenance
+from prefetch.domain.run import (
+    ClaimedItem,
+    ItemRecord,
+    ItemState,
+    NewItem,
+    RunKind,
+    RunRecord,
+    RunState,
+    RunSummary,
+)
 from prefetch.errors import InvalidValueError
+
+__all__ = [
+    "AuditAction",
+    "AuditEvent",
+    "ClaimedItem",
+    "DetailValue",
+    "ItemRecord",
+    "ItemState",
+    "NewItem",
+    "RecordResult",
+    "RunKind",
+    "RunRecord",
+    "RunState",
+    "RunSummary",
+    "StoredDispense",
+]
 
 DetailValue = str | int | float | bool | None
 
@@ -27,27 +55,6 @@ class AuditAction(enum.Enum):
     UPDATE = "U"
     DELETE = "D"
     EXECUTE = "E"  # e.g. an LSP query
-
-
-class RunKind(enum.Enum):
-    SCHEDULED = "scheduled"
-    MANUAL = "manual"
-
-
-class RunState(enum.Enum):
-    PLANNED = "planned"
-    RUNNING = "running"
-    FINISHED = "finished"
-    ABORTED = "aborted"
-
-
-class ItemState(enum.Enum):
-    PENDING = "pending"
-    IN_FLIGHT = "in_flight"
-    SKIPPED = "skipped"
-    DONE = "done"
-    RETRY_WAIT = "retry_wait"
-    FAILED = "failed"
 
 
 def _require_aware(name: str, value: dt.datetime) -> None:
@@ -94,74 +101,6 @@ class AuditEvent:
 
 
 @dataclass(frozen=True, slots=True)
-class NewItem:
-    """One patient to put in a new run. With a `skip_reason` it starts as skipped."""
-
-    patient_local_id: str
-    bsn: str | None = field(repr=False)
-    clinics: tuple[str, ...]
-    skip_reason: str | None = None
-
-    def __post_init__(self) -> None:
-        if not self.patient_local_id:
-            raise InvalidValueError("run item needs a patient local id")
-        if self.skip_reason is None and (self.bsn is None or not passes_eleven_check(self.bsn)):
-            raise InvalidValueError(
-                "an item to query needs a valid BSN (or a skip reason)",
-                patient_local_id=self.patient_local_id,
-            )
-
-
-@dataclass(frozen=True, slots=True)
-class RunRecord:
-    id: str
-    schedule_id: str
-    clinic_day: dt.date
-    kind: RunKind
-    state: RunState
-    created_at: dt.datetime
-    started_at: dt.datetime | None
-    finished_at: dt.datetime | None
-    counts: Mapping[str, object] | None
-
-
-@dataclass(frozen=True, slots=True)
-class ItemRecord:
-    """A run item as stored (for listings, the desk and tests)."""
-
-    id: int
-    run_id: str
-    patient_local_id: str
-    bsn: str | None = field(repr=False)
-    clinics: tuple[str, ...]
-    state: ItemState
-    skip_reason: str | None
-    outcome_kind: str | None
-    outcome_code: str | None
-    outcome_detail: str | None
-    attempts: int
-    next_attempt_at: dt.datetime | None
-    claimed_by: str | None
-    claimed_at: dt.datetime | None
-    updated_at: dt.datetime
-    dispense_count: int
-
-
-@dataclass(frozen=True, slots=True)
-class ClaimedItem:
-    """An item a worker now holds (state in_flight). `attempts` includes this one."""
-
-    id: int
-    run_id: str
-    patient_local_id: str
-    bsn: str = field(repr=False)
-    clinics: tuple[str, ...]
-    attempts: int
-    claimed_by: str
-    claimed_at: dt.datetime
-
-
-@dataclass(frozen=True, slots=True)
 class RecordResult:
     """Dispense rows written by one `record_outcome`: new rows and refreshed rows.
 
@@ -170,19 +109,6 @@ class RecordResult:
 
     inserted: int
     updated: int
-
-
-@dataclass(frozen=True, slots=True)
-class RunSummary:
-    run_id: str
-    total: int
-    by_state: Mapping[str, int]
-    by_outcome: Mapping[str, int]
-    by_skip_reason: Mapping[str, int]
-    dispenses: int  # dispenses received in this run (sum over items)
-
-    def count(self, state: ItemState) -> int:
-        return self.by_state.get(state.value, 0)
 
 
 @dataclass(frozen=True, slots=True)

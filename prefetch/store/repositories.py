@@ -1,4 +1,4 @@
-"""The SQLAlchemy adapters for the store's ports (`prefetch.store.ports`), in one place.
+"""The SQLAlchemy adapters for the store's ports (`prefetch.ports`), in one place.
 
 Each takes an `Engine` from `prefetch.store.db.make_engine`. Only the composition root
 constructs them.
@@ -18,7 +18,7 @@ __all__ = ["AuditLog", "DispenseRepository", "MandateRepository", "RunRepository
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from prefetch.store.ports import AuditStore, DispenseStore, MandateStore, RunStore
+    from prefetch.ports import AuditStore, DispenseStore, MandateStore, RunStore
 
     # mypy proves that each adapter implements its port.
     def _conforms(engine: Engine) -> tuple[RunStore, DispenseStore, AuditStore, MandateStore]:

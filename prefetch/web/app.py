@@ -22,7 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 
-from prefetch.ports import utc_now
+from prefetch.clock import utc_now
 from prefetch.store.desk_users import DeskUserRepository
 from prefetch.store.mandates import MandateRepository
 from prefetch.web import labels

@@ -1,8 +1,9 @@
 """Wiring the desk from the settings (the desk's part of the composition root).
 
 `desk_app(settings)` opens the store, reads or creates the session key, and wires
-"re-fetch now" to the configured LSP (`lsp_refetcher`). `demo_desk_app(data_dir)` does the
-same for the demo's data directory, with the LSP simulator of the demo in-process.
+"re-fetch now" to the configured LSP through the run use case (`refetcher`).
+`demo_desk_app(data_dir)` does the same for the demo's data directory, with the demo's
+LSP simulator in-process.
 `ensure_demo_account` creates the demo's sign-in (random password, 0600 file).
 """
 
@@ -17,17 +18,19 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from prefetch.composition import Stores, engine_config, make_lsp_client, make_throttle
-from prefetch.domain.people import Mandate
+from prefetch.clock import utc_now
+from prefetch.composition import Stores, make_lsp_client, make_run_services
 from prefetch.domain.schedule import Schedule
-from prefetch.engine import Prefetcher
-from prefetch.ports import LspGateway, utc_now
+from prefetch.errors import ConfigError
+from prefetch.hl7v3.params import QueryParams
+from prefetch.ports import LspGateway, LspReply
+from prefetch.run_day import RunServices, run_schedule_day
 from prefetch.security.keys import write_private
 from prefetch.settings import Settings
 from prefetch.store.desk_users import DeskRole, DeskUserRepository
 from prefetch.web.app import create_app
 from prefetch.web.auth import AuthConfig
-from prefetch.web.seams import Refetcher, csv_slots
+from prefetch.web.seams import CsvDay, Refetcher
 
 DEMO_USER = "demo"
 DEMO_PASSWORD_FILE = "desk-demo.password"  # noqa: S105 - a file name
@@ -55,89 +58,77 @@ def auth_config(settings: Settings) -> AuthConfig:
     )
 
 
-def lsp_refetcher(
-    settings: Settings,
-    stores: Stores,
-    schedules: Callable[[], list[Schedule]],
-    gateway: Callable[[], LspGateway],
-    clock: Callable[[], dt.datetime] = utc_now,
+def refetcher(
+    services: RunServices, schedules: Callable[[], list[Schedule]], day: CsvDay
 ) -> Refetcher:
-    """Re-fetch through the engine with one attempt (the user waits for the answer)."""
-    config = dataclasses.replace(engine_config(settings), max_attempts=1, workers=1)
+    """Re-fetch through the run use case, one attempt (the user waits for the answer)."""
+    once = dataclasses.replace(
+        services, config=dataclasses.replace(services.config, max_attempts=1)
+    )
 
-    def lookup(schedule_id: str) -> tuple[Schedule, Mandate | None] | None:
-        schedule = next((s for s in schedules() if s.id == schedule_id), None)
-        if schedule is None:
-            return None
-        mandate = stores.mandates.get(schedule.mandate_id) if schedule.mandate_id else None
-        if mandate is not None and stores.mandates.revoked_at(mandate.id) is not None:
-            mandate = None
-        return schedule, mandate
+    def schedule_of(schedule_id: str) -> Schedule | None:
+        return next((s for s in schedules() if s.id == schedule_id), None)
 
-    def execute(run_id: str, schedule: Schedule, mandate: Mandate | None, day: dt.date) -> None:
-        prefetcher = Prefetcher(
-            runs=stores.runs,
-            dispenses=stores.dispenses,
-            gateway=gateway(),
-            throttle=make_throttle(settings),
-            config=config,
-            clock=clock,
-        )
-        prefetcher.execute(run_id, schedule, mandate, clinic_day=day)
-
-    return Refetcher(stores.engine, lookup, execute, clock)
+    return Refetcher(
+        schedules=schedule_of,
+        appointments=day.for_patient,
+        run=lambda request: run_schedule_day(once, request),
+    )
 
 
 def desk_app(settings: Settings, stores: Stores) -> FastAPI:
     """The desk on the configured database and LSP (`prefetch desk`)."""
+    from prefetch.composition import load_credential
     from prefetch.schedule_files import load_schedules
-    from prefetch.security.keys import Credential
 
-    credential: list[Credential] = []
+    day = CsvDay(settings.data_path)
+    gateway = _LazyGateway(lambda: make_lsp_client(settings, load_credential(settings)))
+    try:
+        services = make_run_services(settings, stores, gateway)
+    except ConfigError:  # no UZI trust configured: the desk reads, but cannot re-fetch
+        refetch = None
+    else:
+        refetch = refetcher(services, lambda: load_schedules(Path(settings.schedules_dir)), day)
+    return create_app(stores.engine, auth=auth_config(settings), slots=day.slots, refetch=refetch)
 
-    def gateway() -> LspGateway:
-        if not credential:  # loaded at the first re-fetch, then kept
-            from prefetch.composition import load_credential
 
-            credential.append(load_credential(settings))
-        return make_lsp_client(settings, credential[0])
+class _LazyGateway:
+    """The LSP client, built (credential loaded) at the first re-fetch, then kept."""
 
-    refetch = lsp_refetcher(
-        settings, stores, lambda: load_schedules(Path(settings.schedules_dir)), gateway
-    )
-    return create_app(
-        stores.engine,
-        auth=auth_config(settings),
-        slots=csv_slots(settings.data_path),
-        refetch=refetch,
-    )
+    def __init__(self, build: Callable[[], LspGateway]) -> None:
+        self._build = build
+        self._client: LspGateway | None = None
+
+    def query(self, params: QueryParams, *, mandate_token: bytes | None) -> LspReply:
+        if self._client is None:
+            self._client = self._build()
+        return self._client.query(params, mandate_token=mandate_token)
 
 
 @contextmanager
-def demo_desk_app(data_dir: Path, *, port: int | None = None) -> Iterator[tuple[FastAPI, Stores]]:
+def demo_desk_app(
+    data_dir: Path, *, profile_name: str = "realistic"
+) -> Iterator[tuple[FastAPI, Stores]]:
     """The desk on the demo's data directory, with the demo's LSP simulator running."""
     from prefetch.composition import open_stores
-    from prefetch.demo import run_demo
+    from prefetch.demo import setup
     from prefetch.lspsim.profiles import get_profile
 
-    pki, passphrase = run_demo.ensure_pki(data_dir)
-    world = run_demo.ensure_world(data_dir)
-    profile = get_profile("realistic").with_time_scale(run_demo.DEMO_TIME_SCALE)
-    schedule = run_demo.demo_schedule(pki)
-    with run_demo.start_simulator(world, profile, pki, passphrase) as sim:
-        settings = run_demo.demo_settings(data_dir, pki, sim, profile)
-        if port is not None:
-            settings = dataclasses.replace(
-                settings, desk=dataclasses.replace(settings.desk, port=port)
-            )
+    pki, passphrase = setup.ensure_pki(data_dir)
+    world = setup.ensure_world(data_dir)
+    profile = get_profile(profile_name).with_time_scale(setup.DEMO_TIME_SCALE)
+    schedule = setup.demo_schedule(pki)
+    with setup.start_simulator(world, profile, pki, passphrase) as sim:
+        settings = setup.demo_settings(data_dir, pki, sim, profile)
         stores = open_stores(settings)
         client = make_lsp_client(settings, pki.hospital.load(passphrase))
-        refetch = lsp_refetcher(settings, stores, lambda: [schedule], lambda: client)
+        services = make_run_services(settings, stores, client, trust=pki.trust_store())
+        day = CsvDay(data_dir)
         app = create_app(
             stores.engine,
             auth=auth_config(settings),
-            slots=csv_slots(data_dir),
-            refetch=refetch,
+            slots=day.slots,
+            refetch=refetcher(services, lambda: [schedule], day),
         )
         try:
             yield app, stores
@@ -170,3 +161,20 @@ def ensure_demo_account(
         users.set_disabled(DEMO_USER, disabled=False, now=now)
     write_private(path, password.encode())
     return DEMO_USER, password, path
+
+
+def demo_handoff(data_dir: Path, database_url: str, clinic_day: dt.date) -> list[str]:
+    """What `prefetch demo` prints at its end: the desk URL, a sign-in and the command."""
+    from prefetch.store.db import make_engine
+
+    engine = make_engine(database_url)
+    try:
+        name, password, path = ensure_demo_account(DeskUserRepository(engine), data_dir)
+    finally:
+        engine.dispose()
+    port = Settings().desk.port
+    return [
+        f"desk: http://127.0.0.1:{port}/werklijst?dag={clinic_day.isoformat()}",
+        f"desk sign-in: {name} / {password} (kept in {path}, mode 0600)",
+        f"start the desk: prefetch desk --demo {data_dir}",
+    ]

@@ -3,14 +3,14 @@
 Each function here stands in for a part that other work delivers; the desk calls only
 these, so switching to the delivered part is a change in this one file:
 
-- SEAM appointment book (intake issue): `csv_slots` reads the day's times from the
+- SEAM appointment book (intake issue): `CsvDay` reads the day's appointments from the
   appointment CSV of the day (`appointments-<day>.csv` in the data directory).
 - SEAM audit (privacy issue): `record_access` writes a page view or an action through the
   store's audit insert; `audit_for_patient` reads the patient's rows.
 - SEAM consent register (intake issue): `record_objection` / `objection_recorded` keep a
   recorded objection as an audit row of type `consent_refused`.
-- SEAM run use case (nightly-run issue): `refetch_patient` queues a one-patient manual run
-  and works it with the current engine (`Prefetcher.execute`).
+- run use case: `Refetcher` runs the schedule's day for one patient through
+  `run_schedule_day` (a manual run, fresh_for 0, the mandate checked).
 """
 
 from __future__ import annotations
@@ -23,39 +23,58 @@ from pathlib import Path
 
 from sqlalchemy import Engine, select
 
-from prefetch.domain.people import Mandate
+from prefetch.domain.bsn import Bsn
+from prefetch.domain.localtime import AMSTERDAM
+from prefetch.domain.people import Appointment, Mandate, Patient
+from prefetch.domain.run import RunKind
 from prefetch.domain.schedule import Schedule
-from prefetch.errors import PrefetchError
+from prefetch.errors import MandateError, PrefetchError
+from prefetch.run_day import RunRequest, RunResult
 from prefetch.store.audit import AuditLog
 from prefetch.store.desk_users import DeskUser
-from prefetch.store.records import AuditAction, AuditEvent, NewItem
-from prefetch.store.runs import RunRepository
+from prefetch.store.records import AuditAction, AuditEvent
 from prefetch.store.tables import AuditRow, RunItemRow, RunRow
-from prefetch.web.worklist import REFETCH_PREFIX, Slot
+from prefetch.web.worklist import Slot
 
 SOURCE_SYSTEM = "prefetch/desk"
 AppointmentSlots = Callable[[dt.date], Mapping[str, Sequence[Slot]]]
 
 
 # ---------------------------------------------------------------- appointment book
-def csv_slots(directory: Path) -> AppointmentSlots:
-    """SEAM (appointment book): the day's appointment times from `appointments-<day>.csv`."""
-    from prefetch.sources.csv_source import read_appointments_csv
+class CsvDay:
+    """SEAM (appointment book): a day's appointments from `appointments-<day>.csv` in the
+    data directory (the EPD export `prefetch run` and the demo read), read once per change."""
 
-    def slots(day: dt.date) -> Mapping[str, Sequence[Slot]]:
-        path = directory / f"appointments-{day.isoformat()}.csv"
-        if not path.is_file():
-            return {}
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._cache: dict[dt.date, tuple[float, list[Appointment]]] = {}
+
+    def appointments(self, day: dt.date) -> list[Appointment]:
+        from prefetch.sources.csv_source import read_appointments_csv
+
+        path = self.directory / f"appointments-{day.isoformat()}.csv"
         try:
-            appointments = read_appointments_csv(path)
+            mtime = path.stat().st_mtime
+        except OSError:
+            return []
+        cached = self._cache.get(day)
+        if cached is not None and cached[0] == mtime:
+            return cached[1]
+        try:
+            found = read_appointments_csv(path)
         except PrefetchError:
-            return {}
+            found = []
+        self._cache[day] = (mtime, found)
+        return found
+
+    def slots(self, day: dt.date) -> Mapping[str, Sequence[Slot]]:
         out: dict[str, list[Slot]] = {}
-        for a in appointments:
+        for a in self.appointments(day):
             out.setdefault(a.patient.local_id, []).append(Slot(a.start, a.clinic))
         return out
 
-    return slots
+    def for_patient(self, patient_local_id: str, day: dt.date) -> list[Appointment]:
+        return [a for a in self.appointments(day) if a.patient.local_id == patient_local_id]
 
 
 def no_slots(_day: dt.date) -> Mapping[str, Sequence[Slot]]:
@@ -149,45 +168,60 @@ class RefetchResult:
     run_id: str | None = None
 
 
-#: Runs one run id to the end (schedule, mandate and day given); built by the composition.
-RunExecutor = Callable[[str, Schedule, Mandate | None, dt.date], None]
-#: Finds what a run needs: the schedule and the mandate of a schedule id (None: unknown).
-ScheduleLookup = Callable[[str], tuple[Schedule, Mandate | None] | None]
+def _stand_in(item: RunItemRow, run: RunRow, bsn: str) -> Appointment:
+    """The patient's appointment when the source no longer has it: as the run knew it."""
+    noon = dt.datetime.combine(run.clinic_day, dt.time(12, 0), tzinfo=AMSTERDAM)
+    return Appointment(
+        id=f"refetch-{item.id}",
+        patient=Patient(item.patient_local_id, Bsn(bsn), bsn_verified=True),
+        clinic=item.clinics[0] if item.clinics else "?",
+        start=noon,
+        appointment_type="REFETCH",
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class Refetcher:
-    """SEAM (run use case): re-fetch one patient now, as a one-patient manual run."""
+    """SEAM (run use case): re-fetch one patient now, as a manual run of the schedule's day
+    with only this patient's appointments, through `run_schedule_day` (mandate checked)."""
 
-    engine: Engine
-    lookup: ScheduleLookup
-    execute: RunExecutor
-    clock: Callable[[], dt.datetime]
+    schedules: Callable[[str], Schedule | None]
+    appointments: Callable[[str, dt.date], Sequence[Appointment]]
+    run: Callable[[RunRequest], RunResult]
 
     def __call__(self, item: RunItemRow, run: RunRow) -> RefetchResult:
         if item.bsn is None:
             return RefetchResult(False, "Opnieuw ophalen kan niet: geen BSN bekend.")
-        schedule_id = run.schedule_id
-        found = self.lookup(schedule_id)
-        if found is None:
+        schedule = self.schedules(run.schedule_id)
+        if schedule is None:
             return RefetchResult(
-                False, f"Opnieuw ophalen kan niet: schema '{schedule_id}' is niet bekend."
+                False, f"Opnieuw ophalen kan niet: schema '{run.schedule_id}' is niet bekend."
             )
-        schedule, mandate = found
-        now = self.clock()
-        if mandate is None or not mandate.covers(schedule.id, now):
-            return RefetchResult(False, "Opnieuw ophalen kan niet: geen geldig mandaat.")
-        run_id = f"{REFETCH_PREFIX}{uuid.uuid4().hex[:12]}"
-        RunRepository(self.engine).create_run(
-            run_id,
-            schedule.id,
-            run.clinic_day,
-            "manual",
-            now,
-            [NewItem(item.patient_local_id, item.bsn, tuple(item.clinics))],
+        own = list(self.appointments(item.patient_local_id, run.clinic_day))
+        request = RunRequest(
+            schedule=schedule,
+            clinic_day=run.clinic_day,
+            appointments=own or [_stand_in(item, run, item.bsn)],
+            kind=RunKind.MANUAL,
+            fresh_for=dt.timedelta(0),
         )
         try:
-            self.execute(run_id, schedule, mandate, run.clinic_day)
+            result = self.run(request)
+        except MandateError:
+            return RefetchResult(False, "Opnieuw ophalen kan niet: geen geldig mandaat.")
         except PrefetchError as exc:
-            return RefetchResult(False, f"Opnieuw ophalen mislukt: {exc.message}", run_id)
-        return RefetchResult(True, "Opnieuw opgehaald.", run_id)
+            return RefetchResult(False, f"Opnieuw ophalen mislukt: {exc.message}")
+        if result.stopped:
+            return RefetchResult(
+                False, "Opnieuw ophalen mislukt: de run is gestopt.", result.run_id
+            )
+        if result.to_query == 0:
+            return RefetchResult(False, "Niet opnieuw opgehaald: de patiënt werd overgeslagen.")
+        if result.summary.by_state.get("failed", 0):
+            return RefetchResult(
+                False,
+                "Opnieuw ophalen mislukt: geen bruikbaar antwoord van het LSP. "
+                "Probeer het later nog eens.",
+                result.run_id,
+            )
+        return RefetchResult(True, "Opnieuw opgehaald.", result.run_id)

@@ -2,7 +2,8 @@
 
 A clinic day may have several runs (the scheduled one, a manual re-run, re-fetches of one
 patient): each patient's row shows the item of the newest run that has them. The run
-state shown is that of the newest run of the day that is not a single-patient re-fetch.
+state shown is that of the newest run of the day that is scheduled or has more than one
+patient (a one-patient manual run is a re-fetch from the desk).
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ from prefetch.store._support import Sessions
 from prefetch.store.tables import RunItemRow, RunRow
 from prefetch.web.labels import DASH, SKIP_REASONS, Status, clock_time, count_nl, skip_label
 
-#: Run ids of single-patient re-fetches start with this (see `seams.refetch_patient`).
-REFETCH_PREFIX = "refetch-"
 _WAITING = {"pending": "in de wachtrij", "in_flight": "wordt nu opgevraagd"}
 
 
@@ -104,8 +103,10 @@ def failure_words(item: RunItemRow) -> str:
     return "geen bruikbaar antwoord" + (f" (code {item.outcome_code})" if item.outcome_code else "")
 
 
-def _run_state(session: Sessions, runs: Sequence[RunRow]) -> RunState | None:
-    main = [r for r in runs if not r.id.startswith(REFETCH_PREFIX)]
+def _run_state(
+    session: Sessions, runs: Sequence[RunRow], sizes: Mapping[str, int]
+) -> RunState | None:
+    main = [r for r in runs if r.kind == "scheduled" or sizes.get(r.id, 0) > 1]
     if not main:
         return None
     run = max(main, key=lambda r: (r.created_at, r.id))
@@ -154,11 +155,13 @@ class WorklistQuery:
             runs = list(session.scalars(select(RunRow).where(RunRow.clinic_day == day)))
             order = {r.id: (r.created_at, r.id) for r in runs}
             latest: dict[str, RunItemRow] = {}
+            sizes: Counter[str] = Counter()
             if runs:
                 items = session.scalars(
                     select(RunItemRow).where(RunItemRow.run_id.in_(list(order)))
                 ).all()
                 for item in items:
+                    sizes[item.run_id] += 1
                     seen = latest.get(item.patient_local_id)
                     if seen is None or order[item.run_id] > order[seen.run_id]:
                         latest[item.patient_local_id] = item
@@ -195,7 +198,7 @@ class WorklistQuery:
             counts={s: counts.get(s, 0) for s in Status},
             total=total,
             clinics=clinics,
-            run=_run_state(self._sessions, runs),
+            run=_run_state(self._sessions, runs, sizes),
         )
 
 

@@ -14,8 +14,9 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from prefetch.cli import app
+from prefetch.cli.demo import run_demo
 from prefetch.composition import open_stores
-from prefetch.demo.run_demo import demo_schedule, ensure_pki, run_demo
+from prefetch.demo.setup import demo_schedule, ensure_pki
 from prefetch.domain.bsn import passes_eleven_check
 from prefetch.domain.people import Mandate
 from prefetch.logging import configure_logging
@@ -31,8 +32,8 @@ def test_demo_twice_no_duplicates_and_no_bsn_in_logs(tmp_path: Path) -> None:
     log = io.StringIO()
     configure_logging("DEBUG", "json", log)
     first = run_demo(tmp_path, profile_name="ideal", key_size=2048)
-    summary = first.report.summary
-    assert first.report.stopped is None
+    summary = first.run.summary
+    assert first.run.stopped is None
     assert summary.by_outcome.get("records", 0) > 50
     assert summary.by_outcome.get("no_registrations", 0) > 5
     assert summary.by_state.get("failed", 0) == 0
@@ -48,7 +49,7 @@ def test_demo_twice_no_duplicates_and_no_bsn_in_logs(tmp_path: Path) -> None:
     assert first.dispense_rows_after == summary.dispenses > 0
     assert first.simulator_stats["signature_failures"] == 0
     second = run_demo(tmp_path, profile_name="ideal", key_size=2048)
-    assert second.report.summary.dispenses == summary.dispenses
+    assert second.run.summary.dispenses == summary.dispenses
     assert second.dispense_rows_after == first.dispense_rows_after  # nothing duplicated
     engine = make_engine(first.database)
     with engine.connect() as conn:

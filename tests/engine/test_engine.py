@@ -9,12 +9,14 @@ import pytest
 from samples import DAY, NOW, OVERSEER, mandate, schedule
 from sqlalchemy.engine import Engine
 
+from prefetch.clock import FakeClock
 from prefetch.domain.bsn import Bsn
 from prefetch.domain.coded import Code, Identifier
 from prefetch.domain.dispense import Dispense, Product
 from prefetch.domain.outcome import Outcome, OutcomeKind, SourceAnswer, SourceStatus
 from prefetch.domain.people import Appointment, AppointmentStatus, Patient
-from prefetch.engine import EngineConfig, Prefetcher
+from prefetch.domain.run import EngineConfig
+from prefetch.engine import Prefetcher
 from prefetch.errors import StoreUnavailableError
 from prefetch.hl7v3.params import QueryParams
 from prefetch.lsp.fake import FakeLspGateway
@@ -78,27 +80,19 @@ def appointment(n: int, bsn: str | None, clinic: str = "CARD", **kw: object) -> 
     )  # type: ignore[arg-type]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += dt.timedelta(seconds=seconds)
+def Clock() -> FakeClock:
+    return FakeClock(NOW)
 
 
-def make(engine: Engine, gateway: FakeLspGateway, clock: Clock) -> Prefetcher:
+def make(engine: Engine, gateway: FakeLspGateway, clock: FakeClock) -> Prefetcher:
     throttle = Throttle(ThrottleConfig(rate_per_second=50, max_in_flight=2))
     return Prefetcher(
         runs=RunRepository(engine),
         dispenses=DispenseRepository(engine),
         gateway=gateway,
-        throttle=throttle,
+        limiter=throttle,
         config=CONFIG,
         clock=clock,
-        sleep=clock.sleep,
     )
 
 
@@ -245,10 +239,9 @@ def test_short_database_outage_is_ridden_out(
         runs=runs,
         dispenses=DispenseRepository(migrated_engine),
         gateway=gateway,
-        throttle=Throttle(ThrottleConfig(50, 2)),
+        limiter=Throttle(ThrottleConfig(50, 2)),
         config=CONFIG,
         clock=clock,
-        sleep=clock.sleep,
     )
     prepared = engine.prepare(SCHEDULE, DAY, day, mandate=MANDATE)
     report = engine.execute(prepared.run_id, SCHEDULE, MANDATE, clinic_day=DAY)
@@ -283,10 +276,10 @@ def test_crash_mid_run_resumes_without_loss(
     first = make(migrated_engine, gateway, clock)
     prepared = first.prepare(SCHEDULE, DAY, day, mandate=MANDATE)
     runs = RunRepository(migrated_engine)
-    runs.start_run(prepared.run_id, clock())
-    held = runs.claim_next(prepared.run_id, "crashed-worker", clock())
+    runs.start_run(prepared.run_id, clock.now())
+    held = runs.claim_next(prepared.run_id, "crashed-worker", clock.now())
     assert held is not None
-    clock.now += dt.timedelta(minutes=15)  # longer than stale_after: the worker is gone
+    clock.advance(15 * 60)  # longer than stale_after: the worker is gone
     report = make(migrated_engine, gateway, clock).execute(
         prepared.run_id, SCHEDULE, MANDATE, clinic_day=DAY
     )
@@ -308,7 +301,7 @@ def test_schedule_fresh_hours_zero_requeries_a_patient_fetched_an_hour_ago(
     first = engine.prepare(SCHEDULE, DAY, [appointment(1, BSNS[0])], mandate=MANDATE)
     engine.execute(first.run_id, SCHEDULE, MANDATE, clinic_day=DAY)
     assert gateway.calls_for(BSNS[0]) == 1
-    clock.now += dt.timedelta(hours=1)
+    clock.advance(3600)
     # Other schedules covering the same day: separate runs, so freshness decides.
     both = dataclasses.replace(MANDATE, schedules=frozenset({"card-default", "card-eager"}))
     default = dataclasses.replace(SCHEDULE, id="card-default")

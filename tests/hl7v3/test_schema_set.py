@@ -102,9 +102,9 @@ def test_config_check_names_the_schema_set_it_uses() -> None:
 
 @pytest.mark.slow
 def test_demo_runs_without_a_schema_set(no_schema_set: Path, tmp_path: Path) -> None:
-    from prefetch.demo.run_demo import run_demo
+    from prefetch.cli.demo import run_demo
 
     result = run_demo(tmp_path / "demo", profile_name="ideal", key_size=2048)
-    assert result.report.stopped is None
-    assert result.report.summary.by_outcome.get("records", 0) > 50
+    assert result.run.stopped is None
+    assert result.run.summary.by_outcome.get("records", 0) > 50
     assert result.simulator_stats["by_outcome"].get("invalid_query", 0) == 0

@@ -13,7 +13,7 @@ from day_helpers import known_patients_day
 
 from prefetch.composition import Stores, make_lsp_client, make_prefetcher, open_stores
 from prefetch.demo.clinic_day import DayMix, clinic_day_csv
-from prefetch.demo.run_demo import (
+from prefetch.demo.setup import (
     demo_schedule,
     demo_settings,
     ensure_mandate,
@@ -22,7 +22,7 @@ from prefetch.demo.run_demo import (
 )
 from prefetch.domain.localtime import AMSTERDAM
 from prefetch.domain.people import Clinician, Mandate
-from prefetch.engine import RunReport
+from prefetch.domain.run import RunReport
 from prefetch.lspsim.profiles import get_profile
 from prefetch.lspsim.world import World
 from prefetch.security.tokens import build_mandate_token

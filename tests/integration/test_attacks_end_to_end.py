@@ -15,8 +15,9 @@ import pytest
 from day_helpers import known_patients_day
 from lxml import etree
 
+from prefetch.clock import SystemClock
 from prefetch.composition import make_prefetcher, open_stores
-from prefetch.demo.run_demo import (
+from prefetch.demo.setup import (
     demo_schedule,
     demo_settings,
     ensure_mandate,
@@ -89,6 +90,14 @@ def wrap_signature(root: etree._Element, params: QueryParams) -> None:
     parent.remove(original)
 
 
+class ShiftedClock(SystemClock):
+    def __init__(self, shift: dt.timedelta) -> None:
+        self.shift = shift
+
+    def now(self) -> dt.datetime:
+        return super().now() + self.shift
+
+
 class AttackingClient(LspClient):
     """Our client, with the envelope changed after signing (or signed at another time)."""
 
@@ -97,7 +106,7 @@ class AttackingClient(LspClient):
     ) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.tamper = tamper
-        self.clock = lambda: dt.datetime.now(dt.UTC) + clock_shift
+        self.clock = ShiftedClock(clock_shift)
 
     def envelope(self, params: QueryParams, *, mandate_token: bytes | None) -> bytes:
         data = super().envelope(params, mandate_token=mandate_token)

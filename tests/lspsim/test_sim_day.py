@@ -36,7 +36,10 @@ SINCE = REFERENCE_DATE - dt.timedelta(days=365)
 
 
 class _Limiter:
-    """At most `rate` sends in any sliding second and `cap` in flight (client side)."""
+    """At most `rate` sends in any sliding second (widened by a margin for the time between
+    here and the server's clock) and `cap` in flight (client side)."""
+
+    window = 1.05
 
     def __init__(self, rate: float, cap: int) -> None:
         self.rate, self.sent = int(rate), deque[float]()
@@ -48,12 +51,12 @@ class _Limiter:
         while True:
             with self.lock:
                 now = time.monotonic()
-                while self.sent and self.sent[0] <= now - 1.0:
+                while self.sent and self.sent[0] <= now - self.window:
                     self.sent.popleft()
                 if len(self.sent) < self.rate:
                     self.sent.append(now)
                     return
-                wait = self.sent[0] + 1.0 - now
+                wait = self.sent[0] + self.window - now
             time.sleep(wait)
 
 

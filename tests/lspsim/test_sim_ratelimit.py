@@ -32,7 +32,9 @@ def test_a_too_fast_client_is_caught() -> None:
     admitted = refusals.count(None)
     assert admitted == 10  # 2 per second
     (report,) = limiter.report()
-    assert report.violations == {"rate": 30, "concurrency": 0}
+    assert report.refused == {"rate": 30, "concurrency": 0}
+    # Strictly: every arrival after the first two had two others in the second before it.
+    assert report.violations == {"rate": 38, "concurrency": 0}
     assert report.peak_rate == 8
 
 
@@ -189,3 +191,18 @@ def test_a_client_twice_as_fast_is_caught(rate: float, window: float) -> None:
     )
     gap = limiter.window_s / limiter.capacity / 2
     assert _drive(limiter, clock, gap, 4 * limiter.capacity + 4) > 0
+
+
+def test_an_arrival_the_tolerance_admits_is_still_a_violation() -> None:
+    clock = FakeClock()
+    limiter = RateEnforcer(max_rate=2, max_concurrency=None, clock=clock, tolerance_s=0.05)
+    for gap in (0.0, 0.5, 0.48):  # the third arrives 0.98 s after the first
+        clock.advance(gap)
+        assert limiter.admit("c") is None
+        limiter.release("c")
+    (report,) = limiter.report()
+    assert report.refused == {"rate": 0, "concurrency": 0}
+    assert report.violations == {"rate": 1, "concurrency": 0}
+    clock.advance(0.52)  # 1.0 s after the second: the window (t - 1, t] holds two
+    assert limiter.admit("c") is None
+    assert limiter.report()[0].violations["rate"] == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 
 import pytest
 import requests
@@ -67,8 +68,39 @@ def test_too_fast_real_client_gets_503_with_retry_after(world: World) -> None:
         assert len(refused) >= 7
         assert all(r.headers["Retry-After"] == "1" for r in refused)
         stats = sim.stats()
-        assert stats["violations"]["rate"] == len(refused)
+        assert stats["refused"]["rate"] == len(refused)
+        assert stats["violations"]["rate"] >= len(refused)
         assert stats["peak_rate_per_s"] >= 8
+
+
+def test_the_query_log_names_every_query_by_the_hash_of_its_bsn(world: World) -> None:
+    profile = dataclasses.replace(BUILTIN["ideal"], rate=RateLimit(max_rate=2, max_concurrency=4))
+    patients = world.patients[:4]
+    with SimulatorServer(world, profile, tls=None) as sim, requests.Session() as http:
+        statuses = [
+            http.post(
+                sim.url, data=query_body(make_params(p.bsn)), headers=HEADERS, timeout=10
+            ).status_code
+            for p in patients
+        ]
+        http.post(sim.url, data=b"<not-xml", headers=HEADERS, timeout=10)
+        body = http.get(sim.log_url, timeout=5).json()
+        queries = body["queries"]
+        assert [q["bsn_sha256"] for q in queries] == [
+            *(hashlib.sha256(p.bsn.value.encode()).hexdigest() for p in patients),
+            None,
+        ]
+        assert {q["client"] for q in queries} == {"ip:127.0.0.1"}
+        # refused queries are logged too, with the outcome the client saw
+        refused = ["overload_rate" for s in statuses if s == 503]
+        assert [q["outcome"] for q in queries if q["outcome"] == "overload_rate"] == refused
+        assert refused and queries[-1]["outcome"] == "bad_request"
+        times = [dt.datetime.fromisoformat(q["at"]) for q in queries]
+        assert times == sorted(times) and all(t.tzinfo is not None for t in times)
+        assert all(p.bsn.value not in str(body) for p in patients)
+        assert sim.query_log() == queries
+        http.post(sim.reset_url, timeout=5)
+        assert http.get(sim.log_url, timeout=5).json() == {"queries": []}
 
 
 def test_connection_reset_is_a_reset(world: World) -> None:

@@ -39,7 +39,8 @@ def test_too_fast_client_is_refused_with_503_and_counted(world: World, clock: Fa
         clock.advance(0.1)
     assert statuses.count(200) == 4 and statuses.count(503) == 16
     stats = service.stats.snapshot()
-    assert stats["violations"] == {"rate": 16, "concurrency": 0, "total": 16}
+    assert stats["refused"] == {"rate": 16, "concurrency": 0}
+    assert stats["violations"] == {"rate": 18, "concurrency": 0, "total": 18}
     assert stats["by_outcome"]["overload_rate"] == 16
     assert stats["queries_received"] == 20
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -9,17 +10,30 @@ from pathlib import Path
 
 import pytest
 from desk_helpers import DESK_NOW, PASSWORD, SeededDay, add_user, seed_day
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from samples import mandate
 from sqlalchemy import Engine
 
-from prefetch.store.desk_users import DeskRole
+from prefetch.composition import Stores
+from prefetch.store.desk_users import DeskRole, use_hasher
 from prefetch.store.mandates import MandateRepository
 from prefetch.web.app import create_app
 from prefetch.web.auth import AuthConfig
 from prefetch.web.seams import Refetcher
 
 SECRET = b"desk test secret, not for production use"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_argon2() -> Iterator[None]:
+    """argon2id with the CHEAPEST parameters for the desk tests (hashing stays real)."""
+    from argon2 import PasswordHasher
+    from argon2.profiles import CHEAPEST, RFC_9106_LOW_MEMORY
+
+    use_hasher(PasswordHasher.from_parameters(CHEAPEST))
+    yield
+    use_hasher(PasswordHasher.from_parameters(RFC_9106_LOW_MEMORY))
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,3 +124,31 @@ def client_as(seeded: SeededDay, desk_engine: Engine) -> Callable[[str], TestCli
         return sign_in(make_client(desk_engine), username)
 
     return build
+
+
+@dataclass(frozen=True, slots=True)
+class DemoDesk:
+    """The demo's clinic day (a real run against the simulator) and its desk."""
+
+    app: FastAPI
+    stores: Stores
+    data_dir: Path
+    clinic_day: dt.date
+    username: str
+    password: str
+
+
+@pytest.fixture(scope="session")
+def demo_desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoDesk]:
+    """`prefetch demo` once (2048-bit test keys), then the desk on its data with the
+    simulator running, as `prefetch desk --demo DIR` serves it. Shared by the action and
+    browser tests: each picks its own patients."""
+    from prefetch.cli.demo import run_demo
+    from prefetch.store.desk_users import DeskUserRepository
+    from prefetch.web.compose import demo_desk_app, ensure_demo_account
+
+    data_dir = tmp_path_factory.mktemp("demo")
+    result = run_demo(data_dir, profile_name="ideal", key_size=2048)
+    with demo_desk_app(data_dir, profile_name="ideal") as (app, stores):
+        name, password, _ = ensure_demo_account(DeskUserRepository(stores.engine), data_dir)
+        yield DemoDesk(app, stores, data_dir, result.clinic_day, name, password)

@@ -1,61 +1,36 @@
-"""The desk's actions: re-fetch now (through the engine) and record an objection."""
+"""The desk's actions on the demo's day: re-fetch now (through the run use case, against
+the simulator) and record an objection; each audited under the signed-in user."""
 
 from __future__ import annotations
 
-from conftest import csrf_of, make_client, sign_in
-from desk_helpers import BSNS, DESK_NOW, SeededDay
+import datetime as dt
+
+from conftest import DemoDesk, csrf_of, sign_in
 from fastapi.testclient import TestClient
-from samples import schedule
-from sqlalchemy import Engine
 
-from prefetch.composition import Stores
-from prefetch.domain.coded import Code, Identifier
-from prefetch.domain.dispense import Dispense, Product
-from prefetch.domain.outcome import Outcome, OutcomeKind, SourceAnswer, SourceStatus
-from prefetch.lsp.fake import FakeLspGateway
-from prefetch.settings import Settings
 from prefetch.store.audit import AuditLog
-from prefetch.store.dispenses import DispenseRepository
-from prefetch.store.mandates import MandateRepository
-from prefetch.store.runs import RunRepository
-from prefetch.web.compose import lsp_refetcher
+from prefetch.store.desk_users import DeskRole, DeskUserRepository
+from prefetch.web.labels import Status
+from prefetch.web.patient import PatientQuery
+from prefetch.web.worklist import WorklistQuery
 
 
-def _records(*exts: str) -> Outcome:
-    return Outcome(
-        OutcomeKind.RECORDS,
-        sources=(
-            SourceAnswer(
-                organization_ura="00063703",
-                organization_name="Apotheek Zuid",
-                application_id="10011427",
-                system_uzi="000277280",
-                message_id="2.16.840.1.113883.2.4.6.6^1",
-                status=SourceStatus.OK,
-                dispenses=tuple(
-                    Dispense(
-                        id=Identifier("2.16.528.1.1007.3.3.1234567.3", e),
-                        product=Product(Code("16778685", "2.16.840.1.113883.2.4.4.8", "ASPIRINE")),
-                    )
-                    for e in exts
-                ),
-            ),
-        ),
+def _client(desk: DemoDesk, username: str | None = None, password: str | None = None) -> TestClient:
+    client = TestClient(desk.app, follow_redirects=False)
+    return sign_in(client, username or desk.username, password or desk.password)
+
+
+def _pick(desk: DemoDesk, status: Status, n: int = 0) -> tuple[int, str]:
+    """The n-th patient with this status on the demo's day: item id and BSN."""
+    rows = (
+        WorklistQuery(desk.stores.engine)
+        .worklist(desk.clinic_day, poli=None, status=status, slots={})
+        .rows
     )
-
-
-def _client(engine: Engine, gateway: FakeLspGateway, user: str = "anna") -> TestClient:
-    stores = Stores(
-        engine=engine,
-        runs=RunRepository(engine),
-        dispenses=DispenseRepository(engine),
-        audit=AuditLog(engine),
-        mandates=MandateRepository(engine),
-    )
-    refetch = lsp_refetcher(
-        Settings(), stores, lambda: [schedule()], lambda: gateway, clock=lambda: DESK_NOW
-    )
-    return sign_in(make_client(engine, refetch=refetch), user)
+    item_id = rows[n].item_id
+    found = PatientQuery(desk.stores.engine).item(item_id)
+    assert found is not None
+    return item_id, found[0].bsn or ""
 
 
 def _post(client: TestClient, path: str, **form: str) -> str:
@@ -65,62 +40,62 @@ def _post(client: TestClient, path: str, **form: str) -> str:
     return answer.headers["location"]
 
 
-def test_refetch_queries_the_patient_now_and_shows_the_new_answer(
-    desk_engine: Engine, seeded: SeededDay
-) -> None:
-    gateway = FakeLspGateway({BSNS[1]: [_records("a1", "a2")]})
-    client = _client(desk_engine, gateway)
-    before = seeded.items["P2"]
-    assert "Geen gegevens" in client.get(f"/patienten/{before}").text
-    target = _post(client, f"/patienten/{before}/opnieuw-ophalen")
-    assert gateway.calls_for(BSNS[1]) == 1
-    assert target != f"/patienten/{before}"  # the new item of the re-fetch run
+def _events(desk: DemoDesk, bsn: str, kind: str) -> list[str]:
+    return [
+        e.outcome for e in AuditLog(desk.stores.engine).for_patient(bsn) if e.event_type == kind
+    ]
+
+
+def test_refetch_asks_the_lsp_now_and_shows_the_new_answer(demo_desk: DemoDesk) -> None:
+    client = _client(demo_desk)
+    item, bsn = _pick(demo_desk, Status.NO_RECORDS)
+    queries_before = len(_events(demo_desk, bsn, "lsp_query"))
+    target = _post(client, f"/patienten/{item}/opnieuw-ophalen")
+    assert target != f"/patienten/{item}"  # the patient's item in the re-fetch run
     page = client.get(target).text
     assert "Opnieuw opgehaald." in page
-    assert "Opgehaald: 2 verstrekkingen" in page
-    assert "ASPIRINE" in page
-    events = AuditLog(desk_engine).for_patient(BSNS[1])
-    refetch = [e for e in events if e.event_type == "refetch"]
-    assert len(refetch) == 1
-    assert refetch[0].user_id == "desk:anna"
-    assert refetch[0].authorisation_basis == "m1"
-    assert refetch[0].responsible_user_id == "900000011"
-    assert refetch[0].outcome == "success"
-    assert sum(1 for e in events if e.event_type == "lsp_query") == 2  # the night's and now
-    # the worklist shows the newest answer for the patient
-    assert "Opgehaald: 2 verstrekkingen" in client.get("/werklijst?dag=2026-11-24").text
+    assert len(_events(demo_desk, bsn, "lsp_query")) == queries_before + 1
+    refetch = [
+        e for e in AuditLog(demo_desk.stores.engine).for_patient(bsn) if e.event_type == "refetch"
+    ]
+    assert [e.outcome for e in refetch] == ["success"]
+    assert refetch[0].user_id == "desk:demo"
+    assert refetch[0].authorisation_basis == "demo-mandate"
+    assert refetch[0].responsible_user_id  # the mandating specialist's UZI number
 
 
-def test_refetch_is_refused_after_an_objection_and_for_a_skipped_patient(
-    desk_engine: Engine, seeded: SeededDay
-) -> None:
-    gateway = FakeLspGateway()
-    client = _client(desk_engine, gateway)
-    item = seeded.items["P2"]
+def test_objection_blocks_refetch_and_skipped_patients_are_not_asked(demo_desk: DemoDesk) -> None:
+    client = _client(demo_desk)
+    item, bsn = _pick(demo_desk, Status.NOT_REGISTERED)
     _post(client, f"/patienten/{item}/bezwaar")  # not confirmed: nothing recorded
     assert "vink de bevestiging aan" in client.get(f"/patienten/{item}").text
     _post(client, f"/patienten/{item}/bezwaar", bevestig="ja")
     page = client.get(f"/patienten/{item}").text
     assert "Bezwaar vastgelegd" in page
     assert "Nu opnieuw ophalen" not in page
+    queries = len(_events(demo_desk, bsn, "lsp_query"))
     _post(client, f"/patienten/{item}/opnieuw-ophalen")
     assert "de patiënt heeft bezwaar gemaakt" in client.get(f"/patienten/{item}").text
-    _post(client, f"/patienten/{seeded.items['P4']}/opnieuw-ophalen")
-    assert gateway.calls == []
-    events = AuditLog(desk_engine).for_patient(BSNS[1])
-    assert [e.outcome for e in events if e.event_type == "refetch"] == ["denied"]
-    assert [e.user_id for e in events if e.event_type == "consent_refused"] == ["desk:anna"]
+    assert len(_events(demo_desk, bsn, "lsp_query")) == queries
+    assert _events(demo_desk, bsn, "refetch") == ["denied"]
+    assert _events(demo_desk, bsn, "consent_refused") == ["success"]
+    skipped, _ = _pick(demo_desk, Status.SKIPPED)
+    _post(client, f"/patienten/{skipped}/opnieuw-ophalen")
+    assert "Opnieuw ophalen kan niet" in client.get(f"/patienten/{skipped}").text
 
 
-def test_refetch_needs_a_mandate_on_the_account(desk_engine: Engine, seeded: SeededDay) -> None:
-    from desk_helpers import add_user
-
-    from prefetch.store.desk_users import DeskRole
-
-    add_user(desk_engine, "zonder", DeskRole.ASSISTANT, mandate_id=None)
-    gateway = FakeLspGateway()
-    client = _client(desk_engine, gateway, user="zonder")
-    item = seeded.items["P2"]
+def test_refetch_needs_a_mandate_on_the_account(demo_desk: DemoDesk) -> None:
+    password = "zonder mandaat 123"
+    DeskUserRepository(demo_desk.stores.engine).add(
+        "zonder",
+        display_name="Zonder Mandaat",
+        role=DeskRole.ASSISTANT,
+        password=password,
+        mandate_id=None,
+        now=dt.datetime.now(dt.UTC),
+    )
+    client = _client(demo_desk, "zonder", password)
+    item, bsn = _pick(demo_desk, Status.FETCHED, n=1)
     _post(client, f"/patienten/{item}/opnieuw-ophalen")
     assert "uw account heeft geen mandaat" in client.get(f"/patienten/{item}").text
-    assert gateway.calls == []
+    assert _events(demo_desk, bsn, "refetch") == ["denied"]

@@ -1,8 +1,6 @@
-"""The demo, wired like production: dev PKI -> simulator (mTLS, tokens) -> engine -> store.
-
-Everything lives in one data directory and is created on first use: an encrypted dev PKI,
-a seeded world, the clinic day CSV, the database and the mandate. A second demo re-queries
-every patient of the same day (a manual run) and must add no dispense row.
+"""The demo's world: what `prefetch demo` (`prefetch.cli.demo`) creates on first use in its
+data directory and then reuses: an encrypted dev PKI, a seeded world of pharmacies and
+patients, the clinic day CSV, the schedule, the mandate, the settings and the simulator.
 """
 
 from __future__ import annotations
@@ -10,22 +8,18 @@ from __future__ import annotations
 import datetime as dt
 import os
 import secrets
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-from prefetch.composition import Stores, make_lsp_client, make_prefetcher, open_stores
+from prefetch.composition import Stores
 from prefetch.demo.clinic_day import clinic_day_csv
-from prefetch.domain.localtime import AMSTERDAM
 from prefetch.domain.people import Clinician, Mandate
 from prefetch.domain.schedule import Schedule
-from prefetch.engine import Progress, RunReport
-from prefetch.lspsim.profiles import Profile, get_profile
+from prefetch.lspsim.profiles import Profile
 from prefetch.lspsim.secure import load_or_create_dev_pki, secure_from_dev_pki
 from prefetch.lspsim.server import SimulatorServer
 from prefetch.lspsim.world import World
 from prefetch.security.keys import write_private
-from prefetch.security.mandates import check_mandate, register_mandate
+from prefetch.security.mandates import register_mandate
 from prefetch.security.pki import DevPki
 from prefetch.settings import (
     DatabaseSettings,
@@ -35,26 +29,12 @@ from prefetch.settings import (
     Settings,
     ThrottleSettings,
 )
-from prefetch.sources.csv_source import read_appointments_csv
 
 WORLD_SEED = 20261124
 WORLD_PATIENTS = 400
 APPLICATION_ID = "10008890"
 DEMO_CLINICS = frozenset({"CARD", "INT", "LONG", "NEUR", "REUM"})
 DEMO_TIME_SCALE = 0.05  # simulated seconds -> real seconds (1.5 s median -> 75 ms)
-
-
-@dataclass(frozen=True, slots=True)
-class DemoResult:
-    report: RunReport
-    run_id: str
-    clinic_day: dt.date
-    appointments: int
-    dispense_rows_before: int
-    dispense_rows_after: int
-    database: str
-    data_dir: Path
-    simulator_stats: dict[str, object]
 
 
 def _passphrase_file(data_dir: Path) -> Path:
@@ -162,72 +142,11 @@ def start_simulator(
     return SimulatorServer(world, profile, tls=tls, verifier=verifier)
 
 
-def run_demo(
-    data_dir: Path,
-    *,
-    profile_name: str = "realistic",
-    progress: Callable[[Progress], None] | None = None,
-    on_stage: Callable[[str], None] | None = None,
-    key_size: int = 4096,
-) -> DemoResult:
-    stage = on_stage or (lambda _msg: None)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    stage("development PKI (UZI-shaped, encrypted keys)")
-    pki, passphrase = ensure_pki(data_dir, key_size=key_size)
-    stage("synthetic world of pharmacies and patients")
-    world = ensure_world(data_dir)
-    now = dt.datetime.now(dt.UTC)
-    clinic_day = now.astimezone(AMSTERDAM).date() + dt.timedelta(days=1)
-    csv_path = data_dir / f"appointments-{clinic_day.isoformat()}.csv"
-    if not csv_path.exists():
-        csv_path.write_text(
+def ensure_clinic_day(data_dir: Path, world: World, clinic_day: dt.date) -> Path:
+    """The appointment export (CSV) of `clinic_day` for the world's patients."""
+    path = data_dir / f"appointments-{clinic_day.isoformat()}.csv"
+    if not path.exists():
+        path.write_text(
             clinic_day_csv([p.bsn for p in world.patients], clinic_day), encoding="utf-8"
         )
-    appointments = read_appointments_csv(csv_path)
-    profile = get_profile(profile_name).with_time_scale(DEMO_TIME_SCALE)
-    schedule = demo_schedule(pki)
-    stage(f"LSP simulator ({profile.name}) with mutual TLS and token checks")
-    with start_simulator(world, profile, pki, passphrase) as sim:
-        settings = demo_settings(data_dir, pki, sim, profile)
-        stores = open_stores(settings)
-        mandate = ensure_mandate(stores, pki, passphrase, schedule, now)
-        # Refuse to start under a missing, expired, foreign or tampered mandate.
-        check_mandate(
-            mandate,
-            schedule_id=schedule.id,
-            mandatee=settings.hospital.system_uzi,
-            ura=pki.hospital_ura,
-            trust=pki.trust_store(),
-            now=now,
-        )
-        client = make_lsp_client(settings, pki.hospital.load(passphrase))
-        prefetcher = make_prefetcher(settings, stores, client)
-        before = stores.dispenses.count()
-        first = stores.runs.find_run(schedule.id, clinic_day, "scheduled")
-        kind = "scheduled" if first is None else "manual"
-        prepared = prefetcher.prepare(
-            schedule,
-            clinic_day,
-            appointments,
-            mandate=mandate,
-            kind=kind,
-            fresh_for=None if kind == "scheduled" else dt.timedelta(0),
-        )
-        stage(f"prefetching {prepared.to_query} of {prepared.planned} patients ({kind} run)")
-        report = prefetcher.execute(
-            prepared.run_id, schedule, mandate, clinic_day=clinic_day, progress=progress
-        )
-        stats = sim.stats()
-        after = stores.dispenses.count()
-        stores.engine.dispose()
-    return DemoResult(
-        report=report,
-        run_id=prepared.run_id,
-        clinic_day=clinic_day,
-        appointments=len(appointments),
-        dispense_rows_before=before,
-        dispense_rows_after=after,
-        database=settings.database_url,
-        data_dir=data_dir,
-        simulator_stats=stats,
-    )
+    return path

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from prefetch.cli import app
 from prefetch.demo.clinic_day import DayMix, clinic_day_csv
-from prefetch.demo.run_demo import ensure_pki, start_simulator
+from prefetch.demo.setup import ensure_pki, start_simulator
 from prefetch.lspsim.profiles import get_profile
 from prefetch.lspsim.world import World
 from prefetch.store.db import make_engine
