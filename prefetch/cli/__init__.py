@@ -29,6 +29,8 @@ _SUBCOMMAND_MODULES = (
     "lspsim",
     "fhir",
     "desk",
+    "daemon",
+    "intake",
 )
 
 
