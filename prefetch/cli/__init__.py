@@ -31,6 +31,7 @@ _SUBCOMMAND_MODULES = (
     "desk",
     "daemon",
     "intake",
+    "audit",
 )
 
 

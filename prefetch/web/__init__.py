@@ -1,1 +1,1 @@
-"""The desk (web pages for the pharmacy assistants) and, beside it, the FHIR API for the EPD."""
+"""The read side over HTTP: the desk web app and the FHIR API for the EPD."""

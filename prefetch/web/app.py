@@ -36,11 +36,13 @@ from prefetch.web.auth import (
     check_csrf,
     session_of,
 )
+from prefetch.web.fhir_api import fhir_router
 from prefetch.web.patient import PatientQuery
 from prefetch.web.seams import AppointmentSlots, Refetcher, no_slots
 from prefetch.web.worklist import WorklistQuery
 
 HERE = Path(__file__).parent
+FHIR_PREFIX = "/fhir/"
 MAX_FORM_BYTES = 64 * 1024
 
 
@@ -148,6 +150,8 @@ def _install_handlers(app: FastAPI) -> None:
     async def sessions(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
+        if request.url.path.startswith(FHIR_PREFIX):  # the API has its own bearer tokens
+            return await call_next(request)
         desk = desk_of(request)
         request.state.desk_session = desk.auth.load(request)
         response = await call_next(request)
@@ -189,9 +193,8 @@ def create_app(
     slots: AppointmentSlots = no_slots,
     refetch: Refetcher | None = None,
     clock: Callable[[], dt.datetime] = utc_now,
-    extra_routers: tuple[tuple[str, APIRouter], ...] = (),
 ) -> FastAPI:
-    """The desk on `engine` (migrated). `extra_routers`: (prefix, router), e.g. the FHIR API."""
+    """The desk on `engine` (migrated), with the FHIR API for the EPD under `/fhir`."""
     from prefetch.web.actions import actions_router
     from prefetch.web.pages import pages_router
 
@@ -219,9 +222,7 @@ def create_app(
     app.include_router(_signin_router())
     app.include_router(pages_router())
     app.include_router(actions_router())
-    # FHIR API (the EPD half of the desk issue): mounted here under /fhir when it is on
-    # main, e.g. extra_routers=(("/fhir", fhir_router(engine, clock=clock)),).
-    for prefix, router in extra_routers:
-        app.include_router(router, prefix=prefix)
+    # The EPD's FHIR API: bearer tokens, no desk session (see fhir_api.py).
+    app.include_router(fhir_router(engine))
     _install_handlers(app)
     return app
