@@ -67,18 +67,57 @@ def register(app: typer.Typer) -> None:
     @db_app.command("upgrade")
     def upgrade_command(
         database_url_file: Path | None = DATABASE_URL_FILE_OPTION,
+        grant_to: str | None = typer.Option(
+            None,
+            "--grant-to",
+            help="PostgreSQL: after migrating, give this service role its privileges "
+            "(insert and read only on the audit tables).",
+        ),
         config: Path | None = CONFIG_OPTION,
     ) -> None:
         """Run the schema migrations up to the newest revision (idempotent). On PostgreSQL
         run it as the owner role (see deploy/postgresql-roles.md)."""
-        from prefetch.store.db import display_url, head_revision, upgrade
+        from prefetch.store.db import display_url, head_revision, make_engine, upgrade
+        from prefetch.store.roles import grant_service_role
 
         url = database_url(database_url_file, config)
         shown = display_url(url)
         with database_errors(shown):
             revision = upgrade(url)
+            if grant_to:
+                engine = make_engine(url)
+                try:
+                    schema = grant_service_role(engine, grant_to)
+                finally:
+                    engine.dispose()
         where = "head" if revision == head_revision() else "NOT the newest"
         typer.echo(f"ok: database {shown} is at revision {revision} ({where})")
+        if grant_to:
+            typer.echo(f"ok: {grant_to} may use schema {schema}; audit tables insert and read only")
+
+    @db_app.command("create-roles")
+    def create_roles_command(
+        owner: str = typer.Option("prefetch_owner", "--owner", help="Role that migrates."),
+        service: str = typer.Option("prefetch_service", "--service", help="Role that runs."),
+        schema: str = typer.Option("prefetch", "--schema", help="Schema the owner owns."),
+        database_url_file: Path | None = DATABASE_URL_FILE_OPTION,
+        config: Path | None = CONFIG_OPTION,
+    ) -> None:
+        """PostgreSQL, as an administrator: create the owner and service roles and the
+        schema (idempotent). Then `db upgrade --grant-to SERVICE` as the owner."""
+        from prefetch.store.db import display_url, make_engine
+        from prefetch.store.roles import create_roles
+
+        url = database_url(database_url_file, config)
+        shown = display_url(url)
+        with database_errors(shown):
+            engine = make_engine(url)
+            try:
+                done = create_roles(engine, owner=owner, service=service, schema=schema)
+            finally:
+                engine.dispose()
+        for line in done:
+            typer.echo(f"ok: {line}")
 
 
 def _fail(message: str) -> NoReturn:
