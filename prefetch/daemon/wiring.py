@@ -112,8 +112,9 @@ def build_daemon(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> DaemonAp
     require_current_schema(stores)
     metrics = Metrics()
     metrics.rate_limit.set(settings.throttle.rate_per_second)
-    limiter = StoppableLimiter(make_throttle(settings))
-    metrics.breaker_from(lambda: limiter.breaker.state)
+    throttle = make_throttle(settings)
+    metrics.breaker_from(lambda: throttle.breaker.state)
+    limiter = StoppableLimiter(throttle)
     gateway = MeteredGateway(make_lsp_client(settings, load_credential(settings)), metrics)
     exports = Path(d.exports_dir) if d.exports_dir else settings.data_path / "exports"
     services = make_run_services(settings, stores, gateway, limiter=limiter, clock=clock)
