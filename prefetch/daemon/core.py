@@ -91,6 +91,7 @@ class Daemon:
         self._leader = False
         self._stopping = threading.Event()
         self._active: set[str] = set()  # run keys executing in this process
+        self._failures: dict[str, str] = {}  # run key -> last failure said
         self._guard = threading.Lock()
         self.last_result: RunResult | None = None
 
@@ -185,7 +186,10 @@ class Daemon:
         try:
             result = call()
         except PrefetchError as exc:
-            log.error(
+            # said once per run and reason (the sweep retries every few minutes)
+            said = self._failures.get(key) == str(exc)
+            self._failures[key] = str(exc)
+            (log.debug if said else log.error)(
                 "daemon_run_failed",
                 schedule=schedule.id,
                 clinic_day=str(day),
@@ -197,6 +201,7 @@ class Daemon:
             with self._guard:
                 self._active.discard(key)
         elapsed = time.monotonic() - started
+        self._failures.pop(key, None)
         self.last_result = result
         log.info(
             "daemon_run",

@@ -12,9 +12,9 @@ from prefetch.clock import SYSTEM_CLOCK
 from prefetch.composition import (
     Stores,
     load_credential,
+    make_limiter,
     make_lsp_client,
     make_run_services,
-    make_throttle,
     open_stores,
     require_current_schema,
 )
@@ -112,9 +112,9 @@ def build_daemon(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> DaemonAp
     require_current_schema(stores)
     metrics = Metrics()
     metrics.rate_limit.set(settings.throttle.rate_per_second)
-    throttle = make_throttle(settings)
-    metrics.breaker_from(lambda: throttle.breaker.state)
-    limiter = StoppableLimiter(throttle)
+    shared = make_limiter(settings, stores, clock)  # one budget for every daemon on the DB
+    metrics.breaker_from(lambda: shared.breaker.state)
+    limiter = StoppableLimiter(shared)
     gateway = MeteredGateway(make_lsp_client(settings, load_credential(settings)), metrics)
     exports = Path(d.exports_dir) if d.exports_dir else settings.data_path / "exports"
     services = make_run_services(settings, stores, gateway, limiter=limiter, clock=clock)
