@@ -190,3 +190,25 @@ def test_a_failing_day_is_said_once_per_reason(tmp_path: Path, runs: RunReposito
             assert daemon.sweep() == []
     errors = [e for e in logs if e["event"] == "daemon_run_failed" and e["log_level"] == "error"]
     assert len(errors) == 1 and "2026-11-25.csv" in errors[0]["reason"]
+
+
+def test_daily_chores_run_on_the_leader_only_when_due(tmp_path: Path, runs: RunRepository) -> None:
+    clock = FakeClock(local(2026, 11, 24, 3, 0))
+    daemon, _, lock = make_daemon(tmp_path, runs, clock, available=False)
+    last: list[dt.datetime] = []
+
+    def checkpoint(now: dt.datetime) -> bool:  # due when the last one is a day old
+        if last and now - last[-1] < dt.timedelta(hours=24):
+            return False
+        last.append(now)
+        return True
+
+    daemon.daily = {"audit_checkpoint": checkpoint}
+    assert daemon.maintenance() == []  # a follower does not
+    lock.available = True
+    daemon.poll_leadership()
+    assert daemon.maintenance() == ["audit_checkpoint"]
+    clock.set(local(2026, 11, 24, 4, 0))
+    assert daemon.maintenance() == []
+    clock.set(local(2026, 11, 25, 3, 0))
+    assert daemon.maintenance() == ["audit_checkpoint"]

@@ -29,6 +29,8 @@ def test_sqlite_one_daemon_runs_a_second_stands_by(tmp_path: Path) -> None:
         health = first.health()
         assert health["role"] == "leader" and health["status"] == "ok", health
         assert run_id in json.dumps(health["checks"])
+        audit = health["checks"]["audit_chain"]  # type: ignore[index]
+        assert audit["ok"] and "checkpoint" in audit["detail"], audit  # the daily one, signed
         assert first.terminate() == 0
         assert second.terminate() == 0
     finally:
