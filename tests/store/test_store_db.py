@@ -20,7 +20,7 @@ from prefetch.store.records import NewItem
 from prefetch.store.runs import RunRepository
 from prefetch.store.tables import Base, RunItemRow, RunRow
 
-HEAD = "0005"
+HEAD = "0007"
 TABLES = {
     "runs",
     "run_items",
@@ -28,6 +28,7 @@ TABLES = {
     "audit_log",
     "audit_checkpoints",
     "mandates",
+    "desk_users",
     "send_budget",
     "send_leases",
     "api_tokens",
