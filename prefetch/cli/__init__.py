@@ -19,7 +19,17 @@ app = typer.Typer(
 )
 
 # One module per area; each has `register(app: typer.Typer) -> None`.
-_SUBCOMMAND_MODULES = ("demo", "run", "config", "db", "hl7", "security", "lspsim")
+_SUBCOMMAND_MODULES = (
+    "demo",
+    "run",
+    "config",
+    "db",
+    "hl7",
+    "security",
+    "lspsim",
+    "fhir",
+    "intake",
+)
 
 
 def _register_all() -> None:

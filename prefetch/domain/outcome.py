@@ -20,6 +20,8 @@ class SkipReason(enum.Enum):
     FRESH = "fresh"
     MANDATE_MISSING = "mandate_missing"
     MANDATE_EXPIRED = "mandate_expired"
+    OUTSIDE_WINDOW = "outside_window"  # appointment outside the schedule's hours, or past
+    DUPLICATE = "duplicate"  # an earlier schedule of the same night queries this patient
 
 
 class OutcomeKind(enum.Enum):

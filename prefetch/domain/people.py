@@ -108,8 +108,14 @@ class Appointment:
     appointment_type: str
     status: AppointmentStatus = AppointmentStatus.BOOKED
     clinician_uzi: str | None = None
+    end: dt.datetime | None = None
+    agenda: str | None = None  # the EPD's agenda (spreekuur, resource) within the clinic
 
     def __post_init__(self) -> None:
         _require_aware("appointment start", self.start)
         if not self.id or not self.clinic:
             raise InvalidValueError("appointment needs an id and a clinic")
+        if self.end is not None:
+            _require_aware("appointment end", self.end)
+            if self.end < self.start:
+                raise InvalidValueError("appointment ends before it starts")

@@ -43,6 +43,17 @@ def _merge_patient(a: Patient, b: Patient) -> Patient:
     )
 
 
+def night_order(schedules: Iterable[Schedule], clinic_day: dt.date) -> list[Schedule]:
+    """Schedules preparing `clinic_day`, in the order they run (then by id): for one query
+    per patient per night, the first schedule that reaches a patient queries them."""
+
+    def starts(s: Schedule) -> dt.datetime:
+        day = clinic_day - dt.timedelta(days=s.days_ahead)
+        return dt.datetime.combine(day, s.run_at, tzinfo=AMSTERDAM)
+
+    return sorted(schedules, key=lambda s: (starts(s), s.id))
+
+
 def plan(
     appointments: Iterable[Appointment], *, schedule: Schedule, clinic_day: dt.date
 ) -> list[PlannedPatient]:
@@ -53,7 +64,7 @@ def plan(
     """
     groups: dict[str, tuple[Patient, list[Appointment]]] = {}
     for appt in appointments:
-        if appt.clinic not in schedule.clinics:
+        if not schedule.covers(appt.clinic, appt.agenda):
             continue
         if appt.start.astimezone(AMSTERDAM).date() != clinic_day:
             continue

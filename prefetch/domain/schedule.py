@@ -25,6 +25,13 @@ class Schedule:
     days_ahead: int = 1  # prefetch the clinic day this many days ahead
     look_back_days: int | None = None  # override of [lsp] look_back_days
     fresh_hours: float | None = None  # override of [run] fresh_hours
+    agendas: frozenset[str] = frozenset()  # EPD agendas within the clinics; empty = all
+    hours: tuple[dt.time, dt.time] | None = None  # appointment start times covered [from, to)
+    cron: str | None = None  # cron-style timing (min hour dom mon dow); else daily at run_at
+    run_until: dt.time | None = None  # end of the time window a run may use (local)
+    operator: str | None = None  # who operates it (team or person), for the desk
+    source: str | None = None  # the appointment source (a `[sources.NAME]` of the settings)
+    columns: tuple[tuple[str, str], ...] = ()  # CSV column mapping (ours, theirs)
 
     def __post_init__(self) -> None:
         if not self.id or not self.id.replace("-", "").replace("_", "").isalnum():
@@ -48,6 +55,18 @@ class Schedule:
     def fresh_for(self, default: dt.timedelta) -> dt.timedelta:
         """How long a fetch stays fresh for this schedule: its own hours, else the default."""
         return default if self.fresh_hours is None else dt.timedelta(hours=self.fresh_hours)
+
+    def covers(self, clinic: str, agenda: str | None) -> bool:
+        """The appointment's clinic (and agenda, when the schedule names agendas) is ours."""
+        if clinic not in self.clinics:
+            return False
+        return not self.agendas or (agenda is not None and agenda in self.agendas)
+
+    def in_hours(self, local_start: dt.time) -> bool:
+        if self.hours is None:
+            return True
+        start, end = self.hours
+        return start <= local_start < end
 
     def includes_type(self, appointment_type: str) -> bool:
         if appointment_type in self.excluded_appointment_types:

@@ -1,1 +1,1 @@
-"""Appointment intake adapters: CSV export (HL7v2 SIU and FHIR Appointment to follow)."""
+"""Appointment intake: CSV exports, HL7v2 SIU (files and MLLP), FHIR Appointment JSON."""

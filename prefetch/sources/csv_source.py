@@ -1,180 +1,276 @@
 """Appointment lists as exported by the EPD: CSV with a header row.
 
-Columns (header names, any order; `;` or `,` separated, UTF-8 with or without BOM):
+Header names are matched ignoring case, spaces, `_`, `-` and `.`, through this alias table
+(a schedule's `[source] columns` maps other exports' names onto the same columns):
 
-==================  =========  ======================================================
-column              required   meaning
-==================  =========  ======================================================
-appointment_id      yes        unique id of the appointment in the EPD
-patient_id          yes        hospital patient number
-bsn                 no         BSN (9 digits, or 8 without the leading 0); empty: none
-bsn_verified        no         yes/no: identity checked with a WID (default no)
-consent             no         unknown / granted / refused (default unknown)
-clinic              yes        poli code, e.g. CARD
-start               yes        ISO date-time; without offset it is Europe/Amsterdam
-appointment_type    yes        EPD appointment type code
-status              no         booked / cancelled / noshow (default booked)
-clinician_uzi       no         UZI number of the treating clinician
-==================  =========  ======================================================
+================  ========  ==================================================  ==============
+column            required  aliases                                             meaning
+================  ========  ==================================================  ==============
+appointment_id    yes       afspraak_id, afspraaknummer, appointment            EPD id
+patient_id        yes       patientnummer, patnr, patient_number, mrn           hospital no.
+bsn               no        burgerservicenummer                                 9 digits
+bsn_verified      no        bsn_geverifieerd, geverifieerd, wid_checked         yes/no (no)
+consent           no        toestemming, bezwaar_status                         see below
+clinic            yes       poli, polikliniek, afdeling, specialisme            poli code
+agenda            no        spreekuur, resource                                 EPD agenda
+start             yes       start_time, starttijd, begin, datum_tijd            date-time
+end               no        end_time, eind, eindtijd                            date-time
+appointment_type  yes       type, afspraaktype, afspraak_type, soort            type code
+status            no        afspraakstatus, appointment_status                  see below
+clinician_uzi     no        behandelaar_uzi, uzi                                UZI number
+================  ========  ==================================================  ==============
 
-An invalid BSN does not stop the intake: the patient is kept with `bsn_invalid=True` so
-that eligibility reports `bsn_invalid`. Every other problem is collected and reported with
-the file, the line and the fix, all at once.
+Consent: unknown/granted/refused (onbekend/ja/nee, bezwaar = refused). Status:
+booked/cancelled/noshow (gepland, geannuleerd, afgezegd, verwijderd...). Times: ISO 8601 or
+`24-11-2026 09:30`; without an offset Europe/Amsterdam, a non-existent or ambiguous local
+time is a row error. Encoding: UTF-8 with or without BOM, UTF-16 with BOM, else cp1252
+(decided once for the whole file). Separator `;`, `,` or tab (from the header row).
+
+An invalid BSN does not make a row bad: the patient is kept with `bsn_invalid=True` so that
+eligibility reports `bsn_invalid`. Any other problem makes the row an `EntryError` ("row 7",
+the header being row 1) and the other rows go on. No message repeats a value from the file.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
-from prefetch.domain.bsn import Bsn
-from prefetch.domain.localtime import parse_local_datetime
-from prefetch.domain.people import Appointment, AppointmentStatus, Consent, Patient
-from prefetch.errors import ConfigError, InvalidValueError
+from prefetch.domain.people import Appointment, Patient
+from prefetch.errors import InvalidValueError
+from prefetch.logging import get_logger
+from prefetch.sources import values
+from prefetch.sources.intake import (
+    MAX_FILE_BYTES,
+    EntryError,
+    IntakeResult,
+    Received,
+    SourceUnreadable,
+    read_file_bytes,
+)
+
+log = get_logger("prefetch.sources.csv")
 
 REQUIRED = ("appointment_id", "patient_id", "clinic", "start", "appointment_type")
-OPTIONAL = ("bsn", "bsn_verified", "consent", "status", "clinician_uzi")
-_YES = {"yes", "y", "true", "1", "ja", "j"}
-_NO = {"no", "n", "false", "0", "nee", ""}
+OPTIONAL = ("bsn", "bsn_verified", "consent", "agenda", "end", "status", "clinician_uzi")
+ALIASES: dict[str, tuple[str, ...]] = {
+    "appointment_id": ("afspraak_id", "afspraaknummer", "afspraaknr", "appointment"),
+    "patient_id": ("patientnummer", "patnr", "patient_number", "patient_nr", "mrn"),
+    "bsn": ("burgerservicenummer",),
+    "bsn_verified": ("bsn_geverifieerd", "geverifieerd", "wid_checked", "bsn_checked"),
+    "consent": ("toestemming", "bezwaar_status", "lsp_consent"),
+    "clinic": ("poli", "polikliniek", "afdeling", "specialisme"),
+    "agenda": ("spreekuur", "resource"),
+    "start": ("start_time", "starttijd", "begin", "datum_tijd", "start_datetime"),
+    "end": ("end_time", "eind", "eindtijd", "end_datetime"),
+    "appointment_type": ("type", "afspraaktype", "afspraak_type", "soort"),
+    "status": ("afspraakstatus", "appointment_status"),
+    "clinician_uzi": ("behandelaar_uzi", "uzi"),
+}
+MAX_ROWS = 200_000
+T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class IntakeProblem:
-    line: int
-    column: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"line {self.line}, column {self.column}: {self.message}"
+def normalise_header(name: str) -> str:
+    cleaned = name.replace("\ufeff", "").replace("\u200b", "").strip().lower()
+    return "".join(ch for ch in cleaned if ch not in " _-.\t")
 
 
-class IntakeError(ConfigError):
-    """The file cannot be used; `problems` says where and how to fix it."""
+_LOOKUP: dict[str, str] = {}
+for _column in (*REQUIRED, *OPTIONAL):
+    for _name in (_column, *ALIASES.get(_column, ())):
+        _LOOKUP[normalise_header(_name)] = _column
 
-    def __init__(self, path: str, problems: list[IntakeProblem]) -> None:
-        shown = "; ".join(str(p) for p in problems[:10])
-        more = f" (+{len(problems) - 10} more)" if len(problems) > 10 else ""
-        super().__init__(f"{path}: {shown}{more}")
-        self.path = path
-        self.problems = problems
+# The csv module's own limit (131,072) raises mid-file; ours is checked per field instead.
+csv.field_size_limit(MAX_FILE_BYTES)
 
 
-def _flag(value: str, line: int, column: str, problems: list[IntakeProblem]) -> bool:
-    v = value.strip().lower()
-    if v in _YES:
-        return True
-    if v not in _NO:
-        problems.append(IntakeProblem(line, column, f"'{value[:20]}' is not yes/no"))
-    return False
-
-
-def _row_to_appointment(
-    row: dict[str, str], line: int, problems: list[IntakeProblem]
-) -> Appointment | None:
-    before = len(problems)
-    for col in REQUIRED:
-        if not (row.get(col) or "").strip():
-            problems.append(IntakeProblem(line, col, "required value is empty"))
-    raw_bsn = (row.get("bsn") or "").strip()
-    bsn: Bsn | None = None
-    bsn_invalid = False
-    if raw_bsn:
+def decode(data: bytes, file: str) -> str:
+    """UTF-8 (BOM or not), UTF-16 with BOM, else cp1252: one decision for the whole file."""
+    if data.startswith(codecs.BOM_UTF8):
+        encoding = "utf-8-sig"
+    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encoding = "utf-16"
+    else:
         try:
-            bsn = Bsn.parse(raw_bsn)
-        except InvalidValueError:
-            bsn_invalid = True
-    verified = _flag(row.get("bsn_verified") or "", line, "bsn_verified", problems)
-    consent_raw = (row.get("consent") or "unknown").strip().lower() or "unknown"
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            encoding = "cp1252"
     try:
-        consent = Consent(consent_raw)
-    except ValueError:
-        problems.append(IntakeProblem(line, "consent", "use unknown, granted or refused"))
-        consent = Consent.UNKNOWN
-    status_raw = (row.get("status") or "booked").strip().lower() or "booked"
+        return data.decode(encoding)
+    except UnicodeDecodeError:
+        raise SourceUnreadable(
+            file, f"not readable as {encoding}: export as UTF-8 (or Excel's CSV)"
+        ) from None
+
+
+def _delimiter(header_line: str) -> str:
+    counts = {d: header_line.count(d) for d in (";", ",", "\t")}
+    return max(counts, key=lambda d: (counts[d], d == ";"))
+
+
+def column_map(
+    header: list[str], file: str, columns: Mapping[str, str] | None = None
+) -> dict[str, int]:
+    """Canonical column -> index; unknown headers are ignored, duplicates refused."""
+    custom = {normalise_header(v): k for k, v in (columns or {}).items()}
+    found: dict[str, int] = {}
+    for index, name in enumerate(header):
+        key = normalise_header(name)
+        column = custom.get(key) or _LOOKUP.get(key)
+        if column is None:
+            continue
+        if column in found:
+            raise SourceUnreadable(
+                file,
+                f"row 1: two columns mean '{column}' (columns {found[column] + 1} "
+                f"and {index + 1}): keep one",
+            )
+        found[column] = index
+    missing = [c for c in REQUIRED if c not in found]
+    if missing:
+        raise SourceUnreadable(
+            file,
+            f"row 1: missing required column(s) {', '.join(missing)}; see the alias table "
+            "in the documentation or map them in the schedule's [source] columns",
+        )
+    return found
+
+
+def _cell(row: list[str], cols: Mapping[str, int], name: str) -> str:
+    index = cols.get(name)
+    raw = row[index] if index is not None and index < len(row) else ""
+    if len(raw) > values.MAX_FIELD_CHARS:
+        raise values.ValueProblem(f"{name}: longer than {values.MAX_FIELD_CHARS} characters")
+    return raw
+
+
+def _parse(fn: Callable[[str], T], row: list[str], cols: Mapping[str, int], name: str) -> T:
     try:
-        status = AppointmentStatus(status_raw)
-    except ValueError:
-        problems.append(IntakeProblem(line, "status", "use booked, cancelled or noshow"))
-        status = AppointmentStatus.BOOKED
-    start = None
-    if (row.get("start") or "").strip():
-        try:
-            start = parse_local_datetime(row["start"])
-        except InvalidValueError as exc:
-            problems.append(IntakeProblem(line, "start", exc.message))
-    if len(problems) > before or start is None:
-        return None
+        return fn(_cell(row, cols, name))
+    except values.ValueProblem as exc:
+        raise values.ValueProblem(f"{name}: {exc}") from None
+
+
+def row_to_appointment(row: list[str], cols: Mapping[str, int]) -> Appointment:
+    """One data row; raises `values.ValueProblem` naming the column (never the value)."""
+    for name in REQUIRED:
+        if not _cell(row, cols, name).strip():
+            raise values.ValueProblem(f"{name}: required value is empty")
+    bsn, bsn_invalid = values.bsn(_cell(row, cols, "bsn"))
+    end = _parse(values.when, row, cols, "end") if _cell(row, cols, "end").strip() else None
     try:
         patient = Patient(
-            local_id=row["patient_id"].strip(),
+            local_id=_parse(values.code, row, cols, "patient_id"),
             bsn=bsn,
-            bsn_verified=verified,
-            consent=consent,
+            bsn_verified=_parse(values.flag, row, cols, "bsn_verified"),
+            consent=_parse(values.consent, row, cols, "consent"),
             bsn_invalid=bsn_invalid,
         )
         return Appointment(
-            id=row["appointment_id"].strip(),
+            id=_parse(values.code, row, cols, "appointment_id"),
             patient=patient,
-            clinic=row["clinic"].strip().upper(),
-            start=start,
-            appointment_type=row["appointment_type"].strip(),
-            status=status,
-            clinician_uzi=(row.get("clinician_uzi") or "").strip() or None,
+            clinic=_parse(values.code, row, cols, "clinic").upper(),
+            start=_parse(values.when, row, cols, "start"),
+            end=end,
+            appointment_type=_parse(values.code, row, cols, "appointment_type"),
+            status=_parse(values.status, row, cols, "status"),
+            clinician_uzi=_parse(values.code, row, cols, "clinician_uzi") or None,
+            agenda=_parse(values.code, row, cols, "agenda") or None,
         )
     except InvalidValueError as exc:
-        problems.append(IntakeProblem(line, "-", exc.message))
-        return None
+        raise values.ValueProblem(exc.message) from None
 
 
-def parse_appointments_csv(text: str, *, source: str = "<csv>") -> list[Appointment]:
-    """Parse a whole CSV export; raise IntakeError listing every problem."""
+def parse_csv(
+    text: str, *, file: str = "<csv>", columns: Mapping[str, str] | None = None
+) -> IntakeResult:
+    """Parse a decoded export: good rows kept, each bad row one `EntryError`."""
     text = text.removeprefix("\ufeff")
+    if not text.strip():
+        raise SourceUnreadable(file, "the file is empty: expected a header row and rows")
     first = text.split("\n", 1)[0]
-    delimiter = ";" if first.count(";") > first.count(",") else ","
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    missing = [c for c in REQUIRED if c not in header]
-    if missing:
-        raise IntakeError(
-            source,
-            [
-                IntakeProblem(
-                    1,
-                    ",".join(missing),
-                    f"missing column(s) in the header row; required: {', '.join(REQUIRED)}",
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(first))
+    result = IntakeResult()
+    try:
+        header = next(reader)
+        cols = column_map(header, file, columns)
+        seen: dict[str, int] = {}
+        row_number = 1
+        for row in reader:
+            row_number += 1
+            if row_number > MAX_ROWS + 1:
+                result.errors.append(
+                    EntryError(file, "file", f"more than {MAX_ROWS} rows: the rest is ignored")
                 )
-            ],
+                break
+            if not any(cell.strip() for cell in row):
+                continue
+            where = f"row {row_number}"
+            if len(row) != len(header):
+                result.errors.append(
+                    EntryError(
+                        file,
+                        where,
+                        f"{len(row)} fields where the header has {len(header)}: "
+                        "a shifted or split column (check the separator and quotes)",
+                    )
+                )
+                continue
+            try:
+                appt = row_to_appointment(row, cols)
+            except values.ValueProblem as exc:
+                result.errors.append(EntryError(file, where, str(exc)))
+                continue
+            if appt.id in seen:
+                result.errors.append(
+                    EntryError(
+                        file,
+                        where,
+                        f"appointment_id: same id as row {seen[appt.id]}; kept that one",
+                    )
+                )
+                continue
+            seen[appt.id] = row_number
+            result.received.append(Received(appt))
+    except csv.Error:
+        result.errors.append(
+            EntryError(file, f"row {reader.line_num}", "broken quoting: the rest is unreadable")
         )
-    reader.fieldnames = header
-    problems: list[IntakeProblem] = []
-    appointments: list[Appointment] = []
-    seen: dict[str, int] = {}
-    for row in reader:
-        line = reader.line_num
-        appt = _row_to_appointment({k: v or "" for k, v in row.items() if k}, line, problems)
-        if appt is None:
-            continue
-        if appt.id in seen:
-            problems.append(
-                IntakeProblem(line, "appointment_id", f"duplicate of line {seen[appt.id]}")
-            )
-            continue
-        seen[appt.id] = line
-        appointments.append(appt)
-    if problems:
-        raise IntakeError(source, problems)
-    return appointments
+    return result
+
+
+class CsvSource:
+    """`AppointmentSource` for CSV exports, with an optional column mapping."""
+
+    format = "csv"
+
+    def __init__(self, columns: Mapping[str, str] | None = None) -> None:
+        self.columns = dict(columns or {})
+
+    def read_bytes(self, data: bytes, *, file: str) -> IntakeResult:
+        return parse_csv(decode(data, file), file=file, columns=self.columns)
+
+
+def read_csv(path: Path, columns: Mapping[str, str] | None = None) -> IntakeResult:
+    return CsvSource(columns).read_bytes(read_file_bytes(path), file=str(path))
 
 
 def read_appointments_csv(path: Path) -> list[Appointment]:
-    try:
-        data = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise IntakeError(str(path), [IntakeProblem(0, "-", "file not found")]) from None
-    except UnicodeDecodeError:
-        raise IntakeError(
-            str(path), [IntakeProblem(0, "-", "not UTF-8: export as UTF-8")]
-        ) from None
-    return parse_appointments_csv(data, source=str(path))
+    """The good appointments of an export; bad rows are logged (place only) and skipped."""
+    return _logged(read_csv(path))
+
+
+def _logged(result: IntakeResult) -> list[Appointment]:
+    for error in result.errors:
+        log.warning("intake_row_skipped", file=error.file, where=error.where, reason=error.message)
+    return result.appointments
+
+
+def parse_appointments_csv(text: str, *, source: str = "<csv>") -> list[Appointment]:
+    """The good appointments of decoded CSV text (row errors logged, as above)."""
+    return _logged(parse_csv(text, file=source))
