@@ -20,7 +20,7 @@ from prefetch.store.records import NewItem
 from prefetch.store.runs import RunRepository
 from prefetch.store.tables import Base, RunItemRow, RunRow
 
-HEAD = "0004"
+HEAD = "0005"
 TABLES = {
     "runs",
     "run_items",
@@ -28,6 +28,8 @@ TABLES = {
     "audit_log",
     "mandates",
     "locks",
+    "send_budget",
+    "send_leases",
     "alembic_version",
 }
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
