@@ -30,6 +30,7 @@ _SUBCOMMAND_MODULES = (
     "fhir",
     "daemon",
     "intake",
+    "audit",
 )
 
 
