@@ -21,7 +21,7 @@ from prefetch.store.records import NewItem
 from prefetch.store.runs import RunRepository
 from prefetch.store.tables import Base, RunItemRow, RunRow
 
-HEAD = "0007"
+HEAD = "0008"
 TABLES = {
     "runs",
     "run_items",
@@ -29,6 +29,7 @@ TABLES = {
     "audit_log",
     "audit_checkpoints",
     "mandates",
+    "locks",
     "desk_users",
     "send_budget",
     "send_leases",
