@@ -122,6 +122,17 @@ class DaemonSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class RetentionSettings:
+    """Data minimisation (`prefetch purge`, the daemon daily): how long what is kept."""
+
+    dispense_days: int = 30  # any prefetched dispense, counted from its last fetch
+    unviewed_days: int = 7  # after the clinic day, when nobody viewed the patient's data
+    run_days: int = 90  # runs and their items (BSN, outcome)
+    audit_years: int = 7  # NEN 7513 audit rows: at least 5
+    remove_cancelled: bool = True  # dispenses of a patient whose appointment was cancelled
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     data_dir: str = "prefetch-data"
     schedules_dir: str = "schedules"
@@ -136,6 +147,7 @@ class Settings:
     aorta: AortaSettings = field(default_factory=AortaSettings)
     desk: DeskSettings = field(default_factory=DeskSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
 
     @property
     def data_path(self) -> Path:
@@ -292,10 +304,18 @@ def _check(settings: Settings, problems: list[tuple[str, str]]) -> None:
         unit=" seconds (and not below backoff_base_seconds)",
     )
     _check_daemon(settings.daemon, problems)
+    _check_retention(settings.retention, problems)
     if settings.logging.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         problems.append(("logging.level", "must be DEBUG, INFO, WARNING or ERROR"))
     if settings.logging.format not in ("auto", "json", "console"):
         problems.append(("logging.format", "must be auto, json or console"))
+
+
+def _check_retention(r: RetentionSettings, problems: list[tuple[str, str]]) -> None:
+    _bounded(problems, "retention.dispense_days", r.dispense_days, 1, 3650, unit=" days")
+    _bounded(problems, "retention.unviewed_days", r.unviewed_days, 1, 365, unit=" days")
+    _bounded(problems, "retention.run_days", r.run_days, 1, 3650, unit=" days")
+    _bounded(problems, "retention.audit_years", r.audit_years, 5, 100, unit=" years (NEN 7513)")
 
 
 def _check_daemon(d: DaemonSettings, problems: list[tuple[str, str]]) -> None:

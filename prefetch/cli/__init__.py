@@ -32,6 +32,7 @@ _SUBCOMMAND_MODULES = (
     "daemon",
     "intake",
     "audit",
+    "purge",
 )
 
 

@@ -32,7 +32,7 @@ from prefetch.hl7v3.params import (
     look_back_start,
     requester_roots,
 )
-from prefetch.hl7v3.parse import ParsedAnswer, parse_answer
+from prefetch.hl7v3.parse import ParsedAnswer, parse_answer_stream
 from prefetch.hl7v3.query import build_query
 from prefetch.hl7v3.soap import wrap_soap_body
 
@@ -285,12 +285,11 @@ def register(app: typer.Typer) -> None:
                 message_id=parse_id(expect_message_id), query_id=parse_id(expect_query_id)
             )
         try:
-            data = file.read_bytes()
+            with file.open("rb") as stream:  # read in chunks: /dev/zero stops at the limit
+                parsed = parse_answer_stream(stream, expect=expect)
         except OSError as exc:
             typer.echo(f"error: {file}: cannot read ({exc.strerror or exc})", err=True)
             raise typer.Exit(EXIT_USAGE) from None
-        try:
-            parsed = parse_answer(data, expect=expect)
         except PrefetchError as exc:
             typer.echo(f"error: {file}: {exc}", err=True)
             raise typer.Exit(EXIT_USAGE) from None

@@ -17,6 +17,7 @@ raises `CorrelationError`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 from lxml import etree
 
@@ -32,7 +33,7 @@ from prefetch.hl7v3.params import QueryRef, id_key
 from prefetch.hl7v3.read import child, children
 from prefetch.hl7v3.soap import SoapFault, unwrap
 from prefetch.hl7v3.xmlbuild import HL7
-from prefetch.hl7v3.xmlparse import DEFAULT_MAX_BYTES, parse_xml
+from prefetch.hl7v3.xmlparse import DEFAULT_MAX_BYTES, parse_xml, parse_xml_stream
 
 _PREFIX = "{" + HL7 + "}"
 _STATUSES = {s.value: s for s in SourceStatus}
@@ -79,11 +80,25 @@ def parse_answer(
     """Parse an LSP answer. Raises `XmlSecurityError` (refused XML), `MessageError`
     (not an answer we know), `CorrelationError` (does not belong to `expect`, or names a
     patient other than `expect_bsn`)."""
-    root = parse_xml(data, max_bytes=max_bytes)
+    return _answer(parse_xml(data, max_bytes=max_bytes), expect, expect_bsn)
+
+
+def _answer(root: etree._Element, expect: QueryRef | None, expect_bsn: Bsn | None) -> ParsedAnswer:
     payload = unwrap(root)
     if isinstance(payload, SoapFault):
         return ParsedAnswer(kind="fault", fault=payload)
     return parse_answer_element(payload, expect=expect, expect_bsn=expect_bsn)
+
+
+def parse_answer_stream(
+    stream: BinaryIO,
+    *,
+    expect: QueryRef | None = None,
+    expect_bsn: Bsn | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> ParsedAnswer:
+    """As `parse_answer`, reading a file or pipe chunk by chunk (never whole first)."""
+    return _answer(parse_xml_stream(stream, max_bytes=max_bytes), expect, expect_bsn)
 
 
 def parse_answer_element(

@@ -4,6 +4,12 @@ Refuses DTDs (and so entity declarations and external entities), never touches t
 network, refuses XInclude, and refuses documents above a size limit before parsing.
 A UTF-8 byte-order mark is accepted.
 
+Bounded in memory as well as in size: the document is fed to the parser in chunks and
+the elements are counted and their depth measured while it is built, so a document of
+millions of empty elements is refused after `max_elements` (not after the whole tree
+took hundreds of megabytes), and `read_bounded` reads a stream (a file, a pipe,
+`/dev/zero`) in chunks and stops as soon as it passes the size limit.
+
 Defence in depth: a DOCTYPE (the only place an entity can be declared) in the prolog, the
 bytes before the root element, is refused *before* libxml2 sees the document. Only the
 prolog is scanned: `<!DOCTYPE` inside a comment, a CDATA section or text (a dosage text)
@@ -16,13 +22,20 @@ scan cannot read (UTF-16).
 
 from __future__ import annotations
 
+import itertools
 import re
+from collections.abc import Iterator
+from typing import BinaryIO
 
 from lxml import etree
 
 from prefetch.errors import XmlSecurityError
 
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
+#: A real LSP batch answer has a few thousand elements, 16 deep; 1,000 dispenses ~100,000.
+DEFAULT_MAX_ELEMENTS = 200_000
+DEFAULT_MAX_DEPTH = 64
+_CHUNK = 64 * 1024
 _BOM = b"\xef\xbb\xbf"
 _XINCLUDE_NAMESPACES = ("http://www.w3.org/2001/XInclude", "http://www.w3.org/2003/XInclude")
 # What may precede the root element besides a DOCTYPE: whitespace, the XML declaration and
@@ -62,26 +75,133 @@ def make_parser(*, remove_blank_text: bool = False) -> etree.XMLParser:
     return parser
 
 
+def _pull_parser(*, remove_blank_text: bool) -> etree.XMLPullParser:
+    """`make_parser`'s settings on a parser fed in chunks that reports each element."""
+    parser = etree.XMLPullParser(
+        events=("start", "end"),
+        resolve_entities=False,
+        no_network=True,
+        dtd_validation=False,
+        load_dtd=False,
+        huge_tree=False,
+        remove_blank_text=remove_blank_text,
+        remove_comments=False,
+        remove_pis=False,
+        collect_ids=False,
+    )
+    parser.resolvers.add(_DenyExternal())
+    return parser
+
+
+def read_bounded(stream: BinaryIO, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """Read `stream` to its end in chunks; raise XmlSecurityError as soon as more than
+    `max_bytes` arrived (an endless stream is refused after max_bytes + 1 bytes)."""
+    return b"".join(_stream_chunks(stream, max_bytes))
+
+
+def _stream_chunks(stream: BinaryIO, max_bytes: int) -> Iterator[bytes]:
+    size = 0
+    while True:
+        chunk = stream.read(min(_CHUNK, max_bytes + 1 - size))
+        if not chunk:
+            return
+        size += len(chunk)
+        if size > max_bytes:
+            raise XmlSecurityError("XML document too large", size=f">{max_bytes}", limit=max_bytes)
+        yield chunk
+
+
+def _byte_chunks(data: bytes) -> Iterator[bytes]:
+    view = memoryview(data)
+    for offset in range(0, len(data), _CHUNK):
+        yield bytes(view[offset : offset + _CHUNK])
+
+
 def parse_xml(
-    data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, remove_blank_text: bool = False
+    data: bytes,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_elements: int = DEFAULT_MAX_ELEMENTS,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    remove_blank_text: bool = False,
 ) -> etree._Element:
     """Parse `data` safely and return the root element.
 
-    Raises XmlSecurityError for oversize input, any DOCTYPE, entity declarations or
-    references, XInclude, or documents lxml cannot parse.
+    Raises XmlSecurityError for oversize input, more than `max_elements` elements or
+    nesting deeper than `max_depth` (found while parsing, before the rest is built), any
+    DOCTYPE, entity declarations or references, XInclude, or documents lxml cannot parse.
     """
     if len(data) > max_bytes:
         raise XmlSecurityError("XML document too large", size=len(data), limit=max_bytes)
-    if data.startswith(_BOM):
-        data = data[len(_BOM) :]
-    if _declaration_in_prolog(data):
-        raise XmlSecurityError("DTD or entity declaration not allowed in XML input")
+    return _parse_chunks(_byte_chunks(data), max_elements, max_depth, remove_blank_text)
+
+
+def parse_xml_stream(
+    stream: BinaryIO,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_elements: int = DEFAULT_MAX_ELEMENTS,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+) -> etree._Element:
+    """As `parse_xml`, reading `stream` chunk by chunk: the document is never held whole,
+    and the size is checked while reading (an endless stream stops at `max_bytes`)."""
+    return _parse_chunks(_stream_chunks(stream, max_bytes), max_elements, max_depth, False)
+
+
+def _parse_chunks(
+    chunks: Iterator[bytes], max_elements: int, max_depth: int, remove_blank_text: bool
+) -> etree._Element:
+    head = _checked_prolog(chunks)
+    parser = _pull_parser(remove_blank_text=remove_blank_text)
+    elements = depth = 0
     try:
-        root = etree.fromstring(data, make_parser(remove_blank_text=remove_blank_text))
+        for chunk in itertools.chain((head,), chunks):
+            parser.feed(chunk)
+            for event, _node in parser.read_events():
+                if event == "end":
+                    depth -= 1
+                    continue
+                elements += 1
+                depth += 1
+                if elements > max_elements:
+                    raise XmlSecurityError("XML has too many elements", limit=max_elements)
+                if depth > max_depth:
+                    raise XmlSecurityError("XML nested too deep", limit=max_depth)
+        root = parser.close()
     except etree.XMLSyntaxError as exc:
         raise XmlSecurityError("XML not well-formed", line=exc.lineno) from None
     _check_tree(root)
     return root
+
+
+def _checked_prolog(chunks: Iterator[bytes]) -> bytes:
+    """Read until what precedes the root element is known; refuse a declaration in it.
+    Returns the bytes read (without a UTF-8 BOM), to be fed to the parser first."""
+    head = b""
+    for chunk in chunks:
+        head += chunk
+        if head.startswith(_BOM):
+            head = head[len(_BOM) :]
+        decided = _prolog_verdict(head)
+        if decided is not None:
+            if decided:
+                raise XmlSecurityError("DTD or entity declaration not allowed in XML input")
+            return head
+    if _declaration_in_prolog(head):
+        raise XmlSecurityError("DTD or entity declaration not allowed in XML input")
+    return head
+
+
+def _prolog_verdict(head: bytes) -> bool | None:
+    """True: a declaration precedes the root; False: none does; None: read more."""
+    prolog = _PROLOG.match(head)
+    end = prolog.end() if prolog else 0
+    rest = head[end : end + 4]
+    if len(rest) < 4:
+        return None
+    if rest.startswith((b"<?", b"<!--")):
+        return None  # a processing instruction or comment that goes on in the next chunk
+    return rest.startswith(b"<!")
 
 
 def _declaration_in_prolog(data: bytes) -> bool:

@@ -42,7 +42,7 @@ def insert_audit(session: Session, event: AuditEvent) -> None:
     session.connection().execute(cast("Table", AuditRow.__table__).insert(), values)
 
 
-def _event(row: AuditRow) -> AuditEvent:
+def event_of_row(row: AuditRow) -> AuditEvent:
     return AuditEvent(
         event_id=row.event_id,
         event_type=row.event_type,
@@ -77,7 +77,7 @@ class AuditLog:
                 .where(AuditRow.patient_bsn == bsn_value(bsn))
                 .order_by(AuditRow.occurred_at, AuditRow.id)
             )
-            return [_event(row) for row in rows]
+            return [event_of_row(row) for row in rows]
 
     def recent(self, limit: int) -> list[AuditEvent]:
         if limit < 1:
@@ -88,4 +88,4 @@ class AuditLog:
                 .order_by(AuditRow.occurred_at.desc(), AuditRow.id.desc())
                 .limit(limit)
             )
-            return [_event(row) for row in rows]
+            return [event_of_row(row) for row in rows]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Callable
 
 from sqlalchemy import Engine, select
@@ -10,6 +11,8 @@ from sqlalchemy import Engine, select
 from prefetch.domain.people import Clinician, Mandate
 from prefetch.errors import ConfigError
 from prefetch.store._support import Sessions
+from prefetch.store.audit import insert_audit
+from prefetch.store.records import AuditAction, AuditEvent
 from prefetch.store.tables import MandateRow
 
 
@@ -34,6 +37,29 @@ def _mandate(row: MandateRow) -> Mandate:
     )
 
 
+def _registered(mandate: Mandate, now: dt.datetime, *, renewed: bool) -> AuditEvent:
+    """NEN 7513 line of a mandate registration: the mandating clinician (who signed it)
+    makes `mandated_id` act under their responsibility from now on."""
+    return AuditEvent(
+        event_id=uuid.uuid4().hex,
+        event_type="mandate_register",
+        action=AuditAction.UPDATE if renewed else AuditAction.CREATE,
+        occurred_at=now,
+        user_id=mandate.mandating.uzi_number,
+        user_role=mandate.mandating.role_code,
+        responsible_user_id=mandate.mandating.uzi_number,
+        object_detail={
+            "mandate_id": mandate.id,
+            "mandated": f"uzi:{mandate.mandated_id}",  # nine digits alone could read as a BSN
+            "schedules": len(mandate.schedules),
+            "valid_until": mandate.valid_until.isoformat(),
+        },
+        authorisation_basis=mandate.id,
+        source_system="prefetch/mandates",
+        outcome="success",
+    )
+
+
 class MandateRepository:
     """`MandateStore` on SQLAlchemy. `clock` stamps created_at (injected for tests)."""
 
@@ -54,15 +80,20 @@ class MandateRepository:
             row = MandateRow(id=mandate.id, created_at=self._clock(), revoked_at=None)
             _fill(row, mandate)
             session.add(row)
+            session.flush()
+            insert_audit(session, _registered(mandate, self._clock(), renewed=False))
 
     def save(self, mandate: Mandate) -> None:
         """Insert or replace the mandate with this id (e.g. a renewed token)."""
         with self._sessions.write() as session:
             row = session.get(MandateRow, mandate.id)
+            renewed = row is not None
             if row is None:
                 row = MandateRow(id=mandate.id, created_at=self._clock(), revoked_at=None)
                 session.add(row)
             _fill(row, mandate)
+            session.flush()
+            insert_audit(session, _registered(mandate, self._clock(), renewed=renewed))
 
     def get(self, mandate_id: str) -> Mandate | None:
         with self._sessions.read() as session:

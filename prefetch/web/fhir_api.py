@@ -139,6 +139,7 @@ def fhir_router(engine: Engine, *, clock: Clock = SYSTEM_CLOCK) -> APIRouter:
                     occurred_at=now,
                     user_id=name,
                     user_role="api-client",
+                    authorisation_basis=f"api-token:{name}",  # NEN 7513: on what basis
                     patient_bsn=search.bsn,
                     object_detail={
                         "resource": "MedicationDispense",
