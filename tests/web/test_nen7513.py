@@ -13,7 +13,6 @@ import datetime as dt
 from collections.abc import Callable
 
 import pytest
-from conftest import csrf_of
 from desk_helpers import BSNS, DESK_NOW, SeededDay
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -55,6 +54,12 @@ ACTIONS = {
     "purge": ("dispense_purge", False),
 }
 QUERIED = BSNS[20]
+
+
+def csrf_of(html: str) -> str:
+    marker = 'name="csrf_token" value="'
+    start = html.index(marker) + len(marker)
+    return html[start : html.index('"', start)]
 
 
 def _query(engine: Engine) -> None:
