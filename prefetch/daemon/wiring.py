@@ -37,6 +37,7 @@ from prefetch.settings import Settings
 from prefetch.store.audit_checkpoint import last_checkpoint_time, write_checkpoint
 from prefetch.store.audit_verify import verify_chain
 from prefetch.store.db import is_sqlite
+from prefetch.store.purge import daily_purge_task
 
 
 @dataclass
@@ -175,7 +176,10 @@ def build_daemon(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> DaemonAp
         on_run=on_run,
         on_role=on_role,
         followers_work=not is_sqlite(stores.engine),
-        daily={"audit_checkpoint": audit_checkpoint_task(stores.engine, credential)},
+        daily={
+            "audit_checkpoint": audit_checkpoint_task(stores.engine, credential),
+            "purge": daily_purge_task(stores.engine, settings.retention),
+        },
     )
     service = DaemonService(daemon, d)
     holder["service"] = service

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, delete, func, select
@@ -242,3 +243,25 @@ def _purge_audit(
         report.notes.append(
             "audit rows kept: this database role may not delete them (run as the owner)"
         )
+
+
+def last_purge_time(engine: Engine) -> dt.datetime | None:
+    """When `purge` last ran (its own audit row), or None."""
+    with Sessions(engine).read() as session:
+        return session.scalar(
+            select(func.max(AuditRow.occurred_at)).where(AuditRow.event_type == "purge")
+        )
+
+
+def daily_purge_task(engine: Engine, retention: RetentionSettings) -> Callable[[dt.datetime], bool]:
+    """The daemon's daily chore: purge (not the audit rows: the service role may not) when
+    the last purge is 24 h old; True when it ran."""
+
+    def task(now: dt.datetime) -> bool:
+        last = last_purge_time(engine)
+        if last is not None and now - last < dt.timedelta(hours=24):
+            return False
+        purge(engine, retention, now=now)
+        return True
+
+    return task
