@@ -118,3 +118,14 @@ def test_old_audit_rows_go_only_through_a_signed_checkpoint(
     as_owner_without_guards(migrated_engine, "DELETE FROM audit_log WHERE id = 4")
     broken = verify_chain(migrated_engine)
     assert broken.problem is not None and broken.problem.row_id == 4
+
+
+def test_the_daily_task_purges_once_a_day(migrated_engine: Engine) -> None:
+    from prefetch.store.purge import daily_purge_task, last_purge_time
+
+    task = daily_purge_task(migrated_engine, RetentionSettings())
+    assert last_purge_time(migrated_engine) is None
+    assert task(NOW) is True
+    assert last_purge_time(migrated_engine) == NOW
+    assert task(NOW + dt.timedelta(hours=23)) is False
+    assert task(NOW + dt.timedelta(hours=24)) is True

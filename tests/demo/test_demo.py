@@ -73,6 +73,7 @@ def test_demo_twice_no_duplicates_and_no_bsn_in_logs(tmp_path: Path) -> None:
     opened = [p for p in [tmp_path, *tmp_path.rglob("*")] if p.stat().st_mode & 0o077]
     assert opened == []
     assert {p.name for p in tmp_path.glob("*.sqlite*")} >= {"prefetch.sqlite"}
+    _audit_patient_lists_the_demos_queries(first.database)
 
 
 def test_demo_refuses_to_start_under_a_foreign_mandate(tmp_path: Path) -> None:
@@ -96,3 +97,41 @@ def test_demo_refuses_to_start_under_a_foreign_mandate(tmp_path: Path) -> None:
     assert result.exit_code == 2, result.output
     assert "mandate was given to someone else" in result.output
     assert "Traceback" not in result.output
+
+
+def _audit_patient_lists_the_demos_queries(database: str) -> None:
+    """Issue 11: `prefetch audit patient` for a demo patient lists exactly the demo's
+    queries of that patient (the demo views nothing), and its FHIR form parses as R4."""
+    import csv
+    import json
+
+    from fhir.resources.R4B.bundle import Bundle
+    from typer.testing import CliRunner
+
+    from prefetch.cli import app
+
+    engine = make_engine(database)
+    with engine.connect() as conn:
+        bsn = conn.execute(
+            select(AuditRow.patient_bsn).where(AuditRow.event_type == "lsp_query").limit(1)
+        ).scalar_one()
+        expected = (
+            conn.execute(
+                select(AuditRow.event_type).where(AuditRow.patient_bsn == bsn).order_by(AuditRow.id)
+            )
+            .scalars()
+            .all()
+        )
+    engine.dispose()
+    assert set(expected) == {"lsp_query", "lsp_query_answer"}
+    env = {"PREFETCH_DATABASE_URL": database}
+    listed = CliRunner().invoke(app, ["audit", "patient", str(bsn)], env=env)
+    assert listed.exit_code == 0, listed.output
+    rows = list(csv.DictReader(io.StringIO(listed.output)))
+    assert [r["event_type"] for r in rows] == expected
+    assert all(r["responsible_user_id"] and r["authorisation_basis"] for r in rows)
+    fhir = CliRunner().invoke(app, ["audit", "patient", str(bsn), "--format", "fhir"], env=env)
+    bundle = Bundle.model_validate(json.loads(fhir.output))
+    assert bundle.entry is not None and len(bundle.entry) == len(expected) + 1  # + the export
+    verified = CliRunner().invoke(app, ["audit", "verify"], env=env)
+    assert verified.exit_code == 0 and "audit chain ok" in verified.output
