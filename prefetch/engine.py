@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import tenacity
 
-from prefetch.clock import SYSTEM_CLOCK
+from prefetch.clock import SYSTEM_CLOCK, SystemClock
 from prefetch.domain.bsn import Bsn
 from prefetch.domain.coded import Identifier
 from prefetch.domain.eligibility import EligibilityPolicy, Eligible, decide
@@ -80,6 +80,9 @@ class Prefetcher:
         self.config = config
         self.clock = clock
         self.sleep = clock.sleep
+        self._changed = threading.Condition()
+        self._poll_lock = threading.Lock()
+        self._drained = threading.Event()  # set when the run being executed has no work left
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self._stop_reason: str | None = None
         self._lock = threading.Lock()
@@ -158,6 +161,7 @@ class Prefetcher:
         """
         started = self.clock.monotonic()
         self._stop_reason = None
+        self._drained.clear()
         record = self.runs.get_run(run_id)
         if record is not None and record.state is RunState.FINISHED:
             log.info("run_already_finished", run_id=run_id)
@@ -238,13 +242,41 @@ class Prefetcher:
                 continue
             item = self._store_call(self.runs.claim_next, run_id, worker_id, self.clock.now())
             if item is None:
-                if not self._work_left(run_id):
+                if not self._idle(run_id):
                     return
-                self.sleep(self.config.idle_poll_seconds)
                 continue
-            final = self._handle(item, ctx)
+            try:
+                final = self._handle(item, ctx)
+            finally:
+                with self._changed:  # a retry may be waiting: wake one idle worker
+                    self._changed.notify()
             if final:
                 ctx.counter.step(final)
+
+    def _idle(self, run_id: str) -> bool:
+        """Nothing to claim now: False when the run has no work left, else wait until an
+        item of this process changes (or, for retries coming due and other processes'
+        items, `idle_poll_seconds`). One idle worker at a time asks the database whether
+        work is left; the others wait on the condition without polling."""
+        if self._drained.is_set():
+            return False
+        poller = self._poll_lock.acquire(blocking=False)
+        try:
+            if poller and not self._work_left(run_id):
+                self._drained.set()
+                with self._changed:
+                    self._changed.notify_all()
+                return False
+        finally:
+            if poller:
+                self._poll_lock.release()
+        wait = self.config.idle_poll_seconds * (1 if poller else 5)
+        if isinstance(self.clock, SystemClock):
+            with self._changed:
+                self._changed.wait(timeout=wait)
+        else:  # a fake clock moves only when slept on
+            self.sleep(self.config.idle_poll_seconds)
+        return True
 
     def _store_call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Call the store; ride out a short database outage (locked, restarting) with
