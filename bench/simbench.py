@@ -41,7 +41,8 @@ def peak_rss_mb() -> float:
 
 
 def machine() -> str:
-    return f"{platform.node()} {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}"
+    python = platform.python_version()
+    return f"{platform.node()} {platform.machine()} {os.cpu_count()} cores, Python {python}"
 
 
 def write_result(name: str, figures: dict[str, Any]) -> Path:
