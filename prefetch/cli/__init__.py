@@ -28,8 +28,10 @@ _SUBCOMMAND_MODULES = (
     "security",
     "lspsim",
     "fhir",
+    "desk",
     "daemon",
     "intake",
+    "audit",
 )
 
 
