@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine
 
 from prefetch.domain import oids
 from prefetch.domain.coded import Code, Identifier, Quantity
@@ -15,7 +15,6 @@ from prefetch.domain.outcome import OutcomeKind
 from prefetch.store.desk_users import DeskRole, DeskUserRepository
 from prefetch.store.records import AuditAction, AuditEvent, NewItem
 from prefetch.store.runs import RunRepository
-from prefetch.store.tables import RunItemRow
 
 NOW = dt.datetime(2026, 11, 23, 18, 0, tzinfo=dt.UTC)
 DAY = dt.date(2026, 11, 24)
@@ -173,12 +172,8 @@ def seed_day(engine: Engine, *, patients: int = 8, run_id: str = "card:2026-11-2
             dispenses=pairs,
             audit=audit(claimed.bsn, at, kind.value),
         )
-    with engine.begin() as connection:  # the rest waits in the queue, as never claimed
-        connection.execute(
-            update(RunItemRow)
-            .where(RunItemRow.run_id == run_id, RunItemRow.state == "in_flight")
-            .values(state="pending", claimed_by=None, claimed_at=None, lease_until=None)
-        )
+    # the rest goes back to the queue, due now (as after a restart)
+    runs.reclaim_expired(run_id, at, max_attempts=99, everything=True)
     with_ids = {i.patient_local_id: i.id for i in runs.items(run_id)}
     return SeededDay(run_id, with_ids)
 
