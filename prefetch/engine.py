@@ -101,10 +101,37 @@ class Prefetcher:
         existing = (
             self.runs.find_run(schedule.id, clinic_day, kind) if kind == "scheduled" else None
         )
+        items = self._items(schedule, clinic_day, appointments, mandate, now, fresh_for)
         if existing is not None:
+            added, withdrawn = self.runs.extend_run(existing.id, items, now)
+            if added or withdrawn:
+                log.info("run_extended", run_id=existing.id, added=added, withdrawn=withdrawn)
             summary = self.runs.summary(existing.id)
             skipped = summary.by_state.get("skipped", 0)
             return PreparedRun(existing.id, False, summary.total, summary.total - skipped)
+        rid = run_id or make_run_id(schedule.id, clinic_day, kind)
+        created = self.runs.create_run(rid, schedule.id, clinic_day, kind, now, items)
+        to_query = sum(1 for i in items if i.skip_reason is None)
+        log.info(
+            "run_planned",
+            run_id=rid,
+            created=created,
+            patients=len(items),
+            to_query=to_query,
+            skipped=len(items) - to_query,
+        )
+        return PreparedRun(rid, created, len(items), to_query)
+
+    def _items(  # noqa: PLR0917 - the parts of one plan
+        self,
+        schedule: Schedule,
+        clinic_day: dt.date,
+        appointments: Sequence[Appointment],
+        mandate: Mandate | None,
+        now: dt.datetime,
+        fresh_for: dt.timedelta | None,
+    ) -> list[NewItem]:
+        """One item per planned patient, skipped ones with their reason."""
         policy = EligibilityPolicy(
             fresh_for=schedule.fresh_for(self.config.fresh_for) if fresh_for is None else fresh_for
         )
@@ -129,18 +156,7 @@ class Prefetcher:
                     skip_reason=None if isinstance(decision, Eligible) else decision.reason.value,
                 )
             )
-        rid = run_id or make_run_id(schedule.id, clinic_day, kind)
-        created = self.runs.create_run(rid, schedule.id, clinic_day, kind, now, items)
-        to_query = sum(1 for i in items if i.skip_reason is None)
-        log.info(
-            "run_planned",
-            run_id=rid,
-            created=created,
-            patients=len(items),
-            to_query=to_query,
-            skipped=len(items) - to_query,
-        )
-        return PreparedRun(rid, created, len(items), to_query)
+        return items
 
     # ------------------------------------------------------------------ execute
     def execute(

@@ -29,6 +29,9 @@ _SUBCOMMAND_MODULES = (
     "lspsim",
     "fhir",
     "intake",
+    "plan",
+    "consent",
+    "schedules",
 )
 
 

@@ -20,8 +20,17 @@ from prefetch.store.records import NewItem
 from prefetch.store.runs import RunRepository
 from prefetch.store.tables import Base, RunItemRow, RunRow
 
-HEAD = "0003"
-TABLES = {"runs", "run_items", "dispenses", "audit_log", "mandates", "alembic_version"}
+HEAD = "0004"
+TABLES = {
+    "runs",
+    "run_items",
+    "dispenses",
+    "audit_log",
+    "mandates",
+    "appointment_book",
+    "objections",
+    "alembic_version",
+}
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 BSN = "999990019"
 
