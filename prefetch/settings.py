@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -91,6 +92,21 @@ class LoggingSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class DaemonSettings:
+    """`prefetch daemon`: its HTTP endpoint, leadership and timing (see deploy/README.md)."""
+
+    http_host: str = "127.0.0.1"  # /metrics (Prometheus) and /health
+    http_port: int = 9464  # 0: no HTTP endpoint
+    leader_poll_seconds: float = 10.0  # followers try to take over this often
+    misfire_grace_seconds: float = 900.0  # a run fired this late still starts on time
+    sweep_seconds: float = 300.0  # leader: look for due or missed runs this often
+    work_poll_seconds: float = 5.0  # every daemon: join running runs this often
+    reload_seconds: float = 30.0  # check schedule files for changes this often
+    clinic_day_starts: str = "07:00"  # a missed run is caught up only before this
+    exports_dir: str = ""  # appointment exports <clinic day>.csv; empty: data_dir/exports
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     data_dir: str = "prefetch-data"
     schedules_dir: str = "schedules"
@@ -104,6 +120,7 @@ class Settings:
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     hl7v3: Hl7v3Settings = field(default_factory=Hl7v3Settings)
     aorta: AortaSettings = field(default_factory=AortaSettings)
+    daemon: DaemonSettings = field(default_factory=DaemonSettings)
 
     @property
     def data_path(self) -> Path:
@@ -253,10 +270,21 @@ def _check(settings: Settings, problems: list[tuple[str, str]]) -> None:
         24 * 3600,
         unit=" seconds (and not below backoff_base_seconds)",
     )
+    _check_daemon(settings.daemon, problems)
     if settings.logging.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         problems.append(("logging.level", "must be DEBUG, INFO, WARNING or ERROR"))
     if settings.logging.format not in ("auto", "json", "console"):
         problems.append(("logging.format", "must be auto, json or console"))
+
+
+def _check_daemon(d: DaemonSettings, problems: list[tuple[str, str]]) -> None:
+    _bounded(problems, "daemon.http_port", d.http_port, 0, 65535)
+    _bounded(problems, "daemon.leader_poll_seconds", d.leader_poll_seconds, 0.1, 30, unit=" s")
+    _bounded(problems, "daemon.misfire_grace_seconds", d.misfire_grace_seconds, 1, 86400)
+    for key in ("sweep_seconds", "work_poll_seconds", "reload_seconds"):
+        _bounded(problems, f"daemon.{key}", getattr(d, key), 0.1, 3600, unit=" seconds")
+    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", d.clinic_day_starts):
+        problems.append(("daemon.clinic_day_starts", 'must be a local time like "07:00"'))
 
 
 def readiness_problems(settings: Settings) -> list[tuple[str, str]]:

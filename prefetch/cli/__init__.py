@@ -28,6 +28,7 @@ _SUBCOMMAND_MODULES = (
     "security",
     "lspsim",
     "fhir",
+    "daemon",
     "intake",
     "plan",
     "consent",

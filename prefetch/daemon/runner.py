@@ -1,0 +1,107 @@
+"""How the daemon runs a clinic day: the run use case with the daemon's collaborators.
+
+`DaemonRunner` gives `core.Daemon` its `Runner`: the leader's `run_day` and a follower's
+`join` are the same call of the run use case (planning an existing run is a resume, so a
+follower only works its queue). One limiter is shared by every run of the process; it is
+wrapped so that `stop()` lets queries in flight finish and sends nothing new.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+
+from prefetch.daemon.core import RunResult
+from prefetch.domain.people import Appointment
+from prefetch.domain.run import RunRecord, RunState
+from prefetch.domain.schedule import Schedule
+from prefetch.errors import ConfigError, StopError
+from prefetch.ports import Breaker, RateLimiter
+from prefetch.run_day import RunRequest, RunServices, run_schedule_day
+from prefetch.sources.csv_source import read_appointments_csv
+
+AppointmentsFor = Callable[[Schedule, dt.date], Sequence[Appointment]]
+SHUTDOWN = "daemon shutting down"
+
+
+class StoppableLimiter:
+    """The process's `RateLimiter`, wrapped: after `stop()` no slot is handed out, so
+    nothing new is sent while queries already in flight finish and are recorded."""
+
+    def __init__(self, limiter: RateLimiter) -> None:
+        self._limiter = limiter
+        self._stop_event = threading.Event()
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+    @property
+    def breaker(self) -> Breaker:
+        return self._limiter.breaker
+
+    @property
+    def in_flight(self) -> int:
+        return self._limiter.in_flight
+
+    def pause(self, seconds: float) -> None:
+        self._limiter.pause(seconds)
+
+    def slot(self) -> AbstractContextManager[None]:
+        return self._slot()
+
+    @contextmanager
+    def _slot(self) -> Iterator[None]:
+        if self._stop_event.is_set():
+            raise StopError(SHUTDOWN)
+        with self._limiter.slot():
+            yield
+
+
+def exports_reader(directory: Path) -> AppointmentsFor:
+    """Appointments of a clinic day from `<directory>/<YYYY-MM-DD>.csv` (every clinic; the
+    schedule keeps its own)."""
+
+    def read(schedule: Schedule, clinic_day: dt.date) -> Sequence[Appointment]:
+        path = directory / f"{clinic_day.isoformat()}.csv"
+        if not path.is_file():
+            raise ConfigError(
+                "no appointment export for the clinic day",
+                schedule=schedule.id,
+                file=str(path),
+                fix="export the clinic day's appointments to that file",
+            )
+        return read_appointments_csv(path)
+
+    return read
+
+
+class DaemonRunner:
+    def __init__(
+        self, services: RunServices, limiter: StoppableLimiter, appointments: AppointmentsFor
+    ) -> None:
+        self.services = services
+        self.limiter = limiter
+        self.appointments = appointments
+
+    def run_day(self, schedule: Schedule, clinic_day: dt.date) -> RunResult:
+        return self._run(schedule, clinic_day)
+
+    def join(self, run: RunRecord, schedule: Schedule) -> RunResult:
+        return self._run(schedule, run.clinic_day)
+
+    def stop(self) -> None:
+        self.limiter.stop()
+
+    def _run(self, schedule: Schedule, clinic_day: dt.date) -> RunResult:
+        request = RunRequest(schedule, clinic_day, self.appointments(schedule, clinic_day))
+        result = run_schedule_day(self.services, request)
+        record = self.services.runs.get_run(result.run_id)
+        return RunResult(
+            run_id=result.run_id,
+            finished=record is not None and record.state is RunState.FINISHED,
+            stopped=result.stopped,
+            queried=result.report.queried,
+        )
