@@ -16,6 +16,7 @@ from prefetch.clock import SYSTEM_CLOCK
 from prefetch.domain.run import EngineConfig
 from prefetch.engine import Prefetcher
 from prefetch.errors import ConfigError
+from prefetch.limiter import SharedLimiter
 from prefetch.lsp.client import LspClient, LspEndpoint
 from prefetch.ports import Clock, LspGateway, RateLimiter
 from prefetch.run_day import RunServices
@@ -89,6 +90,23 @@ def make_throttle(settings: Settings) -> Throttle:
     )
 
 
+def make_limiter(settings: Settings, stores: Stores, clock: Clock = SYSTEM_CLOCK) -> SharedLimiter:
+    """The send budget from `[throttle]`, shared through the database with every other
+    process and schedule on it. A lease outlives the longest a query can take."""
+    t, lsp = settings.throttle, settings.lsp
+    return SharedLimiter(
+        ThrottleConfig(
+            rate_per_second=t.rate_per_second,
+            max_in_flight=t.max_in_flight,
+            breaker_failures=t.breaker_failures,
+            breaker_reset_seconds=t.breaker_reset_seconds,
+        ),
+        stores.engine,
+        lease_seconds=lsp.connect_timeout + lsp.read_timeout + 5.0,
+        clock=clock,
+    )
+
+
 def load_credential(settings: Settings) -> Credential:
     """The UZI server certificate and key, loaded once (passphrase from file or env)."""
     lsp = settings.lsp
@@ -119,13 +137,13 @@ def make_run_services(
     clock: Clock = SYSTEM_CLOCK,
 ) -> RunServices:
     """What `run_schedule_day` needs. `trust` defaults to `[security]`'s UZI trust;
-    `limiter` to this process's throttle from `[throttle]` (a shared limiter may be passed)."""
+    `limiter` to the send budget shared through the database (`make_limiter`)."""
     return RunServices(
         runs=stores.runs,
         dispenses=stores.dispenses,
         mandates=stores.mandates,
         gateway=gateway,
-        limiter=limiter if limiter is not None else make_throttle(settings),
+        limiter=limiter if limiter is not None else make_limiter(settings, stores, clock),
         trust=trust if trust is not None else trust_store(settings),
         config=engine_config(settings),
         clock=clock,
@@ -145,7 +163,7 @@ def make_prefetcher(
         runs=stores.runs,
         dispenses=stores.dispenses,
         gateway=gateway,
-        limiter=limiter if limiter is not None else make_throttle(settings),
+        limiter=limiter if limiter is not None else make_limiter(settings, stores, clock),
         config=engine_config(settings),
         clock=clock,
     )

@@ -3,20 +3,26 @@ on overload signals, and a circuit breaker. The clock is injected. It fails clos
 anything in here cannot decide (an error, a time-out waiting for a slot, an open breaker),
 nothing is sent.
 
-The rate is a sliding window: at most `rate_per_second` sends in any window of
-`window_seconds` (plus a safety margin for network jitter), so no receiver-side window of
-one second ever sees more than the allowed rate.
+Sends are paced evenly, one per `1 / rate_per_second`, and never more than
+`capacity = floor(rate * window)` in any window of `window_seconds` plus a safety margin
+for jitter between here and the receiver, so no receiver-side window of one second ever
+sees more than the allowed rate. A caller reserves its send time under the lock and sleeps
+until it outside the lock, so waiting threads do not poll.
+
+Overload answers (`pause`): one 503 with Retry-After concerns the query it answered (its
+retry waits); only `overload_burst` of them within the Retry-After pause every send.
 """
 
 from __future__ import annotations
 
 import collections
+import math
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from prefetch.clock import SYSTEM_CLOCK
+from prefetch.clock import SYSTEM_CLOCK, SystemClock
 from prefetch.errors import OverloadError
 from prefetch.ports import Clock
 
@@ -28,8 +34,41 @@ class ThrottleConfig:
     breaker_failures: int = 5
     breaker_reset_seconds: float = 60.0
     window_seconds: float = 1.0
-    margin_seconds: float = 0.05  # widen the window against jitter on the wire
+    margin_seconds: float = 0.02  # widen the window against jitter on the wire
     slot_timeout_seconds: float = 300.0
+    overload_burst: int = 3  # overload answers within their Retry-After that pause all
+
+    @property
+    def window(self) -> float:
+        """The rate window, widened below one send per window so that one send fits."""
+        return max(self.window_seconds, 1.0 / self.rate_per_second)
+
+    @property
+    def capacity(self) -> int:
+        """Sends allowed in one window; rounded down, never above the receiver's count."""
+        return max(1, math.floor(self.rate_per_second * self.window))
+
+    @property
+    def interval(self) -> float:
+        return 1.0 / self.rate_per_second
+
+
+class OverloadSignals:
+    """Decides when overload answers concern every send: `burst` of them within the
+    Retry-After of the latest. Thread-safe."""
+
+    def __init__(self, burst: int) -> None:
+        self._burst = max(1, burst)
+        self._seen: collections.deque[float] = collections.deque()
+        self._lock = threading.Lock()
+
+    def global_pause(self, now: float, seconds: float) -> bool:
+        with self._lock:
+            horizon = now - max(seconds, 1.0)
+            while self._seen and self._seen[0] < horizon:
+                self._seen.popleft()
+            self._seen.append(now)
+            return len(self._seen) >= self._burst
 
 
 class CircuitBreaker:
@@ -87,42 +126,53 @@ class CircuitBreaker:
 
 
 class Throttle:
-    """Thread-safe gate around every LSP call: `with throttle.slot(): send()`."""
+    """Thread-safe gate around every LSP call in one process: `with throttle.slot(): send()`.
+
+    `prefetch.limiter.SharedLimiter` is the same gate shared through the database."""
+
+    HORIZON = 0.25  # reserve a send time at most this far ahead
 
     def __init__(self, config: ThrottleConfig, clock: Clock | None = None) -> None:
         if config.rate_per_second <= 0 or config.max_in_flight < 1:
             raise ValueError("throttle needs a positive rate and at least one slot")
         self.config = config
         self._clock = clock or SYSTEM_CLOCK
+        self._real_time = isinstance(self._clock, SystemClock)
         self.breaker = CircuitBreaker(
             config.breaker_failures, config.breaker_reset_seconds, self._clock
         )
+        self._overloads = OverloadSignals(config.overload_burst)
         self._cond = threading.Condition()
-        self._sent: collections.deque[float] = collections.deque()
+        self._sent: collections.deque[float] = collections.deque(maxlen=config.capacity)
         self._in_flight = 0
         self._paused_until = 0.0
         self.total_sent = 0
-        # Below one query per window, widen the window so that one send fits in it.
-        self._window = max(config.window_seconds, 1.0 / config.rate_per_second)
-        self._capacity = max(1, int(config.rate_per_second * self._window))
 
     def pause(self, seconds: float) -> None:
-        """Honour an overload signal (Retry-After): send nothing for `seconds`."""
-        with self._cond:
-            self._paused_until = max(self._paused_until, self._clock.monotonic() + seconds)
+        """An overload answer with Retry-After `seconds`: pause every send when they come
+        in a burst (an isolated one only delays the retry of its own query)."""
+        now = self._clock.monotonic()
+        if self._overloads.global_pause(now, seconds):
+            with self._cond:
+                self._paused_until = max(self._paused_until, now + seconds)
 
-    def _wait_needed(self, now: float) -> float:
-        """Seconds until a send is allowed (0 = now). Called with the lock held."""
-        if self._in_flight >= self.config.max_in_flight:
-            return 0.05
-        wait = self._paused_until - now
-        horizon = now - (self._window + self.config.margin_seconds)
-        while self._sent and self._sent[0] <= horizon:
-            self._sent.popleft()
-        if len(self._sent) >= self._capacity:
-            # sent[0] > horizon, so this is > 0 even in floating point (a != b => a - b != 0)
-            wait = max(wait, self._sent[0] - horizon)
-        return max(wait, 0.0)
+    def _send_time(self, now: float) -> float:
+        """The earliest send time that keeps pause, pacing and window. Lock held."""
+        at = max(now, self._paused_until)
+        if self._sent:
+            at = max(at, self._sent[-1] + self.config.interval)
+            if len(self._sent) == self.config.capacity:
+                at = max(at, self._sent[0] + self.config.window + self.config.margin_seconds)
+        return at
+
+    def _wait(self, seconds: float) -> None:
+        """Wait outside the lock: on a condition with the real clock (a release wakes us),
+        on the clock otherwise (a fake clock advances)."""
+        if self._real_time:
+            with self._cond:
+                self._cond.wait(timeout=seconds)
+        else:
+            self._clock.sleep(max(seconds, 0.001))
 
     @contextmanager
     def slot(self) -> Iterator[None]:
@@ -131,17 +181,23 @@ class Throttle:
         while True:
             with self._cond:
                 now = self._clock.monotonic()
-                wait = self._wait_needed(now)
-                if wait == 0.0:
-                    self.breaker.before_call()
-                    self._in_flight += 1
-                    self._sent.append(now)
-                    self.total_sent += 1
-                    break
+                if self._in_flight >= self.config.max_in_flight:
+                    wait = 0.05
+                else:
+                    at = self._send_time(now)
+                    wait = at - now - self.HORIZON
+                    if wait <= 0:
+                        self.breaker.before_call()
+                        self._in_flight += 1
+                        self._sent.append(at)
+                        self.total_sent += 1
+                        break
             if now + wait > deadline:
                 raise OverloadError("no send slot within the time-out", retry_after=wait)
-            self._clock.sleep(min(max(wait, 0.001), 0.25))  # at least 1 ms: time must pass
+            self._wait(wait)
         try:
+            if at > now:
+                self._clock.sleep(at - now)
             yield
         finally:
             with self._cond:

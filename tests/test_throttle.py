@@ -1,3 +1,4 @@
+import itertools
 import threading
 
 import pytest
@@ -49,10 +50,28 @@ def test_in_flight_cap_and_pause() -> None:
         assert throttle.in_flight == 2
         with pytest.raises(OverloadError), throttle.slot():
             pass  # pragma: no cover - never entered
+    throttle.pause(30)  # one overload answer concerns its own query only
+    start = clock.now
+    with throttle.slot():
+        assert clock.now - start < 1
     throttle.pause(30)
+    throttle.pause(30)  # the third within 30 s: everything waits
     start = clock.now
     with throttle.slot():
         assert clock.now - start >= 30 - 0.01
+
+
+def test_sends_are_paced_evenly() -> None:
+    clock = FakeClock()
+    throttle = Throttle(ThrottleConfig(rate_per_second=20, max_in_flight=50), clock)
+    sent = []
+    for _ in range(100):
+        with throttle.slot():
+            sent.append(clock.now)
+    gaps = [b - a for a, b in itertools.pairwise(sent)]
+    assert min(gaps) >= 0.05 - 1e-9
+    # 20 per window of 1 s plus the margin: close to the rate, never above it
+    assert 0.95 * 20 <= 99 / (sent[-1] - sent[0]) <= 20
 
 
 def test_circuit_breaker_fails_closed_then_half_opens() -> None:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Date,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -224,3 +225,27 @@ class ObjectionRow(Base):
     reason: Mapped[str] = mapped_column(Text)
     recorded_at: Mapped[dt.datetime]
     recorded_by: Mapped[str] = mapped_column(String(128))
+
+
+class SendBudgetRow(Base):
+    """The one shared send budget (`id` 1): the lock that serialises reservations on
+    PostgreSQL (`FOR UPDATE`) and a global pause asked for by the LSP."""
+
+    __tablename__ = "send_budget"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    paused_until: Mapped[float] = mapped_column(Double, server_default=text("0"))
+
+
+class SendLeaseRow(Base):
+    """One query's send slot: its send time (wall-clock seconds since the epoch) and the
+    lease under which it counts as in flight until released or expired."""
+
+    __tablename__ = "send_leases"
+    __table_args__ = (Index("ix_send_leases_send_at", "send_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    send_at: Mapped[float] = mapped_column(Double)
+    expires_at: Mapped[float] = mapped_column(Double)
+    released_at: Mapped[float | None] = mapped_column(Double)

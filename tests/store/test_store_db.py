@@ -20,7 +20,7 @@ from prefetch.store.records import NewItem
 from prefetch.store.runs import RunRepository
 from prefetch.store.tables import Base, RunItemRow, RunRow
 
-HEAD = "0004"
+HEAD = "0005"
 TABLES = {
     "runs",
     "run_items",
@@ -29,6 +29,8 @@ TABLES = {
     "mandates",
     "appointment_book",
     "objections",
+    "send_budget",
+    "send_leases",
     "alembic_version",
 }
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")

@@ -1,8 +1,8 @@
 """The appointment book (feeds and file loads, per source and appointment id) and the
 local objection register.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-02
 """
 
@@ -15,8 +15,8 @@ from alembic import op
 
 from prefetch.store.db import UtcDateTime
 
-revision: str = "0004"
-down_revision: str | None = "0003"
+revision: str = "0005"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,162 @@
+"""The send budget shared by every process on one database: `SharedLimiter`.
+
+The same gate as `prefetch.throttle.Throttle` (`slot()`, `pause()`, `in_flight`,
+`breaker`, `config`), with the rate, the pacing and the in-flight cap kept in the database
+(`prefetch.store.send_budget`), so one budget holds for one or five daemons and for every
+schedule. It fails closed: when the database cannot decide, `slot()` raises
+`StoreUnavailableError` and nothing is sent.
+
+Why not pyrate-limiter (it has SQLite and PostgreSQL buckets): its buckets count
+acquisitions in a window (a burst of the whole window's worth at once is allowed), have
+no notion of a query in flight, of a release or of a lease that outlives a dead process,
+and keep their own connections beside SQLAlchemy's. The cap on queries in flight and the
+even pacing are the point here, so a reservation with a lease is a few SQL statements in
+`prefetch.store.send_budget` instead.
+
+A send slot is a lease: reserved with its send time, released when the answer is in.
+The lease of a process that dies counts in flight until it expires (`lease_seconds`, at
+least the LSP read time-out), so a restart never bursts past the limits.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine
+
+from prefetch.clock import SYSTEM_CLOCK, SystemClock
+from prefetch.errors import OverloadError, StoreError
+from prefetch.logging import get_logger
+from prefetch.ports import Clock
+from prefetch.store.send_budget import Pacing, Reservation, SendBudgetStore
+from prefetch.throttle import CircuitBreaker, OverloadSignals, ThrottleConfig
+
+log = get_logger("prefetch.limiter")
+
+FULL_POLL_SECONDS = 0.05
+"""How often a process whose cap is reached by others looks again (a release in this
+process wakes it at once)."""
+
+
+class SharedLimiter:
+    """Thread-safe, process-shared gate: `with limiter.slot(): send()`."""
+
+    def __init__(
+        self,
+        config: ThrottleConfig,
+        engine: Engine,
+        *,
+        lease_seconds: float = 130.0,
+        clock: Clock | None = None,
+        holder: str | None = None,
+    ) -> None:
+        if config.rate_per_second <= 0 or config.max_in_flight < 1:
+            raise ValueError("limiter needs a positive rate and at least one slot")
+        if lease_seconds <= 0:
+            raise ValueError("leases need a positive duration")
+        self.config = config
+        self._clock: Clock = clock or SYSTEM_CLOCK
+        self._real_time = isinstance(self._clock, SystemClock)
+        self._store = SendBudgetStore(engine)
+        self._pacing = Pacing(
+            interval=config.interval,
+            window=config.window + config.margin_seconds,
+            capacity=config.capacity,
+            max_in_flight=config.max_in_flight,
+            lease_seconds=lease_seconds,
+        )
+        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.breaker = CircuitBreaker(
+            config.breaker_failures, config.breaker_reset_seconds, self._clock
+        )
+        self._overloads = OverloadSignals(config.overload_burst)
+        self._cond = threading.Condition()
+        self._in_flight = 0
+        self._paused_until = 0.0
+        self.total_sent = 0
+
+    def _time(self) -> float:
+        """Wall-clock seconds since the epoch: the scale shared with other processes."""
+        return self._clock.now().timestamp()
+
+    def pause(self, seconds: float) -> None:
+        """An overload answer with Retry-After `seconds`: in a burst, pause every process
+        (an isolated one only delays the retry of its own query)."""
+        now = self._time()
+        if not self._overloads.global_pause(self._clock.monotonic(), seconds):
+            return
+        with self._cond:
+            self._paused_until = max(self._paused_until, now + seconds)
+        try:
+            self._store.pause_until(now + seconds)
+        except StoreError:  # this process pauses anyway; the next slot() fails closed
+            log.warning("limiter_pause_not_shared", seconds=seconds)
+
+    def _reserve(self) -> Reservation:
+        deadline = self._time() + self.config.slot_timeout_seconds
+        while True:
+            now = self._time()
+            with self._cond:
+                local_wait = self._paused_until - now
+            if local_wait > 0:
+                wait, full = local_wait, False
+            else:
+                found = self._store.reserve(self.holder, self._time, self._pacing)
+                if isinstance(found, Reservation):
+                    return found
+                wait, full = found.seconds, found.full
+            if now + wait > deadline:
+                raise OverloadError("no send slot within the time-out", retry_after=wait)
+            if full and self._real_time:
+                with self._cond:  # a release here wakes us; others' are polled
+                    self._cond.wait(timeout=min(wait, FULL_POLL_SECONDS))
+            else:
+                self._clock.sleep(max(wait, 0.001))
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Wait for a send slot. Raises OverloadError (open breaker, no slot in time) or
+        StoreUnavailableError / StoreError (the database cannot decide): nothing sent."""
+        reservation = self._reserve()
+        try:
+            delay = reservation.send_at - self._time()
+            if delay > 0:
+                self._clock.sleep(delay)
+            self.breaker.before_call()
+        except BaseException:
+            self._forget(reservation.lease_id)
+            raise
+        with self._cond:
+            self._in_flight += 1
+            self.total_sent += 1
+        try:
+            yield
+        finally:
+            try:
+                self._store.release(reservation.lease_id, self._time())
+            except StoreError:  # the lease expires by itself: counted until then
+                log.warning("limiter_release_failed", lease_id=reservation.lease_id)
+            with self._cond:
+                self._in_flight -= 1
+                self._cond.notify_all()
+
+    def _forget(self, lease_id: int) -> None:
+        try:
+            self._store.cancel(lease_id)
+        except StoreError:
+            log.warning("limiter_cancel_failed", lease_id=lease_id)
+
+    @property
+    def in_flight(self) -> int:
+        """Queries in flight from this process."""
+        with self._cond:
+            return self._in_flight
+
+    def shared_in_flight(self) -> int:
+        """Queries in flight from every process on this database (leases that count)."""
+        return self._store.in_flight(self._time())
