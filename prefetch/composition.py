@@ -190,6 +190,20 @@ def trust_store(settings: Settings) -> TrustStore:
         ) from None
 
 
+def open_engine(settings: Settings) -> Engine:
+    """An engine on the configured database, which must be at this version's schema."""
+    engine = make_engine(settings.database_url)
+    if current_revision(engine) != head_revision():
+        engine.dispose()
+        raise ConfigError("database schema is not current", fix="run `prefetch db upgrade`")
+    return engine
+
+
+def audit_trust(settings: Settings) -> TrustStore | None:
+    """The UZI trust that audit checkpoint signers are checked against (None: not set)."""
+    return trust_store(settings) if settings.security.trust_anchors else None
+
+
 def require_current_schema(stores: Stores) -> None:
     """Refuse to run on a database that is not migrated to this version's schema."""
     if current_revision(stores.engine) != head_revision():

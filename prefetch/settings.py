@@ -40,6 +40,7 @@ class HospitalSettings:
 @dataclass(frozen=True, slots=True)
 class DatabaseSettings:
     url: str = ""  # empty: SQLite file in the data directory
+    url_file: str = ""  # else: a 0600 file whose first line is the URL (keeps the password out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,8 +129,14 @@ class Settings:
 
     @property
     def database_url(self) -> str:
+        """`[database] url`, else the first line of `url_file` (refused when others may
+        read it), else the SQLite file in the data directory."""
         if self.database.url:
             return self.database.url
+        if self.database.url_file:
+            from prefetch.security.filemodes import read_secret_line
+
+            return read_secret_line(Path(self.database.url_file), "database URL file")
         return f"sqlite:///{(self.data_path / 'prefetch.sqlite').resolve()}"
 
 

@@ -30,6 +30,7 @@ USED_WITHOUT_IMPORT = {
     "mypy": "type checker run by .ci/run",
     "lxml-stubs": "type stubs for mypy",
     "types-requests": "type stubs for mypy",
+    "httpx2": "the HTTP client FastAPI's TestClient (starlette.testclient) runs on",
 }
 
 

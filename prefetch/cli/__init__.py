@@ -33,6 +33,7 @@ _SUBCOMMAND_MODULES = (
     "plan",
     "consent",
     "schedules",
+    "audit",
 )
 
 

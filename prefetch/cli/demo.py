@@ -43,15 +43,29 @@ def run_demo(
     on_stage: Callable[[str], None] | None = None,
     key_size: int = 4096,
 ) -> DemoResult:
+    from prefetch.security.filemodes import private_umask
+
+    with private_umask():  # the data directory holds BSNs: nothing in it for others
+        return _run_demo(data_dir, profile_name, progress, on_stage, key_size)
+
+
+def _run_demo(
+    data_dir: Path,
+    profile_name: str,
+    progress: Callable[[Progress], None] | None,
+    on_stage: Callable[[str], None] | None,
+    key_size: int,
+) -> DemoResult:
     from prefetch.composition import make_lsp_client, make_run_services, open_stores
     from prefetch.demo import setup
     from prefetch.domain.localtime import AMSTERDAM
     from prefetch.lspsim.profiles import get_profile
     from prefetch.run_day import RunRequest, run_schedule_day
+    from prefetch.security.filemodes import private_dir
     from prefetch.sources.csv_source import read_appointments_csv
 
     stage = on_stage or (lambda _msg: None)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     stage("development PKI (UZI-shaped, encrypted keys)")
     pki, passphrase = setup.ensure_pki(data_dir, key_size=key_size)
     stage("synthetic world of pharmacies and patients")

@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from prefetch.cli.common import CONFIG_OPTION, EXIT_FAILURES, fail
+
+if TYPE_CHECKING:
+    from prefetch.store.api_tokens import ApiTokens
 
 
 def _now() -> dt.datetime:
@@ -63,4 +69,61 @@ def register(app: typer.Typer) -> None:
         if problems:
             raise typer.Exit(EXIT_FAILURES)
 
-    _ = CONFIG_OPTION  # api-token commands (below) read the settings
+    token_app = typer.Typer(help="Bearer tokens for the FHIR API (the EPD).", no_args_is_help=True)
+    app.add_typer(token_app, name="api-token")
+
+    @token_app.command("create")
+    def token_create(
+        name: str = typer.Argument(..., help="Who uses it, e.g. epd-productie."),
+        config: Path | None = CONFIG_OPTION,
+    ) -> None:
+        """Create a token and print it once (only its hash is stored)."""
+        tokens = _tokens(config)
+        with _store_errors():
+            token = tokens.create(name, now=_now())
+        if token is None:
+            raise fail(f"a token named {name!r} exists; revoke it and choose another name")
+        typer.echo(token)
+        typer.echo(f"token {name!r} created; it is shown only now: store it in the EPD", err=True)
+
+    @token_app.command("revoke")
+    def token_revoke(name: str = typer.Argument(...), config: Path | None = CONFIG_OPTION) -> None:
+        """Revoke a token: the API refuses it from now on."""
+        tokens = _tokens(config)
+        with _store_errors():
+            done = tokens.revoke(name, now=_now())
+        if not done:
+            raise fail(f"no active token named {name!r} (see `prefetch api-token list`)")
+        typer.echo(f"token {name!r} revoked")
+
+    @token_app.command("list")
+    def token_list(config: Path | None = CONFIG_OPTION) -> None:
+        """The tokens: name, created, revoked (never the token)."""
+        tokens = _tokens(config)
+        with _store_errors():
+            infos = tokens.all()
+        for info in infos:
+            state = f"revoked {info.revoked_at:%Y-%m-%d %H:%M}Z" if info.revoked_at else "active"
+            typer.echo(f"{info.name}\tcreated {info.created_at:%Y-%m-%d %H:%M}Z\t{state}")
+
+
+def _tokens(config: Path | None) -> ApiTokens:
+    from prefetch.cli.common import settings_or_exit
+    from prefetch.composition import open_stores
+
+    settings = settings_or_exit(config)
+    with _store_errors():
+        stores = open_stores(settings)
+    from prefetch.store.api_tokens import ApiTokens
+
+    return ApiTokens(stores.engine)
+
+
+@contextmanager
+def _store_errors() -> Iterator[None]:
+    from prefetch.errors import PrefetchError
+
+    try:
+        yield
+    except PrefetchError as exc:
+        raise fail(str(exc)) from None

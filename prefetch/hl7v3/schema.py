@@ -10,6 +10,7 @@ valid that was not checked.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import cast
@@ -40,6 +41,9 @@ class SchemaValidationError(MessageError):
         self.errors = errors
 
 
+_COMPILE_LOCK = threading.RLock()
+
+
 def schema_dir() -> Path:
     """Directory of our interaction schemas (`hl7_schemas/`), for xmllint and tests."""
     return own_schema_dir()
@@ -47,13 +51,22 @@ def schema_dir() -> Path:
 
 def clear_cache() -> None:
     """Forget compiled schemas (after the schema set directory changed)."""
-    load_schema.cache_clear()
+    with _COMPILE_LOCK:
+        _compiled.cache_clear()
     _dispense_event_schema.cache_clear()
 
 
-@functools.cache
 def load_schema(name: str) -> etree.XMLSchema:
-    """The compiled schema `name`: ours from the package, or a catalog file of the set."""
+    """The compiled schema `name`: ours from the package, or a catalog file of the set.
+
+    Compiled once, under a lock: two threads compiling at the same time (the simulator's
+    first requests) made libxml2 miss an include through our resolver now and then."""
+    with _COMPILE_LOCK:
+        return _compiled(name)
+
+
+@functools.cache
+def _compiled(name: str) -> etree.XMLSchema:
     schema_set_dir()  # SchemaSetMissingError before anything is parsed
     path = schema_dir() / name
     if not path.is_file():

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from prefetch.errors import ConfigError, SecurityError
+from prefetch.security.filemodes import require_private
 from prefetch.security.uzi import UziIdentity, uzi_identity
 
 PASSPHRASE_ENV = "PREFETCH_PKI_PASSPHRASE"  # noqa: S105 (a variable name)
@@ -33,10 +34,12 @@ def read_passphrase(
 ) -> bytes:
     """The PKI passphrase: first line of `passphrase_file`, else `$PREFETCH_PKI_PASSPHRASE`.
 
-    Raises ConfigError when neither is set or the passphrase is shorter than 12 bytes.
+    Raises ConfigError when neither is set, the passphrase is shorter than 12 bytes, or
+    the file is accessible by group or others.
     """
     environ = os.environ if env is None else env
     if passphrase_file is not None:
+        require_private(passphrase_file, "passphrase file")
         try:
             raw = passphrase_file.read_bytes()
         except OSError as exc:
@@ -107,7 +110,9 @@ class Credential:
 
     @classmethod
     def load(cls, p12_path: Path, passphrase: bytes) -> Credential:
-        """Load a PKCS#12 file; raises SecurityError on a wrong passphrase or a bad file."""
+        """Load a PKCS#12 file; raises SecurityError on a wrong passphrase or a bad file,
+        ConfigError when group or others may read it."""
+        require_private(p12_path, "PKCS#12 key store")
         try:
             data = p12_path.read_bytes()
         except OSError as exc:

@@ -1,4 +1,5 @@
-"""The NEN 7513 audit log: append-only (database triggers refuse UPDATE and DELETE)."""
+"""The NEN 7513 audit log: append-only (database triggers refuse UPDATE and DELETE) and
+a hash chain (`audit_chain`): every writer goes through `insert_audit`."""
 
 from __future__ import annotations
 
@@ -10,30 +11,35 @@ from sqlalchemy.orm import Session
 from prefetch.domain.bsn import Bsn
 from prefetch.errors import InvalidValueError
 from prefetch.store._support import Sessions, bsn_value
+from prefetch.store.audit_chain import lock_chain_head, row_hash
 from prefetch.store.records import AuditAction, AuditEvent
 from prefetch.store.tables import AuditRow
 
 
 def insert_audit(session: Session, event: AuditEvent) -> None:
-    """Add the event to the caller's transaction (used by every writer that audits)."""
-    session.connection().execute(
-        cast("Table", AuditRow.__table__).insert(),
-        {
-            "event_id": event.event_id,
-            "event_type": event.event_type,
-            "action_code": event.action.value,
-            "occurred_at": event.occurred_at,
-            "user_id": event.user_id,
-            "user_role": event.user_role,
-            "responsible_user_id": event.responsible_user_id,
-            "patient_bsn": event.patient_bsn,
-            "object_detail": dict(event.object_detail),
-            "authorisation_basis": event.authorisation_basis,
-            "source_system": event.source_system,
-            "source_workstation": event.source_workstation,
-            "outcome": event.outcome,
-        },
-    )
+    """Add the event to the caller's transaction (used by every writer that audits).
+
+    It links the row into the hash chain and holds the chain lock until the transaction
+    ends: make it the last statement of a short write transaction.
+    """
+    values: dict[str, object] = {
+        "event_id": event.event_id,
+        "event_type": event.event_type,
+        "action_code": event.action.value,
+        "occurred_at": event.occurred_at,
+        "user_id": event.user_id,
+        "user_role": event.user_role,
+        "responsible_user_id": event.responsible_user_id,
+        "patient_bsn": event.patient_bsn,
+        "object_detail": dict(event.object_detail),
+        "authorisation_basis": event.authorisation_basis,
+        "source_system": event.source_system,
+        "source_workstation": event.source_workstation,
+        "outcome": event.outcome,
+    }
+    next_id, prev_hash = lock_chain_head(session)
+    values.update(id=next_id, prev_hash=prev_hash, row_hash=row_hash(prev_hash, values))
+    session.connection().execute(cast("Table", AuditRow.__table__).insert(), values)
 
 
 def _event(row: AuditRow) -> AuditEvent:

@@ -65,17 +65,22 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
 
 
 def _sqlite_engine(url: str) -> Engine:
+    from prefetch.security.filemodes import private_dir, private_file, tighten_files
+
     database = make_url(url).database
+    files: tuple[Path, ...] = ()
     if database and database != ":memory:" and not database.startswith("file:"):
-        # The data directory holds BSNs: create it private to this user.
+        # The data directory and the database hold BSNs: private to this user (0700,
+        # 0600; SQLite gives -wal and -shm the mode of the database file).
+        path = Path(database)
+        private_dir(path.parent)
         try:
-            Path(database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            private_file(path)
         except OSError as exc:
             raise ConfigError(
-                "cannot create the database directory",
-                path=str(Path(database).parent),
-                error=type(exc).__name__,
+                "cannot create the database file", path=str(path), error=type(exc).__name__
             ) from None
+        files = (path, Path(f"{path}-wal"), Path(f"{path}-shm"))
     engine = create_engine(
         url,
         hide_parameters=True,
@@ -95,6 +100,7 @@ def _sqlite_engine(url: str) -> Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
         finally:
             cursor.close()
+        tighten_files(*files)  # files made by an older version, or by hand
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
@@ -109,7 +115,8 @@ def _sqlite_engine(url: str) -> Engine:
 def make_engine(url: str) -> Engine:
     """An Engine for `url`: `sqlite:///path` or `postgresql+psycopg://...`.
 
-    For a SQLite file the parent directory is created (mode 0700) when missing.
+    For a SQLite file the parent directory is created (mode 0700) when missing and the
+    file itself 0600 (an existing directory or file of ours is tightened to that).
 
     Raises ConfigError for a URL that cannot be parsed or names another backend.
     Connecting happens lazily; an unreachable server shows up at first use as

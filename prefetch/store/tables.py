@@ -44,6 +44,7 @@ RUN_KINDS = ("scheduled", "manual")
 RUN_STATES = ("planned", "running", "finished", "aborted")
 ITEM_STATES = ("pending", "in_flight", "skipped", "done", "retry_wait", "failed")
 AUDIT_ACTIONS = ("C", "R", "U", "D", "E")
+CHECKPOINT_KINDS = ("daily", "purge")
 
 JsonType = JSON().with_variant(JSONB(), "postgresql")
 #: Integer primary keys: BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite.
@@ -170,6 +171,29 @@ class AuditRow(Base):
     source_system: Mapped[str] = mapped_column(String(128))
     source_workstation: Mapped[str | None] = mapped_column(String(128))
     outcome: Mapped[str] = mapped_column(String(64))
+    # The hash chain (prefetch/store/audit_chain.py); NULL only on rows older than it.
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    row_hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditCheckpointRow(Base):
+    """A signed statement about the audit chain: its head (daily) or the anchor a purge
+    of old rows left (the first row kept and the hash it points back to). Append-only."""
+
+    __tablename__ = "audit_checkpoints"
+    __table_args__ = (CheckConstraint(_in("kind", CHECKPOINT_KINDS), name="kind"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime]
+    head_id: Mapped[int | None] = mapped_column(BigInteger)
+    head_hash: Mapped[str | None] = mapped_column(String(64))
+    anchor_id: Mapped[int | None] = mapped_column(BigInteger)
+    anchor_prev_hash: Mapped[str | None] = mapped_column(String(64))
+    rows_removed: Mapped[int] = mapped_column(Integer)
+    signer: Mapped[str] = mapped_column(Text)
+    certificate_pem: Mapped[str] = mapped_column(Text)
+    signature: Mapped[str] = mapped_column(Text)
 
 
 class MandateRow(Base):
@@ -249,3 +273,16 @@ class SendLeaseRow(Base):
     send_at: Mapped[float] = mapped_column(Double)
     expires_at: Mapped[float] = mapped_column(Double)
     released_at: Mapped[float | None] = mapped_column(Double)
+
+
+class ApiTokenRow(Base):
+    """A bearer token of an API client (the EPD): only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (UniqueConstraint("name"), UniqueConstraint("token_hash"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128))
+    token_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime]
+    revoked_at: Mapped[dt.datetime | None]

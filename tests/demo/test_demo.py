@@ -65,6 +65,10 @@ def test_demo_twice_no_duplicates_and_no_bsn_in_logs(tmp_path: Path) -> None:
         if path.is_file():
             data = path.read_bytes()
             assert b"PRIVATE KEY-----" not in data or b"ENCRYPTED PRIVATE KEY" in data, path
+    # Nothing under the data directory is open to group or others (issue 11).
+    opened = [p for p in [tmp_path, *tmp_path.rglob("*")] if p.stat().st_mode & 0o077]
+    assert opened == []
+    assert {p.name for p in tmp_path.glob("*.sqlite*")} >= {"prefetch.sqlite"}
 
 
 def test_demo_refuses_to_start_under_a_foreign_mandate(tmp_path: Path) -> None:

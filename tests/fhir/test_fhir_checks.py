@@ -92,3 +92,41 @@ def test_medication_outside_the_g_standaard_is_refused() -> None:
     med = copy.deepcopy(mapped().medication)
     med["code"]["coding"][0]["system"] = "http://www.nlm.nih.gov/research/umls/rxnorm"
     assert mp9_problems(med)[0].startswith("medication coded outside the G-Standaard")
+
+
+def test_every_kind_of_simulated_dispense_maps_to_valid_resources() -> None:
+    """300 simulator dispenses (magistral, free text, structured dosages, virtual ones
+    without a hand-over date): every resource parses with R4B and passes our checks."""
+    import random
+
+    from fhir_helpers import assert_valid_resource
+
+    from prefetch.lspsim.dispgen import PharmacyRef, make_dispense, random_prescriber
+
+    rng = random.Random(7)
+    pharmacies = [
+        PharmacyRef(
+            ura="00063703", dispense_root="2.16.528.1.1007.3.3.63703.3", pharmacist_uzi="1"
+        ),
+        PharmacyRef(
+            ura="00056219",
+            dispense_root="2.16.840.1.113883.2.4.3.33.1.4.1.272.3",
+            pharmacist_uzi=None,
+        ),
+    ]
+    seen = {"magistral": 0, "virtual": 0, "structured": 0}
+    for serial in range(300):
+        day = dt.date(2026, 1, 1) + dt.timedelta(days=rng.randrange(300))
+        dispense = make_dispense(rng, pharmacies[serial % 2], random_prescriber(rng), day, serial)
+        m = dispense_resources(dispense, PROV, "999900444")
+        for resource in (m.dispense, m.agreement, m.medication, m.provenance):
+            assert_valid_resource(resource)
+        seen["magistral"] += "coding" not in m.medication.get("code", {})
+        seen["virtual"] += "whenHandedOver" not in m.dispense
+        seen["structured"] += any("timing" in d for d in m.agreement.get("dosageInstruction", []))
+        if "whenHandedOver" not in m.dispense:
+            period = next(
+                e["valuePeriod"] for e in m.agreement["extension"] if "Period" in e["url"]
+            )
+            assert period["start"] == dispense.period_start.isoformat()  # type: ignore[union-attr]
+    assert all(count > 0 for count in seen.values()), seen

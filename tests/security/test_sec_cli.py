@@ -58,6 +58,7 @@ def test_pki_dev_needs_a_passphrase_from_env_or_file(tmp_path: Path) -> None:
     assert "PREFETCH_PKI_PASSPHRASE" in result.output
     short = tmp_path / "short"
     short.write_text("tiny\n")
+    short.chmod(0o600)  # else refused for its mode before its length is read
     result = runner.invoke(
         app, ["pki", "dev", str(tmp_path / "p"), "-c", str(cfg), "--passphrase-file", str(short)]
     )

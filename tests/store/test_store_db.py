@@ -20,17 +20,19 @@ from prefetch.store.records import NewItem
 from prefetch.store.runs import RunRepository
 from prefetch.store.tables import Base, RunItemRow, RunRow
 
-HEAD = "0005"
+HEAD = "0007"
 TABLES = {
     "runs",
     "run_items",
     "dispenses",
     "audit_log",
+    "audit_checkpoints",
     "mandates",
     "appointment_book",
     "objections",
     "send_budget",
     "send_leases",
+    "api_tokens",
     "alembic_version",
 }
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")

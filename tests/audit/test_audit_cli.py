@@ -1,0 +1,43 @@
+"""`prefetch audit verify` on the configured database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from audit_helpers import as_owner_without_guards, event
+from typer.testing import CliRunner
+
+from prefetch.cli import app
+from prefetch.store.audit import AuditLog
+from prefetch.store.db import make_engine, upgrade
+
+runner = CliRunner()
+
+
+def test_verify_says_ok_then_names_the_changed_row(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PREFETCH_DATABASE_URL", database_url)
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    try:
+        log = AuditLog(engine)
+        for _ in range(3):
+            log.append(event())
+        result = runner.invoke(app, ["audit", "verify"])
+        assert result.exit_code == 0, result.output
+        assert "audit chain ok: 3 rows checked" in result.output
+        as_owner_without_guards(engine, "UPDATE audit_log SET user_id = 'x' WHERE id = 2")
+        result = runner.invoke(app, ["audit", "verify"])
+        assert result.exit_code == 1
+        assert result.output.strip() == "audit chain BROKEN: row 2 changed"
+    finally:
+        engine.dispose()
+
+
+def test_verify_on_a_database_not_migrated_exits_2(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.sqlite'}"
+    result = runner.invoke(app, ["audit", "verify"], env={"PREFETCH_DATABASE_URL": url})
+    assert result.exit_code == 2
+    assert "prefetch db upgrade" in result.output
