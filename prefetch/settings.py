@@ -93,6 +93,21 @@ class LoggingSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class DeskSettings:
+    """The desk web app (`prefetch desk`): where it listens, sessions, hospital SSO."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    session_minutes: int = 30  # a session expires after this long without a request
+    secret_file: str = ""  # signing key of the session cookie; empty: <data_dir>/desk.secret
+    # Hospital single sign-on through a reverse proxy: the user name header is believed only
+    # from these addresses (empty: header mode off). The user must have a local account.
+    trusted_proxies: tuple[str, ...] = ()
+    proxy_user_header: str = "X-Remote-User"
+    secure_cookie: bool = False  # send the session cookie over HTTPS only (behind TLS)
+
+
+@dataclass(frozen=True, slots=True)
 class DaemonSettings:
     """`prefetch daemon`: its HTTP endpoint, leadership and timing (see deploy/README.md)."""
 
@@ -121,6 +136,7 @@ class Settings:
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     hl7v3: Hl7v3Settings = field(default_factory=Hl7v3Settings)
     aorta: AortaSettings = field(default_factory=AortaSettings)
+    desk: DeskSettings = field(default_factory=DeskSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
 
     @property

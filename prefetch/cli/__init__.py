@@ -28,6 +28,7 @@ _SUBCOMMAND_MODULES = (
     "security",
     "lspsim",
     "fhir",
+    "desk",
     "daemon",
     "intake",
     "plan",

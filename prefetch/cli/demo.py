@@ -154,9 +154,10 @@ def register(app: typer.Typer) -> None:
         console.print(f"run id: {result.run.run_id}")
         console.print(f"data: {result.database}")
         console.print(f"files: {result.data_dir.resolve()} (PKI, world, clinic day CSV)")
-        console.print(
-            "desk: not built yet; read the records with `sqlite3` or the FHIR API once it lands"
-        )
+        from prefetch.web.compose import demo_handoff
+
+        for line in demo_handoff(result.data_dir, result.database, result.clinic_day):
+            console.print(line, markup=False, highlight=False)
         if result.run.stopped:
             console.print(f"run stopped: {result.run.stopped}")
         raise typer.Exit(EXIT_OK if result.run.status == "complete" else EXIT_FAILURES)

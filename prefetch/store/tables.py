@@ -251,6 +251,25 @@ class ObjectionRow(Base):
     recorded_by: Mapped[str] = mapped_column(String(128))
 
 
+DESK_ROLES = ("assistant", "polimanager", "administrator")
+
+
+class DeskUserRow(Base):
+    """A desk account. `password_hash` (argon2) is empty for single-sign-on-only users."""
+
+    __tablename__ = "desk_users"
+    __table_args__ = (CheckConstraint(_in("role", DESK_ROLES), name="role"),)
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    display_name: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    mandate_id: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime]
+    password_changed_at: Mapped[dt.datetime | None]
+    disabled_at: Mapped[dt.datetime | None]
+
+
 class SendBudgetRow(Base):
     """The one shared send budget (`id` 1): the lock that serialises reservations on
     PostgreSQL (`FOR UPDATE`) and a global pause asked for by the LSP."""
