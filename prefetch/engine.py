@@ -1,11 +1,13 @@
-"""A prefetch run: plan -> eligibility -> durable queue -> throttle -> LSP -> store.
+"""A prefetch run: plan -> eligibility -> durable queue -> rate limiter -> LSP -> store.
 
 `Prefetcher.prepare` plans a clinic day and writes the run with one item per patient
 (skipped ones with their reason) in one transaction; preparing the same run again is a
-resume and changes nothing. `Prefetcher.execute` lets worker threads claim items from the
-database, query the LSP through the throttle and record each outcome together with its
-dispenses and its audit row. A crash loses nothing: items in flight for longer than
-`stale_after` go back to the queue on the next start.
+resume and changes nothing. `Prefetcher.execute` lets worker threads work the run's queue:
+each takes a send slot from the rate limiter, claims an item in the same transaction that
+writes the query's `sent` audit row, sends, and records the answer with its dispenses and
+its answer row. Items in flight carry a lease that a heartbeat renews; a crash loses
+nothing: a restart reclaims the items whose lease ran out (at once, when it holds the
+run's lock: their worker is gone).
 """
 
 from __future__ import annotations
@@ -15,20 +17,17 @@ import random
 import threading
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import tenacity
 
 from prefetch.clock import SYSTEM_CLOCK
-from prefetch.domain.bsn import Bsn
-from prefetch.domain.coded import Identifier
 from prefetch.domain.eligibility import EligibilityPolicy, Eligible, decide
 from prefetch.domain.outcome import Outcome, OutcomeKind
-from prefetch.domain.people import Appointment, Clinician, Mandate
+from prefetch.domain.people import Appointment, Mandate
 from prefetch.domain.planning import plan
 from prefetch.domain.run import (
-    ClaimedItem,
     EngineConfig,
     NewItem,
     PreparedRun,
@@ -39,28 +38,30 @@ from prefetch.domain.run import (
 )
 from prefetch.domain.schedule import Schedule
 from prefetch.errors import OverloadError, StopError, StoreUnavailableError
-from prefetch.hl7v3.params import QueryParams
 from prefetch.logging import get_logger
-from prefetch.ports import Clock, DispenseStore, LspGateway, LspReply, RateLimiter, RunStore
-from prefetch.query_records import backoff_delay, query_audit_event, stops_run, with_provenance
+from prefetch.ports import Clock, DispenseStore, LspGateway, RateLimiter, RunStore
+from prefetch.query_step import QueryStep, Sent
 
 log = get_logger("prefetch.engine")
 T = TypeVar("T")
 __all__ = ["Prefetcher"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass
 class _RunContext:
-    run_id: str
-    schedule: Schedule
-    mandate: Mandate | None
-    look_back: dt.date
+    step: QueryStep
     counter: _Counter
     report: RunReport
+    deadline: dt.datetime | None
+    held: dict[str, int] = field(default_factory=dict)  # worker id -> item in flight
+
+    @property
+    def run_id(self) -> str:
+        return self.step.run_id
 
 
 class Prefetcher:
-    """The use case. Collaborators are passed in; nothing here opens files or sockets."""
+    """The engine. Collaborators are passed in; nothing here opens files or sockets."""
 
     def __init__(
         self,
@@ -167,8 +168,13 @@ class Prefetcher:
         *,
         clinic_day: dt.date,
         progress: Callable[[Progress], None] | None = None,
+        deadline: dt.datetime | None = None,
+        exclusive: bool = False,
     ) -> RunReport:
-        """Work the run's queue until every item is final (or the run must stop).
+        """Work the run's queue until every item is final, the run must stop, or
+        `deadline` (the end of the schedule's window) passes: then the run ends
+        `incomplete` with its counts. `exclusive`: this process holds the run's lock, so
+        every item still in flight belongs to a process that died and is reclaimed now.
 
         A run that already finished is reported as it is: nothing is queried again.
         """
@@ -179,21 +185,26 @@ class Prefetcher:
             log.info("run_already_finished", run_id=run_id)
             return RunReport(summary=self.runs.summary(run_id))
         self.runs.start_run(run_id, self.clock.now())
-        released = self.runs.release_stale(run_id, self.clock.now() - self.config.stale_after)
-        if released:
-            log.warning("stale_items_released", run_id=run_id, count=released)
+        reclaimed = self.runs.reclaim_expired(
+            run_id, self.clock.now(), max_attempts=self.config.max_attempts, everything=exclusive
+        )
+        if reclaimed:
+            log.warning("items_reclaimed", run_id=run_id, count=len(reclaimed))
         summary = self.runs.summary(run_id)
-        total = summary.total - summary.by_state.get("skipped", 0)
-        already = summary.by_state.get("done", 0) + summary.by_state.get("failed", 0)
-        counter = _Counter(already, total, progress)
-        report = RunReport(summary=summary)
+        counter = _Counter(summary.definitive, summary.to_query, progress)
         ctx = _RunContext(
-            run_id,
-            schedule,
-            mandate,
-            schedule.look_back_from(clinic_day, self.config.look_back_days),
+            QueryStep(
+                run_id,
+                schedule,
+                mandate,
+                schedule.look_back_from(clinic_day, self.config.look_back_days),
+                self.config,
+                self.clock,
+                self.rng,
+            ),
             counter,
-            report,
+            RunReport(summary=summary, reclaimed=len(reclaimed)),
+            deadline,
         )
         workers = [
             threading.Thread(
@@ -204,21 +215,32 @@ class Prefetcher:
             )
             for n in range(max(1, self.config.workers))
         ]
+        beating = threading.Event()
+        heart = threading.Thread(target=self._heartbeat, args=(ctx, beating), daemon=True)
+        heart.start()
         for w in workers:
             w.start()
         for w in workers:
             w.join()
+        beating.set()
+        heart.join()
+        return self._finish(ctx, started)
+
+    def _finish(self, ctx: _RunContext, started: float) -> RunReport:
+        report, run_id = ctx.report, ctx.run_id
         report.stopped = self.stop_reason
+        report.summary = self.runs.summary(run_id)
         if report.stopped is None:
-            report.summary = self.runs.finish_run(run_id, self.clock.now())
-        else:
-            report.summary = self.runs.summary(run_id)
-        report.queried = counter.queried
+            state = RunState.INCOMPLETE if report.summary.open else RunState.FINISHED
+            report.summary = self.runs.finish_run(run_id, self.clock.now(), state=state)
+            report.incomplete = state is RunState.INCOMPLETE
+        report.queried = ctx.counter.queried
         log.info(
             "run_finished",
             run_id=run_id,
             stopped=report.stopped,
-            queried=counter.queried,
+            incomplete=report.incomplete,
+            queried=ctx.counter.queried,
             duration_s=round(self.clock.monotonic() - started, 3),
             **{f"items_{k}": v for k, v in report.summary.by_state.items()},
             dispenses=report.summary.dispenses,
@@ -247,20 +269,81 @@ class Prefetcher:
         log.error("run_stopped", run_id=ctx.run_id, reason=reason)
 
     def _work(self, ctx: _RunContext, worker_id: str) -> None:
-        run_id = ctx.run_id
+        idle = self.config.idle_poll_seconds
+        look = False  # the last claim found nothing: look when the next item is due
         while self.stop_reason is None:
+            now = self.clock.now()
+            if ctx.deadline is not None and now >= ctx.deadline:
+                return
             if self.limiter.breaker.state == "open":
-                self.sleep(self.config.idle_poll_seconds)
+                self.sleep(idle)
                 continue
-            item = self._store_call(self.runs.claim_next, run_id, worker_id, self.clock.now())
-            if item is None:
-                if not self._work_left(run_id):
+            if look:
+                wait = self._until_due(ctx.run_id, now)
+                if wait is None:
                     return
-                self.sleep(self.config.idle_poll_seconds)
+                if wait > 0:
+                    self.sleep(min(wait, idle))
+                    continue
+            sent = Sent()
+            try:
+                # The slot first, then the claim: a query leaves right after its audit row.
+                with self.limiter.slot():
+                    look = self._claim(ctx, worker_id, sent) is None
+                    if look:
+                        continue
+                    reply = self.gateway.query(
+                        sent.params,  # type: ignore[arg-type]  # set by the claim
+                        mandate_token=ctx.step.mandate.token_xml if ctx.step.mandate else None,
+                    )
+            except OverloadError as exc:  # no slot: nothing was claimed, nothing sent
+                self.sleep(min(max(exc.retry_after or 0.0, 0.01), idle))
                 continue
-            final = self._handle(item, ctx)
+            try:
+                self._feed_breaker(reply.outcome)
+                final = ctx.step.record(self.runs, self._store_call, sent, reply, worker_id)
+            finally:
+                with self._lock:
+                    ctx.held.pop(worker_id, None)
             if final:
                 ctx.counter.step(final)
+
+    def _claim(self, ctx: _RunContext, worker_id: str, sent: Sent) -> object | None:
+        item = self._store_call(
+            self.runs.claim_next,
+            ctx.run_id,
+            worker_id,
+            self.clock.now(),
+            lease=self.config.lease,
+            sent=ctx.step.on_claim(sent),
+        )
+        if item is not None:
+            with self._lock:
+                ctx.held[worker_id] = item.id
+            ctx.counter.sent()
+        return item
+
+    def _until_due(self, run_id: str, now: dt.datetime) -> float | None:
+        """Seconds until an item can be claimed (reclaiming expired leases first); None
+        when every item is final."""
+        self._store_call(
+            self.runs.reclaim_expired, run_id, now, max_attempts=self.config.max_attempts
+        )
+        due = self._store_call(self.runs.next_due_at, run_id, now)
+        return None if due is None else max((due - now).total_seconds(), 0.0)
+
+    def _heartbeat(self, ctx: _RunContext, done: threading.Event) -> None:
+        """Renew the leases of the items this process holds, every third of a lease."""
+        interval = max(self.config.lease.total_seconds() / 3, 0.05)
+        while not done.wait(interval):
+            with self._lock:
+                held = dict(ctx.held)
+            until = self.clock.now() + self.config.lease
+            for worker_id, item_id in held.items():
+                try:
+                    self.runs.extend_leases(worker_id, [item_id], until)
+                except StoreUnavailableError:  # the next beat tries again
+                    log.warning("heartbeat_failed", run_id=ctx.run_id)
 
     def _store_call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Call the store; ride out a short database outage (locked, restarting) with
@@ -274,131 +357,9 @@ class Prefetcher:
         )
         return retrying(fn, *args, **kwargs)
 
-    def _work_left(self, run_id: str) -> bool:
-        # Items held by a crashed worker (here or on another machine) go back to the queue.
-        self._store_call(
-            self.runs.release_stale, run_id, self.clock.now() - self.config.stale_after
-        )
-        by_state = self._store_call(self.runs.summary, run_id).by_state
-        return any(by_state.get(s, 0) for s in ("pending", "retry_wait", "in_flight"))
-
-    def _params(self, item: ClaimedItem, schedule: Schedule, look_back: dt.date) -> QueryParams:
-        cfg = self.config
-        overseer = schedule.overseer
-        if overseer.ura is None:
-            overseer = Clinician(
-                overseer.uzi_number, overseer.role_code, overseer.name, ura=cfg.hospital_ura
-            )
-        return QueryParams(
-            bsn=Bsn(item.bsn),
-            message_id=Identifier(cfg.message_id_root, uuid.uuid4().hex),
-            query_id=Identifier(cfg.query_id_root, uuid.uuid4().hex),
-            created_at=self.clock.now(),
-            overseer=overseer,
-            hospital_ura=cfg.hospital_ura,
-            hospital_name=cfg.hospital_name,
-            sender_application_id=cfg.application_id,
-            author=None,
-            author_system_uzi=cfg.system_uzi,
-            look_back_from=look_back,
-        )
-
-    def _handle(self, item: ClaimedItem, ctx: _RunContext) -> str | None:
-        """Query one patient and record the result. Returns the final kind, or None."""
-        run_id, schedule, mandate = ctx.run_id, ctx.schedule, ctx.mandate
-        params = self._params(item, schedule, ctx.look_back)
-        try:
-            with self.limiter.slot():
-                ctx.counter.sent()
-                reply = self.gateway.query(
-                    params, mandate_token=mandate.token_xml if mandate else None
-                )
-        except OverloadError as exc:  # our own throttle said no: nothing was sent
-            reply = LspReply(
-                Outcome(
-                    OutcomeKind.TRANSIENT,
-                    code="THROTTLE",
-                    detail=exc.message,
-                    retry_after=exc.retry_after,
-                )
-            )
-        outcome = reply.outcome
-        now = self.clock.now()
-        self._feed_breaker(outcome)
-        log.info(
-            "lsp_query",
-            run_id=run_id,
-            item_id=item.id,
-            attempt=item.attempts,
-            outcome=outcome.kind.value,
-            code=outcome.code,
-            sources=len(outcome.sources),
-            dispenses=len(outcome.dispenses),
-            failed_sources=len(outcome.failed_sources),
-            elapsed_ms=round(reply.elapsed_seconds * 1000, 1),
-        )
-        audit = query_audit_event(
-            item,
-            params,
-            outcome,
-            schedule=schedule,
-            mandate=mandate,
-            system_uzi=self.config.system_uzi,
-            application_id=self.config.application_id,
-            now=now,
-        )
-        dispenses = with_provenance(reply, params, run_id=run_id, schedule=schedule, now=now)
-        partial = bool(outcome.failed_sources) and outcome.kind in (
-            OutcomeKind.RECORDS,
-            OutcomeKind.NO_RECORDS,
-        )
-        retryable = outcome.kind is OutcomeKind.TRANSIENT or partial
-        if retryable and item.attempts < self.config.max_attempts:
-            # A partial answer keeps what came and asks again for the missing pharmacies.
-            self._store_call(
-                self.runs.record_retry,
-                item.id,
-                code="PARTIAL" if partial else outcome.code,
-                next_attempt_at=now
-                + backoff_delay(
-                    item.attempts,
-                    outcome,
-                    base=self.config.backoff_base,
-                    maximum=self.config.backoff_max,
-                    rng=self.rng,
-                ),
-                audit=audit,
-                dispenses=dispenses,
-            )
-            return None
-        kind = outcome.kind
-        detail = outcome.detail
-        if partial:
-            detail = f"partial answer: no data from {', '.join(outcome.failed_sources)}"[:500]
-        if kind is OutcomeKind.TRANSIENT:
-            kind = OutcomeKind.FAILED
-            detail = f"gave up after {item.attempts} attempts: {outcome.code or 'transient'}"
-        self._store_call(
-            self.runs.record_outcome,
-            item.id,
-            outcome_kind=kind,
-            outcome_code=outcome.code,
-            detail=detail,
-            dispenses=dispenses,
-            audit=audit,
-        )
-        if stops_run(outcome.code):
-            raise StopError(
-                "the LSP reports our message as malformed; run stopped",
-                code=outcome.code,
-                run_id=run_id,
-            )
-        return kind.value
-
     def _feed_breaker(self, outcome: Outcome) -> None:
         if outcome.kind is OutcomeKind.TRANSIENT:
-            if outcome.code != "THROTTLE":
-                self.limiter.breaker.failure()
+            self.limiter.breaker.failure()
             if outcome.retry_after:
                 self.limiter.pause(outcome.retry_after)
         else:

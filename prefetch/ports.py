@@ -21,7 +21,7 @@ transaction, so a failure leaves nothing half written.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -36,6 +36,7 @@ from prefetch.domain.run import (
     NewItem,
     RunKind,
     RunRecord,
+    RunState,
     RunSummary,
 )
 from prefetch.hl7v3.params import QueryParams
@@ -177,25 +178,56 @@ class RunStore(Protocol):
         ...
 
     def start_run(self, run_id: str, at: dt.datetime) -> None:
-        """planned -> running (started_at = at). A running run stays running (resume);
-        a finished or aborted run raises StopError."""
+        """planned or incomplete -> running (started_at = at the first time). A running
+        run stays running (resume); a finished or aborted run raises StopError."""
         ...
 
-    def finish_run(self, run_id: str, at: dt.datetime, *, aborted: bool = False) -> RunSummary:
-        """-> finished (or aborted); stores the summary counts on the run and returns them."""
+    def finish_run(
+        self, run_id: str, at: dt.datetime, *, state: RunState = RunState.FINISHED
+    ) -> RunSummary:
+        """-> `state` (finished, aborted, or incomplete: stopped with items left); stores
+        the summary counts on the run and returns them."""
         ...
 
-    def claim_next(self, run_id: str, worker_id: str, now: dt.datetime) -> ClaimedItem | None:
-        """Atomically take one item and mark it in_flight for `worker_id` (attempts + 1):
-        a retry_wait item with next_attempt_at <= now first (earliest due), else the
-        pending item with the lowest id. No item is ever handed to two workers at once.
-        None when nothing is due now."""
+    def claim_next(
+        self,
+        run_id: str,
+        worker_id: str,
+        now: dt.datetime,
+        *,
+        lease: dt.timedelta = ...,
+        sent: Callable[[ClaimedItem], AuditEvent] | None = None,
+    ) -> ClaimedItem | None:
+        """Atomically take one item and mark it in_flight for `worker_id` (attempts + 1,
+        sent_at = now, lease_until = now + lease): a retry_wait item with
+        next_attempt_at <= now first (earliest due), else the pending item with the lowest
+        id. No item is ever handed to two workers at once. None when nothing is due now.
+
+        `sent(item)` builds the audit event of the query about to leave; it is appended in
+        the SAME transaction, so a query is never sent without its audit row (a crash
+        leaves a `sent` row without an answer, never a query without a row). The caller
+        holds its rate-limiter slot while claiming and sends right after."""
         ...
 
-    def release_stale(self, run_id: str, older_than: dt.datetime) -> int:
-        """Put in_flight items claimed before `older_than` (crashed workers) back to
-        pending; return how many. Their attempts stay counted: the query may have gone
-        out before the crash."""
+    def extend_leases(self, worker_id: str, item_ids: Sequence[int], until: dt.datetime) -> int:
+        """Heartbeat: move lease_until of the listed items `worker_id` still holds to
+        `until`; return how many it still holds."""
+        ...
+
+    def reclaim_expired(
+        self, run_id: str, now: dt.datetime, *, max_attempts: int, everything: bool = False
+    ) -> list[dt.datetime]:
+        """Items in flight whose lease ended before `now` (every item in flight with
+        `everything`, for a process that holds the run's lock and so knows their workers
+        are gone) go back to retry_wait, due now; an item that used its `max_attempts`th
+        attempt fails (code LOST_IN_FLIGHT) instead. Their attempts stay counted: the query
+        may have reached the LSP. Returns the send times of the reclaimed queries (they
+        may still be at the LSP)."""
+        ...
+
+    def next_due_at(self, run_id: str, now: dt.datetime) -> dt.datetime | None:
+        """When an item can next be claimed or reclaimed: `now` if one is due, else the
+        earliest retry time or lease end; None when every item is final."""
         ...
 
     def record_outcome(
@@ -207,12 +239,15 @@ class RunStore(Protocol):
         detail: str | None,
         dispenses: Sequence[tuple[Dispense, DispenseProvenance]],
         audit: AuditEvent,
+        worker_id: str | None = None,
     ) -> RecordResult:
-        """Store a final outcome, all in ONE transaction: upsert the dispenses by their
-        own id (provenance moved to the latest fetch, first_fetched_at kept), mark the item
-        done (failed for OutcomeKind.FAILED), append the audit event. If any part fails,
-        nothing is persisted. TRANSIENT is not final: use `record_retry`. A skipped item
-        or an unknown id raises StopError."""
+        """Store a final outcome, all in ONE transaction: append the audit event (the
+        answer), upsert the dispenses by their own id (provenance moved to the latest
+        fetch, first_fetched_at kept), mark the item done (failed for OutcomeKind.FAILED).
+        If any part fails, nothing is persisted. With `worker_id`, an item that worker no
+        longer holds (its lease ran out) gets only the audit event, and the result says
+        `lease_lost`. TRANSIENT is not final: use `record_retry`. A skipped item or an
+        unknown id raises StopError."""
         ...
 
     def record_retry(
@@ -223,11 +258,16 @@ class RunStore(Protocol):
         next_attempt_at: dt.datetime,
         audit: AuditEvent,
         dispenses: Sequence[tuple[Dispense, DispenseProvenance]] = (),
+        worker_id: str | None = None,
     ) -> RecordResult:
         """Mark the item retry_wait until `next_attempt_at` and append the audit event,
-        in one transaction. `dispenses` (from a partial answer: some pharmacies answered,
-        one timed out) are upserted in the same transaction, so nothing that came is lost
-        while the item waits to ask again."""
+        in one transaction (`worker_id` as for `record_outcome`). `dispenses` (from a
+        partial answer: some pharmacies answered, one timed out) are upserted in the same
+        transaction, so nothing that came is lost while the item waits to ask again."""
+        ...
+
+    def list_runs(self, limit: int = 20) -> list[RunRecord]:
+        """The latest `limit` runs, newest first."""
         ...
 
     def summary(self, run_id: str) -> RunSummary:

@@ -1,5 +1,6 @@
 """What one LSP query leaves behind (pure): provenance for every dispense received, and
-the NEN 7513 audit event. Both are written in the same transaction as the item's state.
+the NEN 7513 audit events: `lsp_query` (outcome `sent`), written with the claim before the
+query leaves, and `lsp_query_answer`, written with the answer and naming the first.
 
 Also the two rules that decide what happens after an answer: when a code stops the whole
 run, and how long to wait before asking again.
@@ -18,7 +19,10 @@ from prefetch.domain.schedule import Schedule
 from prefetch.hl7v3.codes import CodeClass, rule_for
 from prefetch.hl7v3.params import QueryParams, id_key
 from prefetch.ports import LspReply
-from prefetch.store.records import AuditAction, AuditEvent, ClaimedItem
+from prefetch.store.records import AuditAction, AuditEvent, ClaimedItem, DetailValue
+
+QUERY_SENT = "lsp_query"  # the query left (written before it does)
+QUERY_ANSWER = "lsp_query_answer"  # its answer (or the failure to get one)
 
 
 def stops_run(code: str | None) -> bool:
@@ -75,11 +79,13 @@ def with_provenance(
     ]
 
 
-def query_audit_event(
+def _query_event(
     item: ClaimedItem,
     params: QueryParams,
-    outcome: Outcome,
     *,
+    event_type: str,
+    outcome: str,
+    detail: dict[str, DetailValue],
     schedule: Schedule,
     mandate: Mandate | None,
     system_uzi: str,
@@ -90,7 +96,7 @@ def query_audit_event(
     (the overseer), for which patient, on what basis (the mandate), with what result."""
     return AuditEvent(
         event_id=uuid.uuid4().hex,
-        event_type="lsp_query",
+        event_type=event_type,
         action=AuditAction.EXECUTE,
         occurred_at=now,
         user_id=system_uzi,
@@ -102,11 +108,66 @@ def query_audit_event(
             "message_id": id_key(params.message_id),
             "run_id": item.run_id,
             "attempt": item.attempts,
+            **detail,
+        },
+        authorisation_basis=mandate.id if mandate else None,
+        source_system=f"prefetch/app-{application_id}",
+        outcome=outcome,
+    )
+
+
+def query_sent_event(
+    item: ClaimedItem,
+    params: QueryParams,
+    *,
+    schedule: Schedule,
+    mandate: Mandate | None,
+    system_uzi: str,
+    application_id: str,
+    now: dt.datetime,
+) -> AuditEvent:
+    """Written before the query leaves (outcome `sent`), with the claim of the item."""
+    return _query_event(
+        item,
+        params,
+        event_type=QUERY_SENT,
+        outcome="sent",
+        detail={},
+        schedule=schedule,
+        mandate=mandate,
+        system_uzi=system_uzi,
+        application_id=application_id,
+        now=now,
+    )
+
+
+def query_answer_event(
+    item: ClaimedItem,
+    params: QueryParams,
+    outcome: Outcome,
+    *,
+    sent_event_id: str,
+    schedule: Schedule,
+    mandate: Mandate | None,
+    system_uzi: str,
+    application_id: str,
+    now: dt.datetime,
+) -> AuditEvent:
+    """Appended when the answer is in; `query_event` names the `sent` row it completes."""
+    return _query_event(
+        item,
+        params,
+        event_type=QUERY_ANSWER,
+        outcome=outcome.kind.value,
+        detail={
+            "query_event": sent_event_id,
             "dispenses": len(outcome.dispenses),
             "sources": len(outcome.sources),
             "code": outcome.code,
         },
-        authorisation_basis=mandate.id if mandate else None,
-        source_system=f"prefetch/app-{application_id}",
-        outcome=outcome.kind.value,
+        schedule=schedule,
+        mandate=mandate,
+        system_uzi=system_uzi,
+        application_id=application_id,
+        now=now,
     )

@@ -29,6 +29,7 @@ class RunState(enum.Enum):
     RUNNING = "running"
     FINISHED = "finished"
     ABORTED = "aborted"
+    INCOMPLETE = "incomplete"  # stopped at the end of its time window, items left
 
 
 class ItemState(enum.Enum):
@@ -147,7 +148,7 @@ class EngineConfig:
     fresh_for: dt.timedelta = dt.timedelta(hours=12)  # default; a schedule may override
     look_back_days: int = 365  # default; a schedule may override
     workers: int = 4
-    stale_after: dt.timedelta = dt.timedelta(minutes=10)
+    lease: dt.timedelta = dt.timedelta(seconds=15)  # an item in flight, renewed by heartbeat
     idle_poll_seconds: float = 1.0
     store_attempts: int = 6
 
@@ -179,7 +180,9 @@ class Progress:
 class RunReport:
     summary: RunSummary
     stopped: str | None = None  # why the run stopped early, if it did
+    incomplete: bool = False  # the window closed with items left
     queried: int = 0
+    reclaimed: int = 0  # items in flight of a process that died, taken back at the start
     errors: list[str] = field(default_factory=list)
 
 

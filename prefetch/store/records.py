@@ -109,6 +109,7 @@ class RecordResult:
 
     inserted: int
     updated: int
+    lease_lost: bool = False  # the worker no longer held the item: only the audit row went in
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,26 +1,24 @@
-"""The durable run ledger and work queue (`RunStore` on SQLAlchemy).
-
-Claiming is atomic on both backends: PostgreSQL locks the chosen row with
-`SELECT ... FOR UPDATE SKIP LOCKED` (concurrent workers skip it instead of waiting);
-SQLite write transactions start with `BEGIN IMMEDIATE`, so claims are serialised on the
-database lock. An outcome, its dispenses and its audit row are written in one transaction.
+"""The durable run ledger and work queue (`RunStore` on SQLAlchemy; the queue's
+statements are in `prefetch.store.run_queue`). A claim and the audit row of the query
+about to leave are written in one transaction; so are an answer, its dispenses and its
+audit row.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, insert, or_, select, update
+from sqlalchemy import Engine, and_, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from prefetch.domain.dispense import Dispense, DispenseProvenance
 from prefetch.domain.outcome import OutcomeKind
 from prefetch.errors import InvalidValueError, StopError
+from prefetch.store import run_queue
 from prefetch.store._support import Sessions
 from prefetch.store.audit import insert_audit
-from prefetch.store.dispenses import upsert_dispenses
 from prefetch.store.records import (
     AuditEvent,
     ClaimedItem,
@@ -34,6 +32,8 @@ from prefetch.store.records import (
     RunSummary,
 )
 from prefetch.store.tables import RunItemRow, RunRow
+
+DEFAULT_LEASE = dt.timedelta(seconds=15)
 
 
 def _run(row: RunRow) -> RunRecord:
@@ -84,15 +84,6 @@ def _new_item_row(run_id: str, item: NewItem, at: dt.datetime) -> dict[str, Any]
         "updated_at": at,
         "dispense_count": 0,
     }
-
-
-def _locked_item(session: Session, item_id: int) -> RunItemRow:
-    row = session.get(RunItemRow, item_id, with_for_update=True)
-    if row is None:
-        raise StopError("unknown run item", item_id=item_id)
-    if row.state == ItemState.SKIPPED.value:
-        raise StopError("a skipped item cannot get an outcome", item_id=item_id)
-    return row
 
 
 class RunRepository:
@@ -217,18 +208,21 @@ class RunRepository:
                 raise StopError("unknown run", run_id=run_id)
             if row.state == RunState.RUNNING.value:
                 return
-            if row.state != RunState.PLANNED.value:
+            if row.state not in (RunState.PLANNED.value, RunState.INCOMPLETE.value):
                 raise StopError("run already ended", run_id=run_id, state=row.state)
             row.state = RunState.RUNNING.value
-            row.started_at = at
+            row.started_at = row.started_at or at
+            row.finished_at = None
 
-    def finish_run(self, run_id: str, at: dt.datetime, *, aborted: bool = False) -> RunSummary:
+    def finish_run(
+        self, run_id: str, at: dt.datetime, *, state: RunState = RunState.FINISHED
+    ) -> RunSummary:
         with self._sessions.write() as session:
             row = session.get(RunRow, run_id, with_for_update=True)
             if row is None:
                 raise StopError("unknown run", run_id=run_id)
             summary = self._summary(session, run_id)
-            row.state = (RunState.ABORTED if aborted else RunState.FINISHED).value
+            row.state = state.value
             row.finished_at = at
             row.counts = {
                 "total": summary.total,
@@ -240,81 +234,31 @@ class RunRepository:
             return summary
 
     # ------------------------------------------------------------------ queue
-    def claim_next(self, run_id: str, worker_id: str, now: dt.datetime) -> ClaimedItem | None:
-        retry_due = (
-            select(RunItemRow.id)
-            .where(
-                RunItemRow.run_id == run_id,
-                RunItemRow.state == ItemState.RETRY_WAIT.value,
-                RunItemRow.next_attempt_at <= now,
-            )
-            .order_by(RunItemRow.next_attempt_at, RunItemRow.id)
-        )
-        pending = (
-            select(RunItemRow.id)
-            .where(RunItemRow.run_id == run_id, RunItemRow.state == ItemState.PENDING.value)
-            .order_by(RunItemRow.id)
-        )
+    def claim_next(
+        self,
+        run_id: str,
+        worker_id: str,
+        now: dt.datetime,
+        *,
+        lease: dt.timedelta = DEFAULT_LEASE,
+        sent: Callable[[ClaimedItem], AuditEvent] | None = None,
+    ) -> ClaimedItem | None:
         with self._sessions.write() as session:
-            item_id = None
-            for candidates in (retry_due, pending):  # each an index seek on (run, state, id)
-                item_id = session.scalar(
-                    # PostgreSQL: rows other workers hold are skipped, not waited for.
-                    # SQLite: the IMMEDIATE transaction already serialises claims.
-                    candidates.limit(1).with_for_update(skip_locked=True)
-                )
-                if item_id is not None:
-                    break
-            if item_id is None:
-                return None
-            row = session.execute(
-                update(RunItemRow)
-                .where(RunItemRow.id == item_id)
-                .values(
-                    state=ItemState.IN_FLIGHT.value,
-                    claimed_by=worker_id,
-                    claimed_at=now,
-                    updated_at=now,
-                    next_attempt_at=None,
-                    attempts=RunItemRow.attempts + 1,
-                )
-                .returning(
-                    RunItemRow.patient_local_id,
-                    RunItemRow.bsn,
-                    RunItemRow.clinics,
-                    RunItemRow.attempts,
-                )
-            ).one()
-        if row.bsn is None:
-            raise StopError("queued item without a BSN", item_id=item_id)
-        return ClaimedItem(
-            id=item_id,
-            run_id=run_id,
-            patient_local_id=row.patient_local_id,
-            bsn=row.bsn,
-            clinics=tuple(row.clinics),
-            attempts=row.attempts,
-            claimed_by=worker_id,
-            claimed_at=now,
-        )
+            return run_queue.claim(session, run_id, worker_id, now, lease=lease, sent=sent)
 
-    def release_stale(self, run_id: str, older_than: dt.datetime) -> int:
+    def extend_leases(self, worker_id: str, item_ids: Sequence[int], until: dt.datetime) -> int:
         with self._sessions.write() as session:
-            released = (
-                session.execute(
-                    update(RunItemRow)
-                    .where(
-                        RunItemRow.run_id == run_id,
-                        RunItemRow.state == ItemState.IN_FLIGHT.value,
-                        RunItemRow.claimed_at < older_than,
-                    )
-                    .values(state=ItemState.PENDING.value, claimed_by=None, claimed_at=None)
-                    .returning(RunItemRow.id)
-                )
-                .scalars()
-                .all()
-            )
-            return len(released)
+            return run_queue.extend(session, worker_id, item_ids, until)
+
+    def reclaim_expired(
+        self, run_id: str, now: dt.datetime, *, max_attempts: int, everything: bool = False
+    ) -> list[dt.datetime]:
+        with self._sessions.write() as session:
+            return run_queue.reclaim(session, run_id, now, max_attempts, everything=everything)
+
+    def next_due_at(self, run_id: str, now: dt.datetime) -> dt.datetime | None:
+        with self._sessions.read() as session:
+            return run_queue.next_due(session, run_id, now)
 
     def record_outcome(
         self,
@@ -325,27 +269,26 @@ class RunRepository:
         detail: str | None,
         dispenses: Sequence[tuple[Dispense, DispenseProvenance]],
         audit: AuditEvent,
+        worker_id: str | None = None,
     ) -> RecordResult:
         if not outcome_kind.is_final:
             raise InvalidValueError(
                 "a transient outcome is recorded with record_retry", item_id=item_id
             )
         with self._sessions.write() as session:
-            row = _locked_item(session, item_id)
-            result = RecordResult(inserted=0, updated=0)
-            if dispenses:
-                if row.bsn is None:
-                    raise StopError("dispenses for an item without a BSN", item_id=item_id)
-                result = upsert_dispenses(session, row.bsn, dispenses)
+            insert_audit(session, audit)  # the answer is audited even when the lease was lost
+            row = run_queue.held_item(session, item_id, worker_id)
+            if row is None:
+                return RecordResult(inserted=0, updated=0, lease_lost=True)
+            result = run_queue.store_dispenses(session, row, dispenses)
             failed = outcome_kind is OutcomeKind.FAILED
             row.state = (ItemState.FAILED if failed else ItemState.DONE).value
             row.outcome_kind = outcome_kind.value
             row.outcome_code = outcome_code
             row.outcome_detail = detail
-            row.next_attempt_at = None
             row.updated_at = audit.occurred_at
             row.dispense_count = len({d.key for d, _ in dispenses})
-            insert_audit(session, audit)
+            run_queue.release(row)
             return result
 
     def record_retry(
@@ -356,22 +299,20 @@ class RunRepository:
         next_attempt_at: dt.datetime,
         audit: AuditEvent,
         dispenses: Sequence[tuple[Dispense, DispenseProvenance]] = (),
+        worker_id: str | None = None,
     ) -> RecordResult:
         with self._sessions.write() as session:
-            row = _locked_item(session, item_id)
-            result = RecordResult(inserted=0, updated=0)
-            if dispenses:
-                if row.bsn is None:
-                    raise StopError("dispenses for an item without a BSN", item_id=item_id)
-                result = upsert_dispenses(session, row.bsn, dispenses)
+            insert_audit(session, audit)
+            row = run_queue.held_item(session, item_id, worker_id)
+            if row is None:
+                return RecordResult(inserted=0, updated=0, lease_lost=True)
+            result = run_queue.store_dispenses(session, row, dispenses)
+            run_queue.release(row)
             row.state = ItemState.RETRY_WAIT.value
             row.outcome_kind = OutcomeKind.TRANSIENT.value
             row.outcome_code = code
             row.next_attempt_at = next_attempt_at
-            row.claimed_by = None
-            row.claimed_at = None
             row.updated_at = audit.occurred_at
-            insert_audit(session, audit)
             return result
 
     # ------------------------------------------------------------------ read
@@ -410,3 +351,10 @@ class RunRepository:
                 select(RunItemRow).where(RunItemRow.run_id == run_id).order_by(RunItemRow.id)
             )
             return [_item(row) for row in rows]
+
+    def list_runs(self, limit: int = 20) -> list[RunRecord]:
+        with self._sessions.read() as session:
+            rows = session.scalars(
+                select(RunRow).order_by(RunRow.created_at.desc(), RunRow.id.desc()).limit(limit)
+            )
+            return [_run(row) for row in rows]

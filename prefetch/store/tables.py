@@ -41,7 +41,7 @@ NAMING_CONVENTION = {
 }
 
 RUN_KINDS = ("scheduled", "manual")
-RUN_STATES = ("planned", "running", "finished", "aborted")
+RUN_STATES = ("planned", "running", "finished", "aborted", "incomplete")
 ITEM_STATES = ("pending", "in_flight", "skipped", "done", "retry_wait", "failed")
 AUDIT_ACTIONS = ("C", "R", "U", "D", "E")
 CHECKPOINT_KINDS = ("daily", "purge")
@@ -114,6 +114,8 @@ class RunItemRow(Base):
     claimed_at: Mapped[dt.datetime | None]
     updated_at: Mapped[dt.datetime]
     dispense_count: Mapped[int] = mapped_column(Integer)
+    lease_until: Mapped[dt.datetime | None]  # in flight: the worker's until then
+    sent_at: Mapped[dt.datetime | None]  # in flight: when the query left
 
 
 class DispenseRow(Base):
@@ -292,6 +294,19 @@ class SendLeaseRow(Base):
     send_at: Mapped[float] = mapped_column(Double)
     expires_at: Mapped[float] = mapped_column(Double)
     released_at: Mapped[float | None] = mapped_column(Double)
+
+
+class LockRow(Base):
+    """Who holds a named lock (`prefetch.store.locks`)."""
+
+    __tablename__ = "locks"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    token: Mapped[str] = mapped_column(String(64))
+    pid: Mapped[int] = mapped_column(Integer)
+    host: Mapped[str] = mapped_column(String(255))
+    since: Mapped[dt.datetime]
+    heartbeat_at: Mapped[dt.datetime]
 
 
 class ApiTokenRow(Base):

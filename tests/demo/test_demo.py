@@ -56,7 +56,7 @@ def test_demo_twice_no_duplicates_and_no_bsn_in_logs(tmp_path: Path) -> None:
         audits = conn.execute(select(func.count()).select_from(AuditRow)).scalar_one()
     engine.dispose()
     queried = sum(summary.by_outcome.values())
-    assert audits == 2 * queried  # one audit row per query
+    assert audits == 4 * queried  # two runs; a `sent` row and an answer row per query
     text = log.getvalue()
     assert "lsp_query" in text
     leaked = [n for n in NINE.findall(text) if passes_eleven_check(n)]

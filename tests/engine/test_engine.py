@@ -136,7 +136,8 @@ def test_run_end_to_end_and_rerun_adds_no_duplicates(
     assert provenance.responsible_uzi == OVERSEER.uzi_number
     assert provenance.run_id == prepared.run_id
     audit = AuditLog(migrated_engine).for_patient(BSNS[0])
-    assert [e.event_type for e in audit] == ["lsp_query"]
+    assert [e.event_type for e in audit] == ["lsp_query", "lsp_query_answer"]
+    assert [e.outcome for e in audit] == ["sent", "records"]
     assert audit[0].authorisation_basis == "m1"
     # Same run again: a resume, nothing queried twice.
     again = engine.prepare(SCHEDULE, DAY, day, mandate=MANDATE)

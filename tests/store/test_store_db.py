@@ -20,7 +20,7 @@ from prefetch.store.records import NewItem
 from prefetch.store.runs import RunRepository
 from prefetch.store.tables import Base, RunItemRow, RunRow
 
-HEAD = "0008"
+HEAD = "0009"
 TABLES = {
     "runs",
     "run_items",
@@ -30,6 +30,7 @@ TABLES = {
     "mandates",
     "appointment_book",
     "objections",
+    "locks",
     "desk_users",
     "send_budget",
     "send_leases",

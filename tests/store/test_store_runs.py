@@ -118,18 +118,82 @@ def test_retry_wait_items_are_claimed_only_when_due(runs: RunRepository) -> None
     assert (again.id, again.attempts) == (claimed.id, 2)
 
 
-def test_release_stale_returns_crashed_claims_to_pending(runs: RunRepository) -> None:
+def test_reclaim_takes_back_expired_leases_only(runs: RunRepository) -> None:
     _create(runs, 2)
-    old = runs.claim_next("r1", "crashed", T0)
-    fresh = runs.claim_next("r1", "alive", LATER)
+    old = runs.claim_next("r1", "crashed", T0, lease=dt.timedelta(seconds=15))
+    fresh = runs.claim_next("r1", "alive", LATER, lease=dt.timedelta(seconds=15))
     assert old is not None
     assert fresh is not None
-    assert runs.release_stale("r1", older_than=T0 + dt.timedelta(minutes=1)) == 1
+    # The send time of the reclaimed query: it may still be at the LSP.
+    assert runs.reclaim_expired("r1", T0 + dt.timedelta(minutes=1), max_attempts=3) == [T0]
     states = {i.id: i.state for i in runs.items("r1")}
-    assert states == {old.id: ItemState.PENDING, fresh.id: ItemState.IN_FLIGHT}
+    assert states == {old.id: ItemState.RETRY_WAIT, fresh.id: ItemState.IN_FLIGHT}
     again = runs.claim_next("r1", "w3", LATER)
     assert again is not None
-    assert again.id == old.id
+    assert (again.id, again.attempts) == (old.id, 2)  # the lost attempt stays counted
+
+
+def test_a_heartbeat_keeps_the_lease(runs: RunRepository) -> None:
+    _create(runs, 1)
+    held = runs.claim_next("r1", "w1", T0, lease=dt.timedelta(seconds=15))
+    assert held is not None
+    assert runs.extend_leases("w1", [held.id], LATER + dt.timedelta(seconds=15)) == 1
+    assert runs.extend_leases("someone-else", [held.id], LATER) == 0
+    assert runs.reclaim_expired("r1", LATER, max_attempts=3) == []
+    assert runs.next_due_at("r1", LATER) == LATER + dt.timedelta(seconds=15)
+
+
+def test_reclaim_everything_and_the_last_attempt_fails(runs: RunRepository) -> None:
+    _create(runs, 2)
+    first = runs.claim_next("r1", "w1", T0, lease=dt.timedelta(hours=1))
+    assert first is not None
+    runs.record_retry(first.id, code="OVERLOAD", next_attempt_at=T0, audit=audit())
+    runs.claim_next("r1", "w1", T0, lease=dt.timedelta(hours=1))  # attempt 2 of first
+    runs.claim_next("r1", "w1", T0, lease=dt.timedelta(hours=1))  # attempt 1 of second
+    assert len(runs.reclaim_expired("r1", T0, max_attempts=2, everything=True)) == 2
+    by_id = {i.id: i for i in runs.items("r1")}
+    assert by_id[first.id].state is ItemState.FAILED
+    assert by_id[first.id].outcome_code == "LOST_IN_FLIGHT"
+    assert [i.state for i in by_id.values() if i.id != first.id] == [ItemState.RETRY_WAIT]
+
+
+def test_the_claim_writes_the_sent_audit_row_in_its_transaction(
+    runs: RunRepository, migrated_engine: Engine
+) -> None:
+    _create(runs, 2)
+    log = AuditLog(migrated_engine)
+
+    def refuse(_item: object) -> object:
+        raise StopError("audit refused")
+
+    with pytest.raises(StopError):
+        runs.claim_next("r1", "w1", T0, sent=refuse)  # type: ignore[arg-type]
+    assert {i.state for i in runs.items("r1")} == {ItemState.PENDING}  # nothing claimed
+    claimed = runs.claim_next("r1", "w1", T0, sent=lambda item: audit(item.bsn))
+    assert claimed is not None
+    assert len(log.for_patient(claimed.bsn)) == 1
+
+
+def test_an_answer_after_the_lease_was_lost_is_audited_but_not_recorded(
+    runs: RunRepository, migrated_engine: Engine
+) -> None:
+    _create(runs, 1)
+    held = runs.claim_next("r1", "slow", T0, lease=dt.timedelta(seconds=15))
+    assert held is not None
+    runs.reclaim_expired("r1", LATER, max_attempts=3)
+    result = runs.record_outcome(
+        held.id,
+        outcome_kind=OutcomeKind.NO_RECORDS,
+        outcome_code=None,
+        detail=None,
+        dispenses=[],
+        audit=audit(held.bsn),
+        worker_id="slow",
+    )
+    assert result.lease_lost
+    assert runs.items("r1")[0].state is ItemState.RETRY_WAIT
+    assert len(AuditLog(migrated_engine).for_patient(held.bsn)) == 1
+    assert runs.next_due_at("r1", LATER) == LATER
 
 
 def test_record_outcome_stores_item_dispenses_and_audit(
@@ -251,14 +315,13 @@ def test_new_item_needs_a_valid_bsn_unless_skipped() -> None:
 def test_due_retries_come_before_pending_items(runs: RunRepository) -> None:
     _create(runs, 2)
     first = runs.claim_next("r1", "w1", T0)
-    second = runs.claim_next("r1", "w1", LATER)
     assert first is not None
-    assert second is not None
-    runs.record_retry(second.id, code="OVERLOAD", next_attempt_at=LATER, audit=audit())
-    assert runs.release_stale("r1", older_than=LATER) == 1  # first is pending again
+    runs.record_retry(first.id, code="OVERLOAD", next_attempt_at=LATER, audit=audit())
+    assert runs.next_due_at("r1", T0) == T0  # the pending item
     claimed = runs.claim_next("r1", "w2", LATER)
     assert claimed is not None
-    assert claimed.id == second.id  # the due retry, though the pending item has a lower id
+    assert claimed.id == first.id  # the due retry before the pending item
     again = runs.claim_next("r1", "w2", LATER)
     assert again is not None
-    assert again.id == first.id
+    assert again.id != first.id
+    assert runs.next_due_at("r1", LATER) == LATER + dt.timedelta(seconds=15)  # leases

@@ -1,8 +1,8 @@
 """The appointment book (feeds and file loads, per source and appointment id) and the
 local objection register.
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-02
 """
 
@@ -15,8 +15,8 @@ from alembic import op
 
 from prefetch.store.db import UtcDateTime
 
-revision: str = "0008"
-down_revision: str | None = "0007"
+revision: str = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,204 @@
+"""The work queue of a run, inside the caller's transaction: claim an item (with its
+lease and the audit row of the query about to leave), renew leases, reclaim the items of
+workers that died, and record an answer.
+
+Claiming is atomic on both backends: PostgreSQL locks the chosen row with
+`SELECT ... FOR UPDATE SKIP LOCKED` (concurrent workers skip it instead of waiting);
+SQLite write transactions start with `BEGIN IMMEDIATE`, so claims are serialised on the
+database lock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from prefetch.domain.dispense import Dispense, DispenseProvenance
+from prefetch.domain.run import ClaimedItem, ItemState
+from prefetch.errors import StopError
+from prefetch.store.audit import insert_audit
+from prefetch.store.dispenses import upsert_dispenses
+from prefetch.store.records import AuditEvent, RecordResult
+from prefetch.store.tables import RunItemRow
+
+LOST_IN_FLIGHT = "LOST_IN_FLIGHT"
+_OPEN = (ItemState.PENDING.value, ItemState.RETRY_WAIT.value, ItemState.IN_FLIGHT.value)
+
+
+def claim(
+    session: Session,
+    run_id: str,
+    worker_id: str,
+    now: dt.datetime,
+    *,
+    lease: dt.timedelta,
+    sent: Callable[[ClaimedItem], AuditEvent] | None,
+) -> ClaimedItem | None:
+    retry_due = (
+        select(RunItemRow.id)
+        .where(
+            RunItemRow.run_id == run_id,
+            RunItemRow.state == ItemState.RETRY_WAIT.value,
+            RunItemRow.next_attempt_at <= now,
+        )
+        .order_by(RunItemRow.next_attempt_at, RunItemRow.id)
+    )
+    pending = (
+        select(RunItemRow.id)
+        .where(RunItemRow.run_id == run_id, RunItemRow.state == ItemState.PENDING.value)
+        .order_by(RunItemRow.id)
+    )
+    item_id = None
+    for candidates in (retry_due, pending):  # each an index seek on (run, state, id)
+        # PostgreSQL: rows other workers hold are skipped, not waited for.
+        # SQLite: the IMMEDIATE transaction already serialises claims.
+        item_id = session.scalar(candidates.limit(1).with_for_update(skip_locked=True))
+        if item_id is not None:
+            break
+    if item_id is None:
+        return None
+    row = session.execute(
+        update(RunItemRow)
+        .where(RunItemRow.id == item_id)
+        .values(
+            state=ItemState.IN_FLIGHT.value,
+            claimed_by=worker_id,
+            claimed_at=now,
+            updated_at=now,
+            next_attempt_at=None,
+            lease_until=now + lease,
+            sent_at=now,
+            attempts=RunItemRow.attempts + 1,
+        )
+        .returning(
+            RunItemRow.patient_local_id, RunItemRow.bsn, RunItemRow.clinics, RunItemRow.attempts
+        )
+    ).one()
+    if row.bsn is None:
+        raise StopError("queued item without a BSN", item_id=item_id)
+    item = ClaimedItem(
+        id=item_id,
+        run_id=run_id,
+        patient_local_id=row.patient_local_id,
+        bsn=row.bsn,
+        clinics=tuple(row.clinics),
+        attempts=row.attempts,
+        claimed_by=worker_id,
+        claimed_at=now,
+    )
+    if sent is not None:  # the query's audit row, before it leaves (same transaction)
+        insert_audit(session, sent(item))
+    return item
+
+
+def extend(session: Session, worker_id: str, item_ids: Sequence[int], until: dt.datetime) -> int:
+    if not item_ids:
+        return 0
+    result = session.execute(
+        update(RunItemRow)
+        .where(
+            RunItemRow.id.in_(list(item_ids)),
+            RunItemRow.state == ItemState.IN_FLIGHT.value,
+            RunItemRow.claimed_by == worker_id,
+        )
+        .values(lease_until=until)
+        .returning(RunItemRow.id)
+    )
+    return len(result.all())
+
+
+def reclaim(
+    session: Session, run_id: str, now: dt.datetime, max_attempts: int, *, everything: bool
+) -> list[dt.datetime]:
+    """Items in flight whose lease ran out (all of them with `everything`) go back to the
+    queue, due now; those that used their last attempt fail. Returns their send times."""
+    held = RunItemRow.run_id == run_id, RunItemRow.state == ItemState.IN_FLIGHT.value
+    expired = held if everything else (*held, RunItemRow.lease_until < now)
+    rows = session.execute(
+        select(RunItemRow.id, RunItemRow.attempts, RunItemRow.sent_at)
+        .where(*expired)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for item_id, attempts, _sent in rows:
+        last = attempts >= max_attempts
+        values: dict[str, object] = {
+            "state": (ItemState.FAILED if last else ItemState.RETRY_WAIT).value,
+            "claimed_by": None,
+            "claimed_at": None,
+            "lease_until": None,
+            "next_attempt_at": None if last else now,
+            "updated_at": now,
+        }
+        if last:
+            values |= {
+                "outcome_kind": "failed",
+                "outcome_code": LOST_IN_FLIGHT,
+                "outcome_detail": f"no answer recorded after {attempts} attempts "
+                "(the process sending the last one stopped)",
+            }
+        session.execute(update(RunItemRow).where(RunItemRow.id == item_id).values(**values))
+    return [sent for _id, _attempts, sent in rows if sent is not None]
+
+
+def next_due(session: Session, run_id: str, now: dt.datetime) -> dt.datetime | None:
+    """When an item of the run can next be claimed (or reclaimed): `now` when one is due,
+    else the earliest retry time or lease end; None when no item is open."""
+    if session.scalar(
+        select(RunItemRow.id)
+        .where(RunItemRow.run_id == run_id, RunItemRow.state == ItemState.PENDING.value)
+        .limit(1)
+    ):
+        return now
+    waits = [
+        session.scalar(
+            select(func.min(column)).where(RunItemRow.run_id == run_id, RunItemRow.state == state)
+        )
+        for column, state in (
+            (RunItemRow.next_attempt_at, ItemState.RETRY_WAIT.value),
+            (RunItemRow.lease_until, ItemState.IN_FLIGHT.value),
+        )
+    ]
+    found = [w for w in waits if w is not None]
+    if found:
+        return max(min(found), now)
+    open_left = session.scalar(
+        select(func.count()).where(RunItemRow.run_id == run_id, RunItemRow.state.in_(_OPEN))
+    )
+    return now if open_left else None
+
+
+def held_item(session: Session, item_id: int, worker_id: str | None) -> RunItemRow | None:
+    """The item, locked; None when `worker_id` no longer holds it (its lease ran out and
+    it was reclaimed, or another worker took it)."""
+    row = session.get(RunItemRow, item_id, with_for_update=True)
+    if row is None:
+        raise StopError("unknown run item", item_id=item_id)
+    if row.state == ItemState.SKIPPED.value:
+        raise StopError("a skipped item cannot get an outcome", item_id=item_id)
+    if worker_id is not None and (
+        row.state != ItemState.IN_FLIGHT.value or row.claimed_by != worker_id
+    ):
+        return None
+    return row
+
+
+def store_dispenses(
+    session: Session,
+    row: RunItemRow,
+    dispenses: Sequence[tuple[Dispense, DispenseProvenance]],
+) -> RecordResult:
+    if not dispenses:
+        return RecordResult(inserted=0, updated=0)
+    if row.bsn is None:
+        raise StopError("dispenses for an item without a BSN", item_id=row.id)
+    return upsert_dispenses(session, row.bsn, dispenses)
+
+
+def release(row: RunItemRow) -> None:
+    row.claimed_by = None
+    row.claimed_at = None
+    row.lease_until = None
+    row.next_attempt_at = None
