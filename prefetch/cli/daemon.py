@@ -6,6 +6,7 @@ not usable (one line on stderr naming what to fix).
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from pathlib import Path
@@ -36,6 +37,10 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"error: {key}: {message}", err=True)
             raise typer.Exit(EXIT_USAGE)
         configure_logging(settings.logging.level, settings.logging.format)
+        # APScheduler tells of every job it runs or skips (every few seconds): keep its
+        # errors and its "missed by" warnings, not the chatter; the daemon logs its runs.
+        logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
+        logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
         stop = threading.Event()
 
         def on_signal(signum: int, _frame: FrameType | None) -> None:

@@ -17,7 +17,7 @@ import datetime as dt
 import functools
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -55,6 +55,12 @@ class Runner(Protocol):
     def stop(self) -> None: ...
 
 
+DailyTask = Callable[[dt.datetime], bool]
+"""A leader's daily chore (audit checkpoint, purge): called hourly with the time; it asks
+the database whether it is due (so a restart or a new leader neither skips nor doubles
+it) and returns True when it did the work."""
+
+
 class RunLedger(Protocol):
     def scheduled_run(self, schedule_id: str, clinic_day: dt.date) -> RunRecord | None: ...
     def running(self) -> Sequence[RunRecord]: ...
@@ -78,6 +84,7 @@ class Daemon:
         on_run: Callable[[Schedule, RunResult, float], None] | None = None,
         on_role: Callable[[bool], None] | None = None,
         followers_work: bool = True,
+        daily: Mapping[str, DailyTask] | None = None,
     ) -> None:
         self.book = book
         self.runner = runner
@@ -88,9 +95,11 @@ class Daemon:
         self._on_run = on_run
         self._on_role = on_role
         self.followers_work = followers_work  # False on SQLite: one daemon works
+        self.daily = dict(daily or {})
         self._leader = False
         self._stopping = threading.Event()
         self._active: set[str] = set()  # run keys executing in this process
+        self._failures: dict[str, str] = {}  # run key -> last failure said
         self._guard = threading.Lock()
         self.last_result: RunResult | None = None
 
@@ -155,6 +164,20 @@ class Daemon:
             key, schedule, lambda: self.runner.run_day(schedule, clinic_day), clinic_day
         )
 
+    def maintenance(self) -> list[str]:
+        """Leader: the daily chores that are due (each decides from the database)."""
+        done: list[str] = []
+        if not self._leader or self._stopping.is_set():
+            return done
+        for name, task in self.daily.items():
+            try:
+                if task(self.clock()):
+                    done.append(name)
+                    log.info("daily_task_done", task=name)
+            except PrefetchError as exc:
+                log.error("daily_task_failed", task=name, error=type(exc).__name__, reason=str(exc))
+        return done
+
     # ---------------------------------------------------------------- working
     def join_running(self) -> list[str]:
         """Every daemon: help with the runs the ledger shows running."""
@@ -185,7 +208,10 @@ class Daemon:
         try:
             result = call()
         except PrefetchError as exc:
-            log.error(
+            # said once per run and reason (the sweep retries every few minutes)
+            said = self._failures.get(key) == str(exc)
+            self._failures[key] = str(exc)
+            (log.debug if said else log.error)(
                 "daemon_run_failed",
                 schedule=schedule.id,
                 clinic_day=str(day),
@@ -197,6 +223,7 @@ class Daemon:
             with self._guard:
                 self._active.discard(key)
         elapsed = time.monotonic() - started
+        self._failures.pop(key, None)
         self.last_result = result
         log.info(
             "daemon_run",

@@ -40,7 +40,7 @@ class StoppableLimiter:
 
     @property
     def breaker(self) -> Breaker:
-        return self._limiter.breaker
+        return _StopAwareBreaker(self._limiter.breaker, self._stop_event)
 
     @property
     def in_flight(self) -> int:
@@ -58,6 +58,27 @@ class StoppableLimiter:
             raise StopError(SHUTDOWN)
         with self._limiter.slot():
             yield
+
+
+class _StopAwareBreaker:
+    """The breaker as the engine sees it: after `stop()` asking its state stops the run
+    (a worker waiting for work it cannot claim also ends, instead of waiting forever)."""
+
+    def __init__(self, breaker: Breaker, stopping: threading.Event) -> None:
+        self._breaker = breaker
+        self._stopping = stopping
+
+    @property
+    def state(self) -> str:
+        if self._stopping.is_set():
+            raise StopError(SHUTDOWN)
+        return self._breaker.state
+
+    def success(self) -> None:
+        self._breaker.success()
+
+    def failure(self) -> None:
+        self._breaker.failure()
 
 
 def exports_reader(directory: Path) -> AppointmentsFor:

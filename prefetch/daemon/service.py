@@ -57,6 +57,7 @@ class DaemonService:
         self._interval(self.daemon.sweep, "sweep", s.sweep_seconds, RUNS)
         self._interval(self.daemon.join_running, "join", s.work_poll_seconds, RUNS)
         self._interval(self.reload, "reload", s.reload_seconds, "default")
+        self._interval(self.daemon.maintenance, "maintenance", 3600.0, RUNS)
         self.scheduler.start()
 
     def on_role(self, leader: bool) -> None:

@@ -8,17 +8,20 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import Engine
+
 from prefetch.clock import SYSTEM_CLOCK
 from prefetch.composition import (
     Stores,
+    audit_trust,
     load_credential,
+    make_limiter,
     make_lsp_client,
     make_run_services,
-    make_throttle,
     open_stores,
     require_current_schema,
 )
-from prefetch.daemon.core import Daemon, DaemonTiming, RunResult
+from prefetch.daemon.core import Daemon, DaemonTiming, DailyTask, RunResult
 from prefetch.daemon.http import Check, HealthCheck, OpsServer
 from prefetch.daemon.ledger import SqlRunLedger
 from prefetch.daemon.runner import DaemonRunner, StoppableLimiter, exports_reader
@@ -28,7 +31,11 @@ from prefetch.domain.schedule import Schedule
 from prefetch.leader import leader_lock_for
 from prefetch.metrics import MeteredGateway, Metrics
 from prefetch.ports import Clock
+from prefetch.security.keys import Credential
+from prefetch.security.trust import TrustStore
 from prefetch.settings import Settings
+from prefetch.store.audit_checkpoint import last_checkpoint_time, write_checkpoint
+from prefetch.store.audit_verify import verify_chain
 from prefetch.store.db import is_sqlite
 
 
@@ -102,6 +109,29 @@ def default_checks(daemon: Daemon, ledger: SqlRunLedger) -> dict[str, HealthChec
     }
 
 
+def audit_checkpoint_task(engine: Engine, credential: Credential) -> DailyTask:
+    """Sign the audit chain's head once a day (issue 11), when the last one is 24 h old."""
+
+    def task(now: dt.datetime) -> bool:
+        last = last_checkpoint_time(engine)
+        if last is not None and now - last < dt.timedelta(hours=24):
+            return False
+        write_checkpoint(engine, credential, now=now)
+        return True
+
+    return task
+
+
+def audit_chain_check(engine: Engine, trust: TrustStore | None) -> HealthCheck:
+    """The audit chain from its last signed checkpoint on (`prefetch audit verify --quick`)."""
+
+    def check() -> Check:
+        report = verify_chain(engine, quick=True, trust=trust)
+        return Check(report.ok, report.summary())
+
+    return check
+
+
 def build_daemon(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> DaemonApp:
     """Wire a daemon from settings (nothing starts until `DaemonApp.start`).
 
@@ -112,9 +142,11 @@ def build_daemon(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> DaemonAp
     require_current_schema(stores)
     metrics = Metrics()
     metrics.rate_limit.set(settings.throttle.rate_per_second)
-    limiter = StoppableLimiter(make_throttle(settings))
-    metrics.breaker_from(lambda: limiter.breaker.state)
-    gateway = MeteredGateway(make_lsp_client(settings, load_credential(settings)), metrics)
+    shared = make_limiter(settings, stores, clock)  # one budget for every daemon on the DB
+    metrics.breaker_from(lambda: shared.breaker.state)
+    limiter = StoppableLimiter(shared)
+    credential = load_credential(settings)
+    gateway = MeteredGateway(make_lsp_client(settings, credential), metrics)
     exports = Path(d.exports_dir) if d.exports_dir else settings.data_path / "exports"
     services = make_run_services(settings, stores, gateway, limiter=limiter, clock=clock)
     runner = DaemonRunner(services, limiter, exports_reader(exports))
@@ -143,10 +175,12 @@ def build_daemon(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> DaemonAp
         on_run=on_run,
         on_role=on_role,
         followers_work=not is_sqlite(stores.engine),
+        daily={"audit_checkpoint": audit_checkpoint_task(stores.engine, credential)},
     )
     service = DaemonService(daemon, d)
     holder["service"] = service
     checks = default_checks(daemon, ledger)
+    checks["audit_chain"] = audit_chain_check(stores.engine, audit_trust(settings))
     app = DaemonApp(service=service, ops=None, stores=stores, metrics=metrics, checks=checks)
     if d.http_port:
         app.ops = OpsServer(

@@ -81,7 +81,8 @@ def desk_app(settings: Settings, stores: Stores) -> FastAPI:
     from prefetch.composition import load_credential
     from prefetch.schedule_files import load_schedules
 
-    day = CsvDay(settings.data_path)
+    exports = settings.daemon.exports_dir
+    day = CsvDay(settings.data_path, Path(exports) if exports else settings.data_path / "exports")
     gateway = _LazyGateway(lambda: make_lsp_client(settings, load_credential(settings)))
     try:
         services = make_run_services(settings, stores, gateway)

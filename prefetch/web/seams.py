@@ -42,17 +42,27 @@ AppointmentSlots = Callable[[dt.date], Mapping[str, Sequence[Slot]]]
 
 # ---------------------------------------------------------------- appointment book
 class CsvDay:
-    """SEAM (appointment book): a day's appointments from `appointments-<day>.csv` in the
-    data directory (the EPD export `prefetch run` and the demo read), read once per change."""
+    """SEAM (appointment book): a day's appointments from the EPD's CSV export of the day,
+    `<data_dir>/appointments-<day>.csv` (the demo's) or `<exports_dir>/<day>.csv` (the
+    daemon's), read again only when the file changes."""
 
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
+    def __init__(self, data_dir: Path, exports_dir: Path | None = None) -> None:
+        self.data_dir = data_dir
+        self.exports_dir = exports_dir
         self._cache: dict[dt.date, tuple[float, list[Appointment]]] = {}
+
+    def _path(self, day: dt.date) -> Path | None:
+        candidates = [self.data_dir / f"appointments-{day.isoformat()}.csv"]
+        if self.exports_dir is not None:
+            candidates.append(self.exports_dir / f"{day.isoformat()}.csv")
+        return next((c for c in candidates if c.is_file()), None)
 
     def appointments(self, day: dt.date) -> list[Appointment]:
         from prefetch.sources.csv_source import read_appointments_csv
 
-        path = self.directory / f"appointments-{day.isoformat()}.csv"
+        path = self._path(day)
+        if path is None:
+            return []
         try:
             mtime = path.stat().st_mtime
         except OSError:

@@ -77,6 +77,8 @@ def row_status(item: RunItemRow) -> tuple[Status, str]:
     if state == "retry_wait":
         if item.outcome_code == "PARTIAL":
             return Status.PENDING, "Wachtend: nog niet alle apotheken antwoordden, nieuwe poging"
+        if item.outcome_kind is None:
+            return Status.PENDING, "Wachtend: nieuwe poging volgt"
         return Status.PENDING, "Wachtend: LSP tijdelijk niet bereikbaar, nieuwe poging volgt"
     if kind == "records":
         n = item.dispense_count

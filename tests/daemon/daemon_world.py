@@ -18,7 +18,7 @@ from prefetch.demo.setup import (
     start_simulator,
 )
 from prefetch.domain.localtime import AMSTERDAM
-from prefetch.lspsim.profiles import get_profile
+from prefetch.lspsim.profiles import Profile, get_profile
 from prefetch.lspsim.server import SimulatorServer
 from prefetch.lspsim.world import World
 from prefetch.settings import load_settings
@@ -40,11 +40,17 @@ class DaemonWorld:
 
 
 def make_world(
-    directory: Path, database_url: str, *, patients: int, rate: float, in_flight: int
+    directory: Path,
+    database_url: str,
+    *,
+    patients: int,
+    rate: float,
+    in_flight: int,
+    profile: Profile | None = None,
 ) -> DaemonWorld:
     pki, passphrase = ensure_pki(directory, key_size=2048)
     world = World.generate(5, patients)
-    sim = start_simulator(world, get_profile("ideal"), pki, passphrase).start()
+    sim = start_simulator(world, profile or get_profile("ideal"), pki, passphrase).start()
     schedule = demo_schedule(pki)
     now_local = dt.datetime.now(AMSTERDAM) - dt.timedelta(minutes=2)
     clinic_day = now_local.date() + dt.timedelta(days=1)

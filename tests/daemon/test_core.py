@@ -11,13 +11,15 @@ from pathlib import Path
 
 import pytest
 from daemon_helpers import FakeClock, FlagLock, LedgerRunner, write_schedule
+from structlog.testing import capture_logs
 
-from prefetch.daemon.core import Daemon
+from prefetch.daemon.core import Daemon, RunResult
 from prefetch.daemon.ledger import SqlRunLedger
 from prefetch.daemon.schedules import ScheduleBook
 from prefetch.daemon.timing import fires_between, trigger_for
 from prefetch.domain.localtime import AMSTERDAM
 from prefetch.domain.run import NewItem
+from prefetch.errors import ConfigError
 from prefetch.store.db import make_engine, upgrade
 from prefetch.store.runs import RunRepository
 
@@ -172,3 +174,41 @@ def test_every_daemon_joins_running_runs_unless_sqlite_follower(
     daemon.stop()
     assert runner.stopped.is_set()
     assert daemon.sweep() == [] and daemon.join_running() == []
+
+
+def test_a_failing_day_is_said_once_per_reason(tmp_path: Path, runs: RunRepository) -> None:
+    clock = FakeClock(local(2026, 11, 24, 20, 0))
+    daemon, runner, _ = make_daemon(tmp_path, runs, clock)
+
+    def no_export(schedule: object, day: dt.date) -> RunResult:
+        raise ConfigError("no appointment export for the clinic day", file=f"{day}.csv")
+
+    runner.run_day = no_export  # type: ignore[method-assign, assignment]
+    daemon.poll_leadership()
+    with capture_logs() as logs:
+        for _ in range(3):
+            assert daemon.sweep() == []
+    errors = [e for e in logs if e["event"] == "daemon_run_failed" and e["log_level"] == "error"]
+    assert len(errors) == 1 and "2026-11-25.csv" in errors[0]["reason"]
+
+
+def test_daily_chores_run_on_the_leader_only_when_due(tmp_path: Path, runs: RunRepository) -> None:
+    clock = FakeClock(local(2026, 11, 24, 3, 0))
+    daemon, _, lock = make_daemon(tmp_path, runs, clock, available=False)
+    last: list[dt.datetime] = []
+
+    def checkpoint(now: dt.datetime) -> bool:  # due when the last one is a day old
+        if last and now - last[-1] < dt.timedelta(hours=24):
+            return False
+        last.append(now)
+        return True
+
+    daemon.daily = {"audit_checkpoint": checkpoint}
+    assert daemon.maintenance() == []  # a follower does not
+    lock.available = True
+    daemon.poll_leadership()
+    assert daemon.maintenance() == ["audit_checkpoint"]
+    clock.set(local(2026, 11, 24, 4, 0))
+    assert daemon.maintenance() == []
+    clock.set(local(2026, 11, 25, 3, 0))
+    assert daemon.maintenance() == ["audit_checkpoint"]

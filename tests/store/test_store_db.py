@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -62,6 +63,20 @@ def test_migrated_schema_matches_the_models(migrated_engine: Engine) -> None:
 
 def test_head_revision_is_the_newest_migration() -> None:
     assert head_revision() == HEAD
+
+
+def test_migrations_form_one_chain_with_unique_ids() -> None:
+    """Parallel branches each adding "the next" migration must be re-chained when merged."""
+    from alembic.script import ScriptDirectory
+
+    from prefetch.store.db import alembic_config
+
+    script = ScriptDirectory.from_config(alembic_config())
+    files = sorted(Path(script.versions).glob("[0-9]*.py"))
+    revisions = list(script.walk_revisions())
+    assert len(revisions) == len(files), "a revision id is used by two migration files"
+    assert [r.revision for r in reversed(revisions)] == [f.name[:4] for f in files]
+    assert len(script.get_heads()) == 1
 
 
 def test_downgrade_to_base_and_up_again(migrated_engine: Engine) -> None:

@@ -172,7 +172,8 @@ def seed_day(engine: Engine, *, patients: int = 8, run_id: str = "card:2026-11-2
             dispenses=pairs,
             audit=audit(claimed.bsn, at, kind.value),
         )
-    runs.release_stale(run_id, at + dt.timedelta(seconds=1))  # the rest waits
+    # the rest goes back to the queue, due now (as after a restart)
+    runs.reclaim_expired(run_id, at, max_attempts=99, everything=True)
     with_ids = {i.patient_local_id: i.id for i in runs.items(run_id)}
     return SeededDay(run_id, with_ids)
 

@@ -99,3 +99,15 @@ def test_refetch_needs_a_mandate_on_the_account(demo_desk: DemoDesk) -> None:
     _post(client, f"/patienten/{item}/opnieuw-ophalen")
     assert "uw account heeft geen mandaat" in client.get(f"/patienten/{item}").text
     assert _events(demo_desk, bsn, "refetch") == ["denied"]
+
+
+def test_demo_hands_off_to_the_desk(demo_desk: DemoDesk) -> None:
+    from prefetch.web.compose import demo_handoff
+
+    url = str(demo_desk.stores.engine.url.render_as_string(hide_password=False))
+    lines = demo_handoff(demo_desk.data_dir, url, demo_desk.clinic_day)
+    assert lines[0] == (
+        f"desk: http://127.0.0.1:8080/werklijst?dag={demo_desk.clinic_day.isoformat()}"
+    )
+    assert f"desk sign-in: demo / {demo_desk.password} " in lines[1]
+    assert lines[2] == f"start the desk: prefetch desk --demo {demo_desk.data_dir}"

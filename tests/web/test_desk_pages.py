@@ -34,7 +34,7 @@ def test_worklist_shows_one_row_per_patient_with_status_in_words(
     assert "Overgeslagen: patiënt heeft bezwaar gemaakt" in text
     assert "Overgeslagen: geen BSN bekend" in text
     assert "Mislukt: na" in text
-    assert "Wachtend: in de wachtrij" in text
+    assert "Wachtend: nieuwe poging volgt" in text
     # the run is still running: progress, not "complete"
     assert "Bezig: 5 van 6 patiënten verwerkt" in html
     assert '<progress id="voortgang" max="6" value="5">' in html
