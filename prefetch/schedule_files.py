@@ -55,6 +55,7 @@ class Problem:
     line: int | None
     message: str
     hint: str = ""
+    blocking: bool = True  # False: `schedules check` fails, but a run can still use it
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else str(self.path)
@@ -204,9 +205,15 @@ def check_schedule(
     hours = _span(data["hours"]) if "hours" in data else None
     if "hours" in data and hours is None:
         r.fail("hours", 'hours must look like "08:00-17:00"')
-    if "mandate" not in data:
+    if "mandate" not in data:  # a run stops at the mandate check with its own message
         r.problems.append(
-            Problem(path, None, "missing mandate", "register one with `prefetch mandate register`")
+            Problem(
+                path,
+                None,
+                "missing mandate",
+                "register one with `prefetch mandate register`",
+                blocking=False,
+            )
         )
     elif not isinstance(data["mandate"], str) or not data["mandate"].strip():
         r.fail("mandate", "mandate must be the id of a registered mandate")
@@ -222,7 +229,7 @@ def check_schedule(
         if key in data and not isinstance(data[key], str):
             r.fail(key, f"{key} must be a text")
     values = {k: r.whole(k) for k in ("days_ahead", "look_back_days")}
-    if r.problems or clinician is None:
+    if any(p.blocking for p in r.problems) or clinician is None:
         return None, r.problems
     try:
         schedule = Schedule(
@@ -255,17 +262,23 @@ def check_schedule(
         )
         r.fail(key, exc.message)
         return None, r.problems
-    if dst_hour_runs(schedule):
-        r.fail(
-            "cron" if cron else "run_at",
-            "runs between 02:00 and 03:00, the hour that daylight saving skips or repeats",
-            "choose a time outside 02:00-03:00, e.g. 01:30 or 03:30",
+    if dst_hour_runs(schedule):  # next_runs keeps it safe; the check still refuses it
+        key = "cron" if cron else "run_at"
+        r.problems.append(
+            Problem(
+                path,
+                _line_of(text, key),
+                "runs between 02:00 and 03:00, the hour that daylight saving skips or repeats",
+                "choose a time outside 02:00-03:00, e.g. 01:30 or 03:30",
+                blocking=False,
+            )
         )
     if window and not _inside(run_at, window):
         r.fail(
             "run_window", "the run time is outside run_window", "widen the window or move run_at"
         )
-    return (None if r.problems else schedule), r.problems
+    blocking = any(p.blocking for p in r.problems)
+    return (None if blocking else schedule), r.problems
 
 
 def _inside(when: dt.time, window: tuple[dt.time, dt.time]) -> bool:
@@ -276,8 +289,8 @@ def _inside(when: dt.time, window: tuple[dt.time, dt.time]) -> bool:
 def load_schedule(path: Path, *, known_clinics: Iterable[str] = ()) -> Schedule:
     """Read and validate one schedule file; raise ScheduleError naming file, line and fix."""
     schedule, problems = check_schedule(path, known_clinics=known_clinics)
-    if problems or schedule is None:
-        first = problems[0]
+    if schedule is None:
+        first = next(p for p in problems if p.blocking)
         raise ScheduleError(first.path, first.line, first.message, first.hint)
     return schedule
 
@@ -298,7 +311,7 @@ def check_schedules(
     for path in paths:
         schedule, found = check_schedule(path, known_clinics=known_clinics)
         problems += found
-        if schedule is not None:
+        if schedule is not None and not found:
             valid.append((path, schedule))
     seen: dict[str, Path] = {}
     for path, schedule in valid:
