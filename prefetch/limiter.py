@@ -20,6 +20,7 @@ least the LSP read time-out), so a restart never bursts past the limits.
 
 from __future__ import annotations
 
+import collections
 import os
 import socket
 import threading
@@ -76,7 +77,14 @@ class SharedLimiter:
         )
         self._overloads = OverloadSignals(config.overload_burst)
         self._cond = threading.Condition()
+        # One thread of this process reserves at a time: the others queue here instead of
+        # all asking the database and being told to wait (no thundering herd).
+        self._reserving = threading.Lock()
         self._in_flight = 0
+        self._waiting = 0  # threads of this process waiting for a slot
+        self._released: list[tuple[int, float]] = []  # (lease, when) not yet written
+        self._granted: collections.deque[Reservation] = collections.deque()  # for waiters
+        self._cleaned_at = 0.0
         self._paused_until = 0.0
         self.total_sent = 0
 
@@ -99,6 +107,24 @@ class SharedLimiter:
 
     def _reserve(self) -> Reservation:
         deadline = self._time() + self.config.slot_timeout_seconds
+        with self._cond:
+            self._waiting += 1
+        try:
+            if not self._reserving.acquire(timeout=self.config.slot_timeout_seconds):
+                raise OverloadError("no send slot within the time-out", retry_after=1.0)
+            try:
+                return self._reserve_in_turn(deadline)
+            finally:
+                self._reserving.release()
+        finally:
+            with self._cond:
+                self._waiting -= 1
+
+    def _reserve_in_turn(self, deadline: float) -> Reservation:
+        """Called holding `_reserving`: a slot granted with an earlier batch, or a new
+        batch of as many slots as threads are waiting (one transaction for all)."""
+        if self._granted:
+            return self._granted.popleft()
         while True:
             now = self._time()
             with self._cond:
@@ -106,9 +132,28 @@ class SharedLimiter:
             if local_wait > 0:
                 wait, full = local_wait, False
             else:
-                found = self._store.reserve(self.holder, self._time, self._pacing)
-                if isinstance(found, Reservation):
-                    return found
+                released = self._take_releases()
+                with self._cond:
+                    count = max(1, self._waiting)
+                clean = now - self._cleaned_at >= 1.0
+                try:
+                    found = self._store.reserve(
+                        self.holder,
+                        self._time,
+                        self._pacing,
+                        count=count,
+                        released=released,
+                        clean=clean,
+                    )
+                except StoreError:
+                    with self._cond:  # not written: try again with the next one
+                        self._released[:0] = released
+                    raise
+                if clean:
+                    self._cleaned_at = now
+                if isinstance(found, list):
+                    self._granted.extend(found[1:])
+                    return found[0]
                 wait, full = found.seconds, found.full
             if now + wait > deadline:
                 raise OverloadError("no send slot within the time-out", retry_after=wait)
@@ -137,13 +182,33 @@ class SharedLimiter:
         try:
             yield
         finally:
-            try:
-                self._store.release(reservation.lease_id, self._time())
-            except StoreError:  # the lease expires by itself: counted until then
-                log.warning("limiter_release_failed", lease_id=reservation.lease_id)
-            with self._cond:
-                self._in_flight -= 1
-                self._cond.notify_all()
+            self._release(reservation.lease_id)
+
+    def _release(self, lease_id: int) -> None:
+        """Release a lease: written with this process's next reservation (one transaction
+        for both), or at once when no other query of this process is in flight or waiting.
+        Until it is written the lease counts in flight: late, never early."""
+        with self._cond:
+            self._in_flight -= 1
+            self._released.append((lease_id, self._time()))
+            flush_now = self._in_flight == 0 and self._waiting == 0
+            self._cond.notify_all()
+        if flush_now:
+            self._flush_releases()
+
+    def _take_releases(self) -> list[tuple[int, float]]:
+        with self._cond:
+            taken, self._released = self._released, []
+        return taken
+
+    def _flush_releases(self) -> None:
+        released = self._take_releases()
+        if not released:
+            return
+        try:
+            self._store.release_many(released)
+        except StoreError:  # the leases expire by themselves: counted until then
+            log.warning("limiter_release_failed", leases=len(released))
 
     def _forget(self, lease_id: int) -> None:
         try:

@@ -66,8 +66,8 @@ class ThrottleSettings:
 class RunSettings:
     fresh_hours: float = 12.0  # skip a patient fetched more recently than this
     max_attempts: int = 4  # per patient, for transient failures
-    backoff_base_seconds: float = 30.0
-    backoff_max_seconds: float = 900.0
+    backoff_base_seconds: float = 2.0  # retries interleave with the first pass
+    backoff_max_seconds: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -143,8 +143,8 @@ class EngineConfig:
     application_id: str
     system_uzi: str
     max_attempts: int = 3
-    backoff_base: dt.timedelta = dt.timedelta(seconds=30)
-    backoff_max: dt.timedelta = dt.timedelta(minutes=15)
+    backoff_base: dt.timedelta = dt.timedelta(seconds=2)
+    backoff_max: dt.timedelta = dt.timedelta(minutes=1)
     fresh_for: dt.timedelta = dt.timedelta(hours=12)  # default; a schedule may override
     look_back_days: int = 365  # default; a schedule may override
     workers: int = 4

@@ -19,10 +19,23 @@ step with NTP).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Engine,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session
 
 from prefetch.store._support import Sessions, translate_errors
 from prefetch.store.tables import SendBudgetRow, SendLeaseRow
@@ -64,10 +77,19 @@ class SendBudgetStore:
         self._sessions = Sessions(engine)
 
     def reserve(
-        self, holder: str, clock: Callable[[], float], pacing: Pacing
-    ) -> Reservation | Wait:
-        """A send slot at `send_at >= clock()`, or how long to wait. The time is read once
-        the budget lock is held (waiting for the lock must not make the slot late).
+        self,
+        holder: str,
+        clock: Callable[[], float],
+        pacing: Pacing,
+        *,
+        count: int = 1,
+        released: Sequence[tuple[int, float]] = (),
+        clean: bool = True,
+    ) -> list[Reservation] | Wait:
+        """Up to `count` send slots, paced, at `send_at >= clock()`, or how long to wait.
+        The time is read once the budget lock is held (waiting for the lock must not make
+        the slot late). `released` (lease, when) are released first, in the same
+        transaction; with `clean`, leases that count for nothing any more are deleted.
         Raises StoreUnavailableError / StoreError when the database cannot decide."""
         leases = SendLeaseRow
         with self._sessions.write() as session:
@@ -79,49 +101,76 @@ class SendBudgetStore:
             if paused is None:
                 session.add(SendBudgetRow(id=BUDGET_ID, paused_until=0.0))
                 paused = 0.0
+            self._release(session, released)
             now = clock()
-            # Forget leases that no longer count for anything.
-            session.execute(
-                delete(leases).where(
-                    leases.send_at < now - pacing.window - pacing.interval - 60.0,
-                    or_(leases.released_at.is_not(None), leases.expires_at <= now),
+            if clean:
+                session.execute(
+                    delete(leases).where(
+                        leases.send_at < now - pacing.window - pacing.interval - 60.0,
+                        or_(leases.released_at.is_not(None), leases.expires_at <= now),
+                    )
                 )
-            )
             active = and_(leases.released_at.is_(None), leases.expires_at > now)
             in_flight = session.scalar(select(func.count()).select_from(leases).where(active))
-            if (in_flight or 0) >= pacing.max_in_flight:
+            free = pacing.max_in_flight - (in_flight or 0)
+            if free <= 0:
                 return Wait(seconds=0.05, full=True)
-            recent = list(
+            wanted = max(1, min(count, free, pacing.capacity))
+            last = session.scalar(select(func.max(leases.send_at)))
+            # The sends at positions capacity - wanted + 1 .. capacity, newest first: the
+            # j-th new send must come a window after the one at position capacity - j.
+            first_position = pacing.capacity - wanted + 1
+            older = list(
                 session.scalars(
-                    select(leases.send_at).order_by(leases.send_at.desc()).limit(pacing.capacity)
+                    select(leases.send_at)
+                    .order_by(leases.send_at.desc())
+                    .limit(wanted)
+                    .offset(first_position - 1)
                 )
             )
-            send_at = max(now + pacing.lead, paused)
-            if recent:
-                send_at = max(send_at, recent[0] + pacing.interval)
-            if len(recent) >= pacing.capacity:
-                send_at = max(send_at, recent[-1] + pacing.window)
-            if send_at > now + pacing.horizon:
-                return Wait(seconds=send_at - now - pacing.horizon + pacing.lead, full=False)
-            lease_id = session.execute(
-                insert(leases)
-                .values(
-                    holder=holder,
-                    send_at=send_at,
-                    expires_at=send_at + pacing.lease_seconds,
-                    released_at=None,
-                )
-                .returning(leases.id)
-            ).scalar_one()
-            return Reservation(int(lease_id), send_at)
+            times: list[float] = []
+            at = now
+            for j in range(wanted):
+                at = max(now + pacing.lead, paused)
+                previous = times[-1] if times else last
+                if previous is not None:
+                    at = max(at, previous + pacing.interval)
+                index = pacing.capacity - j - first_position
+                if index < len(older):
+                    at = max(at, older[index] + pacing.window)
+                if at > now + pacing.horizon:
+                    break
+                times.append(at)
+            if not times:
+                return Wait(seconds=at - now - pacing.horizon + pacing.lead, full=False)
+            ids = session.scalars(
+                insert(leases).returning(leases.id, sort_by_parameter_order=True),
+                [
+                    {
+                        "holder": holder,
+                        "send_at": t,
+                        "expires_at": t + pacing.lease_seconds,
+                        "released_at": None,
+                    }
+                    for t in times
+                ],
+            ).all()
+            return [Reservation(int(i), t) for i, t in zip(ids, times, strict=True)]
 
-    def release(self, lease_id: int, now: float) -> None:
-        """The query's answer is in (or it was never sent): it no longer counts in flight."""
+    def release_many(self, released: Sequence[tuple[int, float]]) -> None:
+        """The queries' answers are in: (lease, when) no longer count in flight."""
         with self._sessions.write() as session:
+            self._release(session, released)
+
+    @staticmethod
+    def _release(session: Session, released: Sequence[tuple[int, float]]) -> None:
+        if released:
+            table = cast(Table, SendLeaseRow.__table__)
             session.execute(
-                update(SendLeaseRow)
-                .where(SendLeaseRow.id == lease_id, SendLeaseRow.released_at.is_(None))
-                .values(released_at=now)
+                update(table)
+                .where(table.c.id == bindparam("lease"), table.c.released_at.is_(None))
+                .values(released_at=bindparam("at")),
+                [{"lease": lease, "at": at} for lease, at in released],
             )
 
     def cancel(self, lease_id: int) -> None:

@@ -1,0 +1,75 @@
+"""Throughput against the `realistic` simulator (issue 13 target 1, issue 10 acceptance 5).
+
+2,000 patients, `realistic` at time scale 1, the LSP allowing 20 queries/s and 50 in
+flight, our throttle at the same 20/s and 50: how close the run comes to the bound set by
+the rate, and whether the LSP ever saw more than the rate in a second.
+
+    python bench/throughput.py [--patients 2000] [--rate 20] [--in-flight 50]
+
+Writes bench/results/throughput.json: wall_s, bound_s (patients / rate), queries_sent,
+efficiency (queries_sent / (rate x wall_s)), first_pass_s, peak_in_flight, violations,
+peak_rate_per_s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from simbench import (
+    first_pass_seconds,
+    make_profile,
+    run_day,
+    settings_for,
+    setup,
+    simulator,
+    write_result,
+)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--patients", type=int, default=2000)
+    parser.add_argument("--rate", type=float, default=20.0)
+    parser.add_argument("--in-flight", type=int, default=50)
+    parser.add_argument("--time-scale", type=float, default=1.0)
+    parser.add_argument("--name", default="throughput")
+    args = parser.parse_args()
+
+    bench = setup(args.patients)
+    profile = make_profile(
+        "realistic", time_scale=args.time_scale, rate=args.rate, concurrency=args.in_flight
+    )
+    rate = profile.effective_rate
+    with simulator(bench, profile) as sim:
+        settings = settings_for(bench, sim.url, rate=rate, in_flight=args.in_flight)
+        run = run_day(bench, settings, args.patients)
+        stats, log = sim.stats(), sim.log()
+    sent = int(stats["queries_received"])
+    figures = {
+        "patients": args.patients,
+        "rate_per_s": rate,
+        "in_flight_cap": args.in_flight,
+        "time_scale": args.time_scale,
+        "wall_s": round(run["wall_s"], 2),
+        "bound_s": round(args.patients / rate, 2),
+        "queries_sent": sent,
+        "efficiency": round(sent / (rate * run["wall_s"]), 3),
+        "first_pass_s": round(first_pass_seconds(log), 2),
+        "peak_in_flight": stats["peak_concurrency"],
+        "violations": stats["violations"]["total"],
+        "peak_rate_per_s": stats["peak_rate_per_s"],
+        "refused": sum(stats["refused"].values()),
+        "items_done": run["by_state"].get("done", 0),
+        "items_failed": run["by_state"].get("failed", 0),
+        "stopped": run["stopped"],
+        "client_cpu_ms_per_query": round(1000 * run["cpu_s"] / max(sent, 1), 2),
+    }
+    write_result(args.name, figures)
+    return 0 if figures["violations"] == 0 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
