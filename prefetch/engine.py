@@ -24,8 +24,8 @@ import tenacity
 
 from prefetch.clock import SYSTEM_CLOCK
 from prefetch.domain.eligibility import EligibilityPolicy, Eligible, decide
-from prefetch.domain.outcome import Outcome, OutcomeKind
-from prefetch.domain.people import Appointment, Mandate
+from prefetch.domain.outcome import Outcome, OutcomeKind, SkipReason
+from prefetch.domain.people import Appointment, AppointmentStatus, Mandate
 from prefetch.domain.planning import plan
 from prefetch.domain.run import (
     EngineConfig,
@@ -102,9 +102,14 @@ class Prefetcher:
         existing = (
             self.runs.find_run(schedule.id, clinic_day, kind) if kind == "scheduled" else None
         )
-        items = self._items(schedule, clinic_day, appointments, mandate, now, fresh_for)
+        known = (
+            {i.patient_local_id for i in self.runs.items(existing.id)}
+            if existing is not None
+            else set()
+        )
+        items = self._items(schedule, clinic_day, appointments, mandate, now, fresh_for, known)
         if existing is not None:
-            added, withdrawn = self.runs.extend_run(existing.id, items, now)
+            added, withdrawn = self.runs.extend_run(existing.id, items, now) if items else (0, 0)
             if added or withdrawn:
                 log.info("run_extended", run_id=existing.id, added=added, withdrawn=withdrawn)
             summary = self.runs.summary(existing.id)
@@ -131,14 +136,27 @@ class Prefetcher:
         mandate: Mandate | None,
         now: dt.datetime,
         fresh_for: dt.timedelta | None,
+        known: set[str],
     ) -> list[NewItem]:
-        """One item per planned patient, skipped ones with their reason."""
+        """One item per planned patient, skipped ones with their reason. Patients already
+        in the run (`known`) are only checked for a cancellation since (no store reads)."""
         policy = EligibilityPolicy(
             fresh_for=schedule.fresh_for(self.config.fresh_for) if fresh_for is None else fresh_for
         )
         items: list[NewItem] = []
         for planned in plan(appointments, schedule=schedule, clinic_day=clinic_day):
             patient = planned.patient
+            if patient.local_id in known:
+                if all(a.status is AppointmentStatus.CANCELLED for a in planned.appointments):
+                    items.append(
+                        NewItem(
+                            patient.local_id,
+                            patient.bsn.value if patient.bsn is not None else None,
+                            planned.clinics,
+                            SkipReason.CANCELLED.value,
+                        )
+                    )
+                continue
             last = self.dispenses.last_fetched_at(patient.bsn) if patient.bsn is not None else None
             decision = decide(
                 patient,
