@@ -44,6 +44,20 @@ def settings_or_exit(path: Path | None) -> Settings:
     return settings
 
 
+def ready_settings_or_exit(path: Path | None) -> Settings:
+    """The settings, ready to send to the LSP (no placeholders, certificate files found);
+    else every missing thing on stderr, with its key, and exit 2."""
+    from prefetch.settings import readiness_problems
+
+    settings = settings_or_exit(path)
+    missing = readiness_problems(settings)
+    if missing:
+        for key, message in missing:
+            typer.echo(f"error: {key}: {message}", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    return settings
+
+
 @contextmanager
 def clean_errors() -> Iterator[None]:
     """Turn the product's own errors into one line on stderr and an exit code."""

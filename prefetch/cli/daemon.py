@@ -14,9 +14,14 @@ from types import FrameType
 
 import typer
 
-from prefetch.cli.common import CONFIG_OPTION, EXIT_OK, EXIT_USAGE, clean_errors, settings_or_exit
+from prefetch.cli.common import (
+    CONFIG_OPTION,
+    EXIT_OK,
+    EXIT_USAGE,
+    clean_errors,
+    ready_settings_or_exit,
+)
 from prefetch.logging import configure_logging, get_logger
-from prefetch.settings import readiness_problems
 
 log = get_logger("prefetch.cli.daemon")
 
@@ -30,12 +35,7 @@ def register(app: typer.Typer) -> None:
         from prefetch.daemon.wiring import build_daemon
         from prefetch.errors import StoreUnavailableError
 
-        settings = settings_or_exit(config)
-        missing = readiness_problems(settings)
-        if missing:
-            for key, message in missing:
-                typer.echo(f"error: {key}: {message}", err=True)
-            raise typer.Exit(EXIT_USAGE)
+        settings = ready_settings_or_exit(config)
         configure_logging(settings.logging.level, settings.logging.format)
         # APScheduler tells of every job it runs or skips (every few seconds): keep its
         # errors and its "missed by" warnings, not the chatter; the daemon logs its runs.

@@ -20,12 +20,11 @@ from prefetch.cli.common import (
     EXIT_OK,
     EXIT_USAGE,
     clean_errors,
-    settings_or_exit,
+    ready_settings_or_exit,
 )
 from prefetch.cli.progress import run_progress, summary_table
 from prefetch.domain.localtime import AMSTERDAM
 from prefetch.logging import configure_logging
-from prefetch.settings import readiness_problems
 
 
 def register(app: typer.Typer) -> None:
@@ -54,12 +53,7 @@ def register(app: typer.Typer) -> None:
         from prefetch.schedule_files import load_schedule
         from prefetch.worklist import day_appointments
 
-        settings = settings_or_exit(config)
-        missing = readiness_problems(settings)
-        if missing:
-            for key, message in missing:
-                typer.echo(f"error: {key}: {message}", err=True)
-            raise typer.Exit(EXIT_USAGE)
+        settings = ready_settings_or_exit(config)
         try:
             clinic_day_arg = dt.date.fromisoformat(day) if day else None
         except ValueError:

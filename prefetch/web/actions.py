@@ -6,6 +6,7 @@ Each action is audited under the signed-in user and their mandate, refused or no
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
 
 from prefetch.errors import InvalidValueError
@@ -58,7 +59,8 @@ def actions_router() -> APIRouter:
                     ),
                 )
             return _back(request, item_id, refusal or "")
-        result = desk.refetch(item, run)
+        # the LSP answer takes seconds: wait for it off the event loop
+        result = await run_in_threadpool(desk.refetch, item, run)
         record_access(
             desk.engine,
             actor.event(

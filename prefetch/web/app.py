@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, quote
 
 import jinja2
 from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -119,7 +120,9 @@ def _signin_router() -> APIRouter:
     async def signin(request: Request) -> Response:
         form = await checked_form(request)
         desk = desk_of(request)
-        user = desk.users.authenticate(form.get("gebruikersnaam", ""), form.get("wachtwoord", ""))
+        user = await run_in_threadpool(  # argon2 is slow on purpose: not on the event loop
+            desk.users.authenticate, form.get("gebruikersnaam", ""), form.get("wachtwoord", "")
+        )
         target = safe_next(form.get("next"))
         if user is None:
             error = "Gebruikersnaam of wachtwoord klopt niet."

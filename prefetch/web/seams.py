@@ -221,6 +221,10 @@ class Refetcher:
             return RefetchResult(False, "Opnieuw ophalen kan niet: geen geldig mandaat.")
         except PrefetchError as exc:
             return RefetchResult(False, f"Opnieuw ophalen mislukt: {exc.message}")
+        except OSError as exc:  # e.g. the UZI key file cannot be read
+            return RefetchResult(
+                False, f"Opnieuw ophalen mislukt: {exc.strerror or type(exc).__name__}"
+            )
         if result.stopped:
             return RefetchResult(
                 False, "Opnieuw ophalen mislukt: de run is gestopt.", result.run_id

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import shutil
 from pathlib import Path
 
 from prefetch.composition import open_stores
@@ -47,7 +48,11 @@ def make_world(
     rate: float,
     in_flight: int,
     profile: Profile | None = None,
+    pki_from: Path | None = None,
 ) -> DaemonWorld:
+    if pki_from is not None:  # a PKI made once for the session (keys are slow to make)
+        shutil.copytree(pki_from / "pki", directory / "pki")
+        shutil.copy2(pki_from / "pki.passphrase", directory / "pki.passphrase")
     pki, passphrase = ensure_pki(directory, key_size=2048)
     world = World.generate(5, patients)
     sim = start_simulator(world, profile or get_profile("ideal"), pki, passphrase).start()

@@ -14,9 +14,14 @@ from daemon_world import make_world
 
 
 @pytest.mark.slow
-def test_sqlite_one_daemon_runs_a_second_stands_by(tmp_path: Path) -> None:
+def test_sqlite_one_daemon_runs_a_second_stands_by(tmp_path: Path, dev_pki_dir: Path) -> None:
     world = make_world(
-        tmp_path, f"sqlite:///{tmp_path / 'prefetch.sqlite'}", patients=20, rate=50, in_flight=4
+        tmp_path,
+        f"sqlite:///{tmp_path / 'prefetch.sqlite'}",
+        patients=20,
+        rate=50,
+        in_flight=4,
+        pki_from=dev_pki_dir,
     )
     first = DaemonProcess(world, "first", http_port=free_port())
     second: DaemonProcess | None = None

@@ -42,18 +42,22 @@ def _reap(proc: subprocess.Popen[str]) -> None:
         proc.stdout.close()
 
 
-def _takes_over_after_kill(
-    lock: PostgresLeaderLock | FileLeaderLock, proc: subprocess.Popen[str]
-) -> float:
-    assert not lock.try_acquire()
-    assert f":{proc.pid}" in (lock.holder() or "")
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    started = time.monotonic()
-    while not lock.try_acquire():
-        assert time.monotonic() - started < 30, "leadership not taken over"
-        time.sleep(0.1)
-    return time.monotonic() - started
+def _kill_holder_then_take_over(lock: PostgresLeaderLock | FileLeaderLock, arg: str) -> float:
+    """Another process takes the lock; SIGKILL it; seconds until `lock` is ours."""
+    proc = _holder_process(type(lock).__name__, arg)
+    try:
+        assert not lock.try_acquire()
+        assert f":{proc.pid}" in (lock.holder() or "")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        started = time.monotonic()
+        while not lock.try_acquire():
+            assert time.monotonic() - started < 30, "leadership not taken over"
+            time.sleep(0.1)
+        return time.monotonic() - started
+    finally:
+        _reap(proc)
+        lock.release()
 
 
 def test_file_lock_one_holder_then_the_next(tmp_path: Path) -> None:
@@ -65,13 +69,7 @@ def test_file_lock_one_holder_then_the_next(tmp_path: Path) -> None:
     first.release()
     assert second.try_acquire()
     second.release()
-    proc = _holder_process("FileLeaderLock", f"Path({str(path)!r})")
-    third = FileLeaderLock(path)
-    try:
-        assert _takes_over_after_kill(third, proc) < 2
-    finally:
-        _reap(proc)
-        third.release()
+    assert _kill_holder_then_take_over(FileLeaderLock(path), f"Path({str(path)!r})") < 2
 
 
 @pytest.mark.postgres
@@ -97,13 +95,7 @@ def test_postgres_lock_one_holder_named_and_lost_with_its_session(database_url: 
 @pytest.mark.postgres
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_postgres_lock_taken_over_when_the_holder_process_is_killed(database_url: str) -> None:
-    proc = _holder_process("PostgresLeaderLock", repr(database_url))
-    lock = PostgresLeaderLock(database_url)
-    try:
-        assert _takes_over_after_kill(lock, proc) < 5
-    finally:
-        _reap(proc)
-        lock.release()
+    assert _kill_holder_then_take_over(PostgresLeaderLock(database_url), repr(database_url)) < 5
 
 
 @pytest.mark.postgres

@@ -112,3 +112,19 @@ def test_scheduler_jobs_are_configured_for_the_ledger(tmp_path: Path) -> None:
     service.reload()
     assert [j.id for j in service.scheduler.get_jobs()] == ["schedule:neur"]
     service.scheduler.shutdown(wait=False)
+
+
+def test_daemon_settings_are_checked_with_their_keys(tmp_path: Path) -> None:
+    import pytest
+
+    from prefetch.settings import SettingsProblems, load_settings
+
+    config = tmp_path / "prefetch.toml"
+    config.write_text(
+        '[daemon]\nhttp_port = 70000\nclinic_day_starts = "7am"\nleader_poll_seconds = 120\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(SettingsProblems) as caught:
+        load_settings(config, env={})
+    keys = {key for key, _ in caught.value.problems}
+    assert keys == {"daemon.http_port", "daemon.clinic_day_starts", "daemon.leader_poll_seconds"}

@@ -26,7 +26,7 @@ from prefetch.store.runs import RunRepository
 # leases the run waits for the fixed 10-minute stale time-out.
 LEASES = "lease" in {f.name for f in dataclasses.fields(EngineConfig)}
 PATIENTS = int(os.environ.get("PREFETCH_SCALE_OUT_PATIENTS", "150"))
-RATE = 15.0  # the budget all three daemons share (through the database); the LSP allows 20/s
+RATE = 30.0  # the budget all three daemons share (through the database); the LSP allows 40/s
 IN_FLIGHT = 3
 
 
@@ -45,10 +45,10 @@ def _done(database_url: str, run_id: str) -> int:
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_three_daemons_share_a_run_and_survive_the_leader(
-    tmp_path: Path, database_url: str
+    tmp_path: Path, database_url: str, dev_pki_dir: Path
 ) -> None:
     profile = dataclasses.replace(
-        get_profile("ideal"), rate=RateLimit(max_rate=20.0, max_concurrency=3 * IN_FLIGHT)
+        get_profile("ideal"), rate=RateLimit(max_rate=40.0, max_concurrency=3 * IN_FLIGHT)
     )
     world = make_world(
         tmp_path,
@@ -57,6 +57,7 @@ def test_three_daemons_share_a_run_and_survive_the_leader(
         rate=RATE,
         in_flight=IN_FLIGHT,
         profile=profile,
+        pki_from=dev_pki_dir,
     )
     daemons = [DaemonProcess(world, f"d{k}", http_port=free_port()) for k in range(3)]
     started = time.monotonic()

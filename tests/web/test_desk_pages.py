@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from desk_helpers import BSNS, DAY, SeededDay
 from fastapi.testclient import TestClient
+from fhir.resources.R4B.bundle import Bundle
 from sqlalchemy import Engine
 
 from prefetch.store.audit import AuditLog
@@ -120,6 +121,7 @@ def test_audit_view_and_exports(client_as: Callable[[str], TestClient], seeded: 
     assert any(line["user_id"] == "desk:piet" for line in lines)
     bundle = client.get(f"/patienten/{item}/audit.json").json()
     assert bundle["resourceType"] == "Bundle"
+    Bundle.model_validate(bundle)  # a valid R4 Bundle of valid AuditEvents
     events = [e["resource"] for e in bundle["entry"]]
     assert all(r["resourceType"] == "AuditEvent" for r in events)
     query = next(r for r in events if r["subtype"][0]["code"] == "lsp_query")
