@@ -18,7 +18,7 @@ from prefetch.engine import Prefetcher
 from prefetch.errors import ConfigError
 from prefetch.limiter import SharedLimiter
 from prefetch.lsp.client import LspClient, LspEndpoint
-from prefetch.ports import Clock, LspGateway, RateLimiter
+from prefetch.ports import Clock, LeaderLock, LspGateway, RateLimiter
 from prefetch.run_day import RunServices
 from prefetch.security.keys import Credential, read_passphrase
 from prefetch.security.tls import mtls_session
@@ -28,6 +28,7 @@ from prefetch.store.appointment_book import AppointmentBook
 from prefetch.store.audit import AuditLog
 from prefetch.store.db import current_revision, head_revision, make_engine, upgrade
 from prefetch.store.dispenses import DispenseRepository
+from prefetch.store.locks import SqlLeaderLock
 from prefetch.store.mandates import MandateRepository
 from prefetch.store.objections import ConsentRegister
 from prefetch.store.runs import RunRepository
@@ -135,6 +136,7 @@ def make_run_services(
     trust: TrustStore | None = None,
     limiter: RateLimiter | None = None,
     clock: Clock = SYSTEM_CLOCK,
+    locks: LeaderLock | None = None,
 ) -> RunServices:
     """What `run_schedule_day` needs. `trust` defaults to `[security]`'s UZI trust;
     `limiter` to the send budget shared through the database (`make_limiter`)."""
@@ -147,7 +149,13 @@ def make_run_services(
         trust=trust if trust is not None else trust_store(settings),
         config=engine_config(settings),
         clock=clock,
+        locks=locks,
     )
+
+
+def make_run_locks(stores: Stores) -> SqlLeaderLock:
+    """The named locks on the database: one run per schedule and clinic day."""
+    return SqlLeaderLock(stores.engine)
 
 
 def make_prefetcher(

@@ -185,16 +185,14 @@ class SharedLimiter:
             self._release(reservation.lease_id)
 
     def _release(self, lease_id: int) -> None:
-        """Release a lease: written with this process's next reservation (one transaction
-        for both), or at once when no other query of this process is in flight or waiting.
-        Until it is written the lease counts in flight: late, never early."""
+        """Release a lease at once (other processes may be waiting for the slot), together
+        with any other release of this process not yet written. Until it is written the
+        lease counts in flight: late, never early."""
         with self._cond:
             self._in_flight -= 1
             self._released.append((lease_id, self._time()))
-            flush_now = self._in_flight == 0 and self._waiting == 0
             self._cond.notify_all()
-        if flush_now:
-            self._flush_releases()
+        self._flush_releases()
 
     def _take_releases(self) -> list[tuple[int, float]]:
         with self._cond:

@@ -65,7 +65,7 @@ class ThrottleSettings:
 @dataclass(frozen=True, slots=True)
 class RunSettings:
     fresh_hours: float = 12.0  # skip a patient fetched more recently than this
-    max_attempts: int = 4  # per patient, for transient failures
+    max_attempts: int = 3  # per patient per run (transient failures; at most 3)
     backoff_base_seconds: float = 2.0  # retries interleave with the first pass
     backoff_max_seconds: float = 60.0
 
@@ -280,7 +280,7 @@ def _check(settings: Settings, problems: list[tuple[str, str]]) -> None:
         _bounded(problems, f"lsp.{key}", getattr(lsp, key), 0.1, 600, unit=" seconds")
     _bounded(problems, "lsp.look_back_days", lsp.look_back_days, 1, 3650, unit=" days")
     r = settings.run
-    _bounded(problems, "run.max_attempts", r.max_attempts, 1, 20)
+    _bounded(problems, "run.max_attempts", r.max_attempts, 1, 3)
     _bounded(problems, "run.fresh_hours", r.fresh_hours, 0, 24 * 14, unit=" hours")
     _bounded(
         problems, "run.backoff_base_seconds", r.backoff_base_seconds, 0.1, 3600, unit=" seconds"
