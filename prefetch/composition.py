@@ -18,16 +18,19 @@ from prefetch.engine import Prefetcher
 from prefetch.errors import ConfigError
 from prefetch.limiter import SharedLimiter
 from prefetch.lsp.client import LspClient, LspEndpoint
-from prefetch.ports import Clock, LspGateway, RateLimiter
+from prefetch.ports import Clock, LeaderLock, LspGateway, RateLimiter
 from prefetch.run_day import RunServices
 from prefetch.security.keys import Credential, read_passphrase
 from prefetch.security.tls import mtls_session
 from prefetch.security.trust import TrustStore
 from prefetch.settings import Settings
+from prefetch.store.appointment_book import AppointmentBook
 from prefetch.store.audit import AuditLog
 from prefetch.store.db import current_revision, head_revision, make_engine, upgrade
 from prefetch.store.dispenses import DispenseRepository
+from prefetch.store.locks import SqlLeaderLock
 from prefetch.store.mandates import MandateRepository
+from prefetch.store.objections import ConsentRegister
 from prefetch.store.runs import RunRepository
 from prefetch.throttle import Throttle, ThrottleConfig
 
@@ -39,6 +42,8 @@ class Stores:
     dispenses: DispenseRepository
     audit: AuditLog
     mandates: MandateRepository
+    book: AppointmentBook
+    consent: ConsentRegister
 
 
 def open_stores(settings: Settings, *, migrate: bool = True) -> Stores:
@@ -53,6 +58,8 @@ def open_stores(settings: Settings, *, migrate: bool = True) -> Stores:
         dispenses=DispenseRepository(engine),
         audit=AuditLog(engine),
         mandates=MandateRepository(engine),
+        book=AppointmentBook(engine),
+        consent=ConsentRegister(engine),
     )
 
 
@@ -129,6 +136,7 @@ def make_run_services(
     trust: TrustStore | None = None,
     limiter: RateLimiter | None = None,
     clock: Clock = SYSTEM_CLOCK,
+    locks: LeaderLock | None = None,
 ) -> RunServices:
     """What `run_schedule_day` needs. `trust` defaults to `[security]`'s UZI trust;
     `limiter` to the send budget shared through the database (`make_limiter`)."""
@@ -141,7 +149,13 @@ def make_run_services(
         trust=trust if trust is not None else trust_store(settings),
         config=engine_config(settings),
         clock=clock,
+        locks=locks,
     )
+
+
+def make_run_locks(stores: Stores) -> SqlLeaderLock:
+    """The named locks on the database: one run per schedule and clinic day."""
+    return SqlLeaderLock(stores.engine)
 
 
 def make_prefetcher(

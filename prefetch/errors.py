@@ -48,6 +48,14 @@ class ConfigError(StopError):
     """Settings or a schedule file are invalid. Context names file, key/line and the fix."""
 
 
+class AlreadyRunningError(StopError):
+    """Another process holds the run's lock (exit code 3); `holder` says which."""
+
+    def __init__(self, message: str, *, holder: str, **context: object) -> None:
+        super().__init__(message, holder=holder, **context)
+        self.holder = holder
+
+
 class SecurityError(StopError):
     """A key, certificate or token cannot be used."""
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from prefetch.clock import SYSTEM_CLOCK
-from prefetch.domain.people import Appointment
+from prefetch.domain.people import Appointment, Mandate
 from prefetch.domain.run import (
     EngineConfig,
     ItemState,
@@ -23,12 +23,16 @@ from prefetch.domain.run import (
     RunKind,
     RunReport,
     RunSummary,
+    run_deadline,
+    run_lock_name,
 )
 from prefetch.domain.schedule import Schedule
 from prefetch.engine import Prefetcher
+from prefetch.errors import AlreadyRunningError
 from prefetch.ports import (
     Clock,
     DispenseStore,
+    LeaderLock,
     LspGateway,
     MandateStore,
     RateLimiter,
@@ -36,6 +40,8 @@ from prefetch.ports import (
 )
 from prefetch.security.mandates import check_mandate
 from prefetch.security.trust import TrustStore
+
+LOCK_POLL_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +56,7 @@ class RunServices:
     trust: TrustStore  # UZI trust for the mandate's signature
     config: EngineConfig
     clock: Clock = SYSTEM_CLOCK
+    locks: LeaderLock | None = None  # one scheduled run per schedule and day at a time
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +74,7 @@ class RunRequest:
     fresh_for: dt.timedelta | None = None  # None: the schedule's (or the settings') value
     progress: Callable[[Progress], None] | None = None
     on_stage: Callable[[str], None] | None = None
+    wait_for_lock: bool = False  # another process runs it: wait instead of refusing
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +110,9 @@ def run_schedule_day(services: RunServices, request: RunRequest) -> RunResult:
     """Check the mandate, plan (or resume) the run and work it until it is done.
 
     Raises `MandateError` (nothing planned, nothing sent) when no valid mandate covers the
-    schedule; other `StopError`s stop the run and are reported in `RunResult.stopped`.
+    schedule, and `AlreadyRunningError` when another process runs this schedule's day
+    (unless `wait_for_lock`); other `StopError`s stop the run and are reported in
+    `RunResult.stopped`. A run still working when its window closes ends `incomplete`.
     """
     schedule, config = request.schedule, services.config
     stage = request.on_stage or (lambda _message: None)
@@ -115,6 +125,34 @@ def run_schedule_day(services: RunServices, request: RunRequest) -> RunResult:
         trust=services.trust,
         now=services.clock.now(),
     )
+    lock = run_lock_name(schedule.id, request.clinic_day)
+    locks = services.locks if request.kind is RunKind.SCHEDULED else None
+    if locks is not None:
+        _acquire(locks, lock, services.clock, wait=request.wait_for_lock, on_stage=stage)
+    try:
+        return _run(services, request, mandate, exclusive=locks is not None)
+    finally:
+        if locks is not None:
+            locks.release(lock)
+
+
+def _acquire(
+    locks: LeaderLock, name: str, clock: Clock, *, wait: bool, on_stage: Callable[[str], None]
+) -> None:
+    while not locks.try_acquire(name):
+        holder = locks.holder(name)
+        who = str(holder) if holder is not None else "another process"
+        if not wait:
+            raise AlreadyRunningError(f"already running: {who} holds {name}", holder=who)
+        on_stage(f"waiting for {who} to finish {name}")
+        clock.sleep(LOCK_POLL_SECONDS)
+
+
+def _run(
+    services: RunServices, request: RunRequest, mandate: Mandate | None, *, exclusive: bool
+) -> RunResult:
+    schedule, config = request.schedule, services.config
+    stage = request.on_stage or (lambda _message: None)
     prefetcher = Prefetcher(
         runs=services.runs,
         dispenses=services.dispenses,
@@ -138,6 +176,10 @@ def run_schedule_day(services: RunServices, request: RunRequest) -> RunResult:
         mandate,
         clinic_day=request.clinic_day,
         progress=request.progress,
+        deadline=run_deadline(
+            schedule.run_at, schedule.run_until, request.clinic_day, schedule.days_ahead
+        ),
+        exclusive=exclusive,
     )
     return RunResult(
         run_id=prepared.run_id,

@@ -34,6 +34,7 @@ class HospitalSettings:
     name: str = "Ziekenhuis"
     application_id: str = "0"
     system_uzi: str = "000000000"
+    clinics: tuple[str, ...] = ()  # the poli codes schedules may name; empty: not checked
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +65,7 @@ class ThrottleSettings:
 @dataclass(frozen=True, slots=True)
 class RunSettings:
     fresh_hours: float = 12.0  # skip a patient fetched more recently than this
-    max_attempts: int = 4  # per patient, for transient failures
+    max_attempts: int = 3  # per patient per run (transient failures; at most 3)
     backoff_base_seconds: float = 2.0  # retries interleave with the first pass
     backoff_max_seconds: float = 60.0
 
@@ -125,6 +126,7 @@ class DaemonSettings:
 class Settings:
     data_dir: str = "prefetch-data"
     schedules_dir: str = "schedules"
+    sources_file: str = "config/sources.toml"  # appointment sources (prefetch/sources/config.py)
     hospital: HospitalSettings = field(default_factory=HospitalSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     lsp: LspSettings = field(default_factory=LspSettings)
@@ -278,7 +280,7 @@ def _check(settings: Settings, problems: list[tuple[str, str]]) -> None:
         _bounded(problems, f"lsp.{key}", getattr(lsp, key), 0.1, 600, unit=" seconds")
     _bounded(problems, "lsp.look_back_days", lsp.look_back_days, 1, 3650, unit=" days")
     r = settings.run
-    _bounded(problems, "run.max_attempts", r.max_attempts, 1, 20)
+    _bounded(problems, "run.max_attempts", r.max_attempts, 1, 3)
     _bounded(problems, "run.fresh_hours", r.fresh_hours, 0, 24 * 14, unit=" hours")
     _bounded(
         problems, "run.backoff_base_seconds", r.backoff_base_seconds, 0.1, 3600, unit=" seconds"
@@ -356,13 +358,13 @@ def load_settings(path: Path | None, *, env: Mapping[str, str] | None = None) ->
             raise SettingsProblems(source, [("-", f"not valid TOML: {exc}")]) from None
     problems: list[tuple[str, str]] = []
     top: dict[str, Any] = {}
-    for key in ("data_dir", "schedules_dir"):
+    for key in ("data_dir", "schedules_dir", "sources_file"):
         env_name = f"{ENV_PREFIX}{key}".upper()
         value = env.get(env_name, raw.get(key))
         if value is not None:
             top[key] = _convert(value, str, key, problems)
     for key, value in raw.items():
-        if key in ("data_dir", "schedules_dir"):
+        if key in ("data_dir", "schedules_dir", "sources_file"):
             continue
         if key not in _SECTION_TYPES:
             problems.append((key, f"unknown section (known: {', '.join(sorted(_SECTION_TYPES))})"))

@@ -1,6 +1,7 @@
 """The `prefetch` command line: a thin typer app.
 
-Exit codes: 0 ok; 1 finished with failures; 2 usage or configuration error.
+Exit codes: 0 ok (every item definitive); 1 finished with failures, or incomplete; 2 usage
+or configuration error (also: database unreachable); 3 already running; 4 internal error.
 Each sub-module exposes `register(app)`; this root only wires them together.
 """
 
@@ -22,6 +23,7 @@ app = typer.Typer(
 _SUBCOMMAND_MODULES = (
     "demo",
     "run",
+    "status",
     "config",
     "db",
     "hl7",
@@ -31,6 +33,9 @@ _SUBCOMMAND_MODULES = (
     "desk",
     "daemon",
     "intake",
+    "plan",
+    "consent",
+    "schedules",
     "audit",
 )
 

@@ -20,6 +20,8 @@ from prefetch.cli.common import (
     EXIT_OK,
     EXIT_USAGE,
     clean_errors,
+    database_errors,
+    internal_errors,
     ready_settings_or_exit,
 )
 from prefetch.cli.progress import run_progress, summary_table
@@ -31,25 +33,36 @@ def register(app: typer.Typer) -> None:
     @app.command("run")
     def run_cmd(
         schedule_file: Path = typer.Option(..., "--schedule", help="Schedule file (TOML)."),
-        appointments: Path = typer.Option(
-            ..., "--appointments", help="Appointment export (CSV) of the clinic day."
+        appointments: Path | None = typer.Option(
+            None,
+            "--appointments",
+            help="Export of the clinic day (CSV, HL7v2 or FHIR); default: the appointment book.",
         ),
         day: str | None = typer.Option(
             None, "--day", help="Clinic day YYYY-MM-DD; default: today + days_ahead."
         ),
         config: Path | None = CONFIG_OPTION,
+        wait: bool = typer.Option(
+            False, "--wait", help="If another process runs this day, wait for it instead."
+        ),
     ) -> None:
-        """Prefetch one clinic day for one schedule against the configured LSP."""
+        """Prefetch one clinic day for one schedule against the configured LSP.
+
+        Exit codes: 0 every patient definitive; 1 failures, or incomplete (window closed,
+        run stopped); 2 usage, configuration or database unreachable; 3 already running
+        (the holder is named); 4 internal error (details in <data_dir>/logs).
+        """
         from prefetch.composition import (
             load_credential,
             make_lsp_client,
+            make_run_locks,
             make_run_services,
             open_stores,
             require_current_schema,
         )
         from prefetch.run_day import RunRequest, run_schedule_day
         from prefetch.schedule_files import load_schedule
-        from prefetch.sources.csv_source import read_appointments_csv
+        from prefetch.worklist import day_appointments
 
         settings = ready_settings_or_exit(config)
         try:
@@ -59,17 +72,27 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(EXIT_USAGE) from None
         configure_logging(settings.logging.level, settings.logging.format)
         console = Console()
-        with clean_errors():
+        with (
+            internal_errors(Path(settings.data_dir)),
+            database_errors(settings.database_url),
+            clean_errors(),
+        ):
             schedule = load_schedule(schedule_file)
             now = dt.datetime.now(dt.UTC)
             clinic_day = clinic_day_arg or (
                 now.astimezone(AMSTERDAM).date() + dt.timedelta(days=schedule.days_ahead)
             )
-            appts = read_appointments_csv(appointments)
             stores = open_stores(settings, migrate=False)
             require_current_schema(stores)
+            appts = day_appointments(
+                schedule,
+                clinic_day,
+                book_day=stores.book.day,
+                refusing=stores.consent.refusing,
+                file=appointments,
+            )
             client = make_lsp_client(settings, load_credential(settings))
-            services = make_run_services(settings, stores, client)
+            services = make_run_services(settings, stores, client, locks=make_run_locks(stores))
             with run_progress(console) as (on_stage, on_progress):
                 result = run_schedule_day(
                     services,
@@ -79,6 +102,7 @@ def register(app: typer.Typer) -> None:
                         appointments=appts,
                         progress=on_progress,
                         on_stage=on_stage,
+                        wait_for_lock=wait,
                     ),
                 )
             stores.engine.dispose()
@@ -87,4 +111,6 @@ def register(app: typer.Typer) -> None:
         console.print(f"run id: {result.run_id}")
         if result.stopped:
             console.print(f"run stopped: {result.stopped}")
+        elif result.status == "incomplete":
+            console.print(f"run incomplete: {summary.open} patients left when its window closed")
         raise typer.Exit(EXIT_OK if result.status == "complete" else EXIT_FAILURES)

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from prefetch.domain.bsn import passes_eleven_check
+from prefetch.domain.localtime import AMSTERDAM
 from prefetch.errors import InvalidValueError
 from prefetch.hl7v3.params import requester_roots
 
@@ -184,6 +185,26 @@ class RunReport:
     queried: int = 0
     reclaimed: int = 0  # items in flight of a process that died, taken back at the start
     errors: list[str] = field(default_factory=list)
+
+
+def run_lock_name(schedule_id: str, clinic_day: dt.date) -> str:
+    """The lock that keeps one run per schedule and clinic day at a time."""
+    return f"run:{schedule_id}:{clinic_day.isoformat()}"
+
+
+def run_deadline(
+    run_at: dt.time, run_until: dt.time | None, clinic_day: dt.date, days_ahead: int
+) -> dt.datetime | None:
+    """The end of a run's time window ("not after"), aware UTC, or None without one.
+
+    The window opens at `run_at` (Europe/Amsterdam) `days_ahead` days before the clinic
+    day and closes at the next `run_until` after that (the next day when it is earlier).
+    """
+    if run_until is None:
+        return None
+    opens_on = clinic_day - dt.timedelta(days=days_ahead)
+    closes_on = opens_on if run_until > run_at else opens_on + dt.timedelta(days=1)
+    return dt.datetime.combine(closes_on, run_until, tzinfo=AMSTERDAM).astimezone(dt.UTC)
 
 
 def make_run_id(schedule_id: str, clinic_day: dt.date, kind: str) -> str:

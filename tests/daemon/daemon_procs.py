@@ -49,6 +49,17 @@ class DaemonProcess:
             assert time.monotonic() < deadline, f"no {needle!r}: {self.text()[-2000:]}"
             time.sleep(0.1)
 
+    def events(self) -> list[dict[str, object]]:
+        """The JSON log lines."""
+        found = []
+        for line in self.text().splitlines():
+            if line.startswith("{"):
+                try:
+                    found.append(json.loads(line))
+                except ValueError:
+                    continue
+        return found
+
     def health(self) -> dict[str, object]:
         url = f"http://127.0.0.1:{self.http_port}/health"
         with urllib.request.urlopen(url, timeout=5) as resp:

@@ -15,7 +15,7 @@ from prefetch.domain.coded import Code, Identifier
 from prefetch.domain.dispense import Dispense, Product
 from prefetch.domain.outcome import Outcome, OutcomeKind, SourceAnswer, SourceStatus
 from prefetch.domain.people import Appointment, AppointmentStatus, Patient
-from prefetch.domain.run import EngineConfig
+from prefetch.domain.run import EngineConfig, RunState, run_deadline
 from prefetch.engine import Prefetcher
 from prefetch.errors import StoreUnavailableError
 from prefetch.hl7v3.params import QueryParams
@@ -280,7 +280,7 @@ def test_crash_mid_run_resumes_without_loss(
     runs.start_run(prepared.run_id, clock.now())
     held = runs.claim_next(prepared.run_id, "crashed-worker", clock.now())
     assert held is not None
-    clock.advance(15 * 60)  # longer than stale_after: the worker is gone
+    clock.advance(20)  # longer than the lease (15 s), never renewed: the worker is gone
     report = make(migrated_engine, gateway, clock).execute(
         prepared.run_id, SCHEDULE, MANDATE, clinic_day=DAY
     )
@@ -290,6 +290,59 @@ def test_crash_mid_run_resumes_without_loss(
         [BSNS[0], BSNS[1], BSNS[2], BSNS[4]]
     )
     assert DispenseRepository(migrated_engine).count() == 2
+
+
+def test_a_restart_holding_the_run_lock_reclaims_at_once(
+    migrated_engine: Engine, day: list[Appointment]
+) -> None:
+    gateway = FakeLspGateway()
+    clock = Clock()
+    first = make(migrated_engine, gateway, clock)
+    prepared = first.prepare(SCHEDULE, DAY, day, mandate=MANDATE)
+    runs = RunRepository(migrated_engine)
+    runs.start_run(prepared.run_id, clock.now())
+    assert runs.claim_next(prepared.run_id, "killed", clock.now()) is not None
+    report = make(migrated_engine, gateway, clock).execute(
+        prepared.run_id, SCHEDULE, MANDATE, clinic_day=DAY, exclusive=True
+    )
+    assert report.reclaimed == 1
+    assert report.summary.by_state == {"done": 4, "skipped": 2}
+    assert clock.now() - NOW < dt.timedelta(seconds=15)  # no wait for the lease
+
+
+def test_a_run_past_its_window_ends_incomplete_with_counts(
+    migrated_engine: Engine, day: list[Appointment]
+) -> None:
+    gateway = FakeLspGateway()
+    clock = Clock()
+    engine = make(migrated_engine, gateway, clock)
+    prepared = engine.prepare(SCHEDULE, DAY, day, mandate=MANDATE)
+    report = engine.execute(
+        prepared.run_id, SCHEDULE, MANDATE, clinic_day=DAY, deadline=clock.now()
+    )
+    assert report.incomplete
+    assert report.stopped is None
+    assert gateway.calls == []
+    assert report.summary.by_state == {"pending": 4, "skipped": 2}
+    record = RunRepository(migrated_engine).get_run(prepared.run_id)
+    assert record is not None
+    assert record.state is RunState.INCOMPLETE
+    assert record.counts is not None
+    assert record.counts["by_state"] == {"pending": 4, "skipped": 2}
+    # The next start resumes it.
+    again = engine.execute(prepared.run_id, SCHEDULE, MANDATE, clinic_day=DAY)
+    assert not again.incomplete
+    assert again.summary.by_state == {"done": 4, "skipped": 2}
+
+
+def test_the_window_closes_at_run_until_amsterdam_time() -> None:
+    # Runs at 19:00 the evening before, must be done by 06:00 on the clinic day.
+    end = run_deadline(dt.time(19, 0), dt.time(6, 0), DAY, 1)
+    assert end == dt.datetime(2026, 11, 24, 5, 0, tzinfo=dt.UTC)  # 06:00 CET
+    assert run_deadline(dt.time(19, 0), dt.time(23, 0), DAY, 1) == dt.datetime(
+        2026, 11, 23, 22, 0, tzinfo=dt.UTC
+    )
+    assert run_deadline(dt.time(19, 0), None, DAY, 1) is None
 
 
 def test_schedule_fresh_hours_zero_requeries_a_patient_fetched_an_hour_ago(

@@ -1,0 +1,55 @@
+"""`prefetch status [RUN]`: the latest runs with their state and counts, or one run's
+summary table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from prefetch.cli.common import CONFIG_OPTION, EXIT_OK, database_errors, settings_or_exit
+from prefetch.cli.progress import summary_table
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("status")
+    def status_cmd(
+        run_id: str | None = typer.Argument(None, help="A run id; default: the latest runs."),
+        limit: int = typer.Option(20, "--limit", min=1, help="How many runs to list."),
+        config: Path | None = CONFIG_OPTION,
+    ) -> None:
+        """List runs and their counts (or one run's summary)."""
+        from prefetch.composition import open_stores, require_current_schema
+
+        settings = settings_or_exit(config)
+        console = Console()
+        with database_errors(settings.database_url):
+            stores = open_stores(settings, migrate=False)
+            require_current_schema(stores)
+            if run_id is not None:
+                record = stores.runs.get_run(run_id)
+                if record is None:
+                    typer.echo(f"error: no run {run_id!r} (see `prefetch status`)", err=True)
+                    raise typer.Exit(2)
+                summary = stores.runs.summary(run_id)
+                console.print(summary_table(summary, f"{run_id}: {record.state.value}"))
+                raise typer.Exit(EXIT_OK)
+            runs = stores.runs.list_runs(limit)
+            table = Table(title="runs (newest first)")
+            for column in ("run", "state", "started", "to query", "done", "failed", "open"):
+                table.add_column(column, justify="left" if column in ("run", "state") else "right")
+            for record in runs:
+                summary = stores.runs.summary(record.id)
+                table.add_row(
+                    record.id,
+                    record.state.value,
+                    f"{record.started_at:%Y-%m-%d %H:%M}" if record.started_at else "-",
+                    str(summary.to_query),
+                    str(summary.by_state.get("done", 0)),
+                    str(summary.by_state.get("failed", 0)),
+                    str(summary.open),
+                )
+            stores.engine.dispose()
+        console.print(table if runs else "no runs yet")
