@@ -142,6 +142,9 @@ def fhir_router(engine: Engine, *, clock: Clock = SYSTEM_CLOCK) -> APIRouter:
                     patient_bsn=search.bsn,
                     object_detail={
                         "resource": "MedicationDispense",
+                        "category": ",".join(request.query_params.getlist("category")) or None,
+                        "whenhandedover": " ".join(request.query_params.getlist("whenhandedover"))
+                        or None,
                         "matches": len(matches),
                         "included": len(included),
                     },

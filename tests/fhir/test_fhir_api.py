@@ -142,13 +142,15 @@ def test_whenhandedover(
 
 def test_every_search_is_audited_under_the_token_name(api: tuple[TestClient, str, Engine]) -> None:
     client, token, engine = api
-    get(client, token, **{"patient.identifier": PATIENT})
+    get(client, token, **{"patient.identifier": PATIENT, "category": "373784005"})
     get(client, token, **{"patient.identifier": f"{BSN_SYSTEM}|{OTHER_BSN}"})
     get(client, None, **{"patient.identifier": PATIENT})  # refused: not a read
     [event] = AuditLog(engine).for_patient(BSN)
     assert (event.user_id, event.event_type, event.action.value) == ("epd-test", "fhir_search", "R")
     assert event.occurred_at == NOW
-    assert event.object_detail["matches"] == 46
+    assert event.object_detail["matches"] == 23
+    assert event.object_detail["category"] == "373784005"
+    assert event.object_detail["whenhandedover"] is None
     [other] = AuditLog(engine).for_patient(OTHER_BSN)  # nothing found is still a read
     assert other.object_detail["matches"] == 0
 
