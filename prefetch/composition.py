@@ -24,11 +24,13 @@ from prefetch.security.keys import Credential, read_passphrase
 from prefetch.security.tls import mtls_session
 from prefetch.security.trust import TrustStore
 from prefetch.settings import Settings
+from prefetch.store.appointment_book import AppointmentBook
 from prefetch.store.audit import AuditLog
 from prefetch.store.db import current_revision, head_revision, make_engine, upgrade
 from prefetch.store.dispenses import DispenseRepository
 from prefetch.store.locks import SqlLeaderLock
 from prefetch.store.mandates import MandateRepository
+from prefetch.store.objections import ConsentRegister
 from prefetch.store.runs import RunRepository
 from prefetch.throttle import Throttle, ThrottleConfig
 
@@ -40,6 +42,8 @@ class Stores:
     dispenses: DispenseRepository
     audit: AuditLog
     mandates: MandateRepository
+    book: AppointmentBook
+    consent: ConsentRegister
 
 
 def open_stores(settings: Settings, *, migrate: bool = True) -> Stores:
@@ -54,6 +58,8 @@ def open_stores(settings: Settings, *, migrate: bool = True) -> Stores:
         dispenses=DispenseRepository(engine),
         audit=AuditLog(engine),
         mandates=MandateRepository(engine),
+        book=AppointmentBook(engine),
+        consent=ConsentRegister(engine),
     )
 
 

@@ -169,6 +169,14 @@ class RunStore(Protocol):
         created), or None."""
         ...
 
+    def extend_run(self, run_id: str, items: Sequence[NewItem], at: dt.datetime) -> tuple[int, int]:
+        """A later export of the same clinic day: add the items of patients not yet in the
+        run (a finished run is planned again so that they are queried; those already in
+        it are left alone), and skip as `cancelled` the pending items whose patient is now
+        cancelled (`skip_reason == "cancelled"` in `items`). Returns (added, withdrawn).
+        An aborted run is not changed."""
+        ...
+
     def start_run(self, run_id: str, at: dt.datetime) -> None:
         """planned or incomplete -> running (started_at = at the first time). A running
         run stays running (resume); a finished or aborted run raises StopError."""

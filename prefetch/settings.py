@@ -34,6 +34,7 @@ class HospitalSettings:
     name: str = "Ziekenhuis"
     application_id: str = "0"
     system_uzi: str = "000000000"
+    clinics: tuple[str, ...] = ()  # the poli codes schedules may name; empty: not checked
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +137,7 @@ class RetentionSettings:
 class Settings:
     data_dir: str = "prefetch-data"
     schedules_dir: str = "schedules"
+    sources_file: str = "config/sources.toml"  # appointment sources (prefetch/sources/config.py)
     hospital: HospitalSettings = field(default_factory=HospitalSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     lsp: LspSettings = field(default_factory=LspSettings)
@@ -376,13 +378,13 @@ def load_settings(path: Path | None, *, env: Mapping[str, str] | None = None) ->
             raise SettingsProblems(source, [("-", f"not valid TOML: {exc}")]) from None
     problems: list[tuple[str, str]] = []
     top: dict[str, Any] = {}
-    for key in ("data_dir", "schedules_dir"):
+    for key in ("data_dir", "schedules_dir", "sources_file"):
         env_name = f"{ENV_PREFIX}{key}".upper()
         value = env.get(env_name, raw.get(key))
         if value is not None:
             top[key] = _convert(value, str, key, problems)
     for key, value in raw.items():
-        if key in ("data_dir", "schedules_dir"):
+        if key in ("data_dir", "schedules_dir", "sources_file"):
             continue
         if key not in _SECTION_TYPES:
             problems.append((key, f"unknown section (known: {', '.join(sorted(_SECTION_TYPES))})"))

@@ -33,6 +33,9 @@ _SUBCOMMAND_MODULES = (
     "desk",
     "daemon",
     "intake",
+    "plan",
+    "consent",
+    "schedules",
     "audit",
     "purge",
 )

@@ -33,8 +33,10 @@ def register(app: typer.Typer) -> None:
     @app.command("run")
     def run_cmd(
         schedule_file: Path = typer.Option(..., "--schedule", help="Schedule file (TOML)."),
-        appointments: Path = typer.Option(
-            ..., "--appointments", help="Appointment export (CSV) of the clinic day."
+        appointments: Path | None = typer.Option(
+            None,
+            "--appointments",
+            help="Export of the clinic day (CSV, HL7v2 or FHIR); default: the appointment book.",
         ),
         day: str | None = typer.Option(
             None, "--day", help="Clinic day YYYY-MM-DD; default: today + days_ahead."
@@ -60,7 +62,7 @@ def register(app: typer.Typer) -> None:
         )
         from prefetch.run_day import RunRequest, run_schedule_day
         from prefetch.schedule_files import load_schedule
-        from prefetch.sources.csv_source import read_appointments_csv
+        from prefetch.worklist import day_appointments
 
         settings = ready_settings_or_exit(config)
         try:
@@ -80,9 +82,15 @@ def register(app: typer.Typer) -> None:
             clinic_day = clinic_day_arg or (
                 now.astimezone(AMSTERDAM).date() + dt.timedelta(days=schedule.days_ahead)
             )
-            appts = read_appointments_csv(appointments)
             stores = open_stores(settings, migrate=False)
             require_current_schema(stores)
+            appts = day_appointments(
+                schedule,
+                clinic_day,
+                book_day=stores.book.day,
+                refusing=stores.consent.refusing,
+                file=appointments,
+            )
             client = make_lsp_client(settings, load_credential(settings))
             services = make_run_services(settings, stores, client, locks=make_run_locks(stores))
             with run_progress(console) as (on_stage, on_progress):

@@ -173,6 +173,34 @@ class RunRepository:
             )
             return _run(row) if row is not None else None
 
+    def extend_run(self, run_id: str, items: Sequence[NewItem], at: dt.datetime) -> tuple[int, int]:
+        with self._sessions.write() as session:
+            run = session.get(RunRow, run_id, with_for_update=True)
+            if run is None:
+                raise StopError("unknown run", run_id=run_id)
+            if run.state == RunState.ABORTED.value:
+                return 0, 0
+            known = {
+                row.patient_local_id: row
+                for row in session.scalars(select(RunItemRow).where(RunItemRow.run_id == run_id))
+            }
+            new = [i for i in items if i.patient_local_id not in known]
+            if new:
+                session.execute(insert(RunItemRow), [_new_item_row(run_id, i, at) for i in new])
+            withdrawn = 0
+            for item in items:
+                row = known.get(item.patient_local_id)
+                open_states = (ItemState.PENDING.value, ItemState.RETRY_WAIT.value)
+                if row is not None and item.skip_reason == "cancelled" and row.state in open_states:
+                    row.state = ItemState.SKIPPED.value
+                    row.skip_reason = item.skip_reason
+                    row.updated_at = at
+                    withdrawn += 1
+            if any(i.skip_reason is None for i in new) and run.state == RunState.FINISHED.value:
+                run.state = RunState.PLANNED.value  # new patients to query: work it again
+                run.finished_at = None
+            return len(new), withdrawn
+
     def start_run(self, run_id: str, at: dt.datetime) -> None:
         with self._sessions.write() as session:
             row = session.get(RunRow, run_id, with_for_update=True)

@@ -215,6 +215,44 @@ class MandateRow(Base):
     revoked_at: Mapped[dt.datetime | None]
 
 
+class BookRow(Base):
+    """The appointment book: the latest state of each appointment, per source and id."""
+
+    __tablename__ = "appointment_book"
+    __table_args__ = (
+        Index(None, "clinic", "start_at"),
+        Index(None, "bsn"),
+    )
+
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    appointment_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    version: Mapped[dt.datetime | None]  # the sender's time of the change, when it says
+    start_at: Mapped[dt.datetime]
+    end_at: Mapped[dt.datetime | None]
+    clinic: Mapped[str] = mapped_column(String(256))
+    agenda: Mapped[str | None] = mapped_column(String(256))
+    appointment_type: Mapped[str] = mapped_column(String(256))
+    patient_local_id: Mapped[str] = mapped_column(String(256))
+    bsn: Mapped[str | None] = mapped_column(String(9))
+    bsn_verified: Mapped[bool]
+    bsn_invalid: Mapped[bool]
+    consent: Mapped[str] = mapped_column(String(16))
+    clinician_uzi: Mapped[str | None] = mapped_column(String(256))
+    updated_at: Mapped[dt.datetime]
+
+
+class ObjectionRow(Base):
+    """The local objection register: a patient who refused LSP queries here."""
+
+    __tablename__ = "objections"
+
+    bsn: Mapped[str] = mapped_column(String(9), primary_key=True)
+    reason: Mapped[str] = mapped_column(Text)
+    recorded_at: Mapped[dt.datetime]
+    recorded_by: Mapped[str] = mapped_column(String(128))
+
+
 DESK_ROLES = ("assistant", "polimanager", "administrator")
 
 

@@ -1,11 +1,8 @@
-import datetime as dt
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from prefetch.cli import app
-from prefetch.cli.config import next_run
 
 runner = CliRunner()
 ROOT = Path(__file__).parents[2]
@@ -60,46 +57,3 @@ def test_config_check_unreadable_files(tmp_path: Path) -> None:
     result = runner.invoke(app, ["config", "check", "--config", str(latin)])
     assert result.exit_code == 2
     assert "not UTF-8" in result.output
-
-
-def test_schedules_check_ok_and_error_with_line(tmp_path: Path) -> None:
-    good = ROOT / "schedules" / "cardiologie.toml"
-    result = runner.invoke(app, ["schedules", "check", str(good)])
-    assert result.exit_code == 0, result.output
-    assert "next run" in result.output
-    bad = tmp_path / "derm.toml"
-    bad.write_text(good.read_text().replace('run_at = "19:00"', 'run_at = "7pm"'))
-    result = runner.invoke(app, ["schedules", "check", str(bad)])
-    assert result.exit_code == 2
-    line = next(i for i, text in enumerate(bad.read_text().splitlines(), 1) if "run_at" in text)
-    assert f"{bad}:{line}: run_at must be a local time" in result.output
-
-
-def test_next_run_across_dst() -> None:
-    # Saturday before the autumn change, 20:00 local: the next 19:00 is Sunday 19:00 CET.
-    now = dt.datetime(2026, 10, 24, 18, 0, tzinfo=dt.UTC)
-    when = next_run(dt.time(19, 0), now)
-    assert when.date() == dt.date(2026, 10, 25)
-    assert when.utcoffset() == dt.timedelta(hours=1)
-
-
-@pytest.mark.parametrize(
-    ("value", "message"),
-    [
-        ("true", "fresh_hours must be a number of hours"),
-        ("-1", "fresh_hours must be between 0 and 336"),
-        ("400", "fresh_hours must be between 0 and 336"),
-    ],
-)
-def test_schedules_check_refuses_a_fresh_hours_without_meaning(
-    tmp_path: Path, value: str, message: str
-) -> None:
-    good = ROOT / "schedules" / "cardiologie.toml"
-    bad = tmp_path / "card.toml"
-    text = good.read_text()
-    bad.write_text(text.replace("fresh_hours = 12 ", f"fresh_hours = {value} "))
-    assert bad.read_text() != text
-    result = runner.invoke(app, ["schedules", "check", str(bad)])
-    assert result.exit_code == 2
-    line = next(i for i, t in enumerate(bad.read_text().splitlines(), 1) if "fresh_hours" in t)
-    assert f"{bad}:{line}: {message}" in result.output

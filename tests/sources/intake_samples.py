@@ -15,6 +15,7 @@ def siu(
     control: str = "MSG0001",
     sent: str = "20261123120000+0100",
     start: str = "20261124093000",
+    end: str = "20261124094500",
     bsn: str = BSN,
     charset: str = "8859/1",
     agenda: str = "Spreekuur Müller",
@@ -26,7 +27,7 @@ def siu(
         f"MSH|^~\\&|EPD|HOSP|PREFETCH|HOSP|{sent}||SIU^{event}^SIU_{event}|{control}|P|2.5"
         f"||||||{charset}",
         f"SCH|P{appt}^EPD|{appt}^EPD|||||NP^Nieuw patient|NP^Nieuw patient|||"
-        f"^^^{start}^20261124094500||||||||||||||{status}",
+        f"^^^{start}^{end}||||||||||||||{status}",
         f"PID|1||{OTHER_VALID}^^^HOSP^PI~{bsn}^^^NLMINBIZA^NNNLD||Jansen^Jan||19700101|M",
         "PV1|1|O|CARD",
         "RGS|1",

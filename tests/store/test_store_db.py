@@ -21,7 +21,7 @@ from prefetch.store.records import NewItem
 from prefetch.store.runs import RunRepository
 from prefetch.store.tables import Base, RunItemRow, RunRow
 
-HEAD = "0008"
+HEAD = "0009"
 TABLES = {
     "runs",
     "run_items",
@@ -29,6 +29,8 @@ TABLES = {
     "audit_log",
     "audit_checkpoints",
     "mandates",
+    "appointment_book",
+    "objections",
     "locks",
     "desk_users",
     "send_budget",
