@@ -7,8 +7,8 @@ these, so switching to the delivered part is a change in this one file:
   appointment CSV of the day (`appointments-<day>.csv` in the data directory).
 - SEAM audit (privacy issue): `record_access` writes a page view or an action through the
   store's audit insert; `audit_for_patient` reads the patient's rows.
-- SEAM consent register (intake issue): `record_objection` / `objection_recorded` keep a
-  recorded objection as an audit row of type `consent_refused`.
+- consent: `record_objection` / `objection_recorded` use the objection register
+  (`prefetch.store.objections.ConsentRegister`), which the nightly run's eligibility reads.
 - run use case: `Refetcher` runs the schedule's day for one patient through
   `run_schedule_day` (a manual run, fresh_for 0, the mandate checked).
 """
@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from prefetch.domain.bsn import Bsn
 from prefetch.domain.localtime import AMSTERDAM
@@ -32,8 +32,9 @@ from prefetch.errors import MandateError, PrefetchError
 from prefetch.run_day import RunRequest, RunResult
 from prefetch.store.audit import AuditLog
 from prefetch.store.desk_users import DeskUser
+from prefetch.store.objections import ConsentRegister
 from prefetch.store.records import AuditAction, AuditEvent
-from prefetch.store.tables import AuditRow, RunItemRow, RunRow
+from prefetch.store.tables import RunItemRow, RunRow
 from prefetch.web.worklist import Slot
 
 SOURCE_SYSTEM = "prefetch/desk"
@@ -142,8 +143,14 @@ def audit_for_patient(engine: Engine, bsn: str) -> list[AuditEvent]:
 
 
 # ---------------------------------------------------------------- consent
+DESK_OBJECTION = "vastgelegd aan de balie"
+
+
 def record_objection(engine: Engine, actor: Actor, bsn: str, *, now: dt.datetime) -> None:
-    """SEAM (consent register): the patient objects to LSP queries from now on."""
+    """The patient objects to LSP queries from now on: into the objection register that the
+    nightly run's eligibility reads (its own audit row), plus the desk's action row with the
+    signed-in user's role and mandate."""
+    ConsentRegister(engine).refuse(bsn, reason=DESK_OBJECTION, user=actor.user_id, now=now)
     record_access(
         engine,
         actor.event(
@@ -158,16 +165,8 @@ def record_objection(engine: Engine, actor: Actor, bsn: str, *, now: dt.datetime
 
 
 def objection_recorded(engine: Engine, bsn: str) -> bool:
-    """SEAM (consent register): has an objection been recorded for this patient?"""
-    from prefetch.store._support import Sessions
-
-    with Sessions(engine).read() as session:
-        found = session.scalar(
-            select(AuditRow.id)
-            .where(AuditRow.patient_bsn == bsn, AuditRow.event_type == "consent_refused")
-            .limit(1)
-        )
-    return found is not None
+    """Is an objection recorded for this patient in the register?"""
+    return bool(ConsentRegister(engine).refusing([bsn]))
 
 
 # ---------------------------------------------------------------- re-fetch

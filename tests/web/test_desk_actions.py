@@ -79,6 +79,9 @@ def test_objection_blocks_refetch_and_skipped_patients_are_not_asked(demo_desk: 
     assert len(_events(demo_desk, bsn, "lsp_query")) == queries
     assert _events(demo_desk, bsn, "refetch") == ["denied"]
     assert _events(demo_desk, bsn, "consent_refused") == ["success"]
+    # the objection is in the register the nightly run reads: the patient is skipped from now on
+    assert demo_desk.stores.consent.refusing([bsn]) == {bsn}
+    assert _events(demo_desk, bsn, "objection_recorded") == ["success"]
     skipped, _ = _pick(demo_desk, Status.SKIPPED)
     _post(client, f"/patienten/{skipped}/opnieuw-ophalen")
     assert "Opnieuw ophalen kan niet" in client.get(f"/patienten/{skipped}").text
