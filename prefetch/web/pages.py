@@ -11,11 +11,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 
+from prefetch.audit_report import audit_bundle, audit_csv
 from prefetch.domain.localtime import AMSTERDAM
 from prefetch.store.desk_users import DeskRole, DeskUser
 from prefetch.store.records import AuditAction
 from prefetch.web.app import desk_of, render
-from prefetch.web.audit_export import audit_csv, audit_rows, fhir_audit_bundle
+from prefetch.web.audit_export import audit_rows
 from prefetch.web.auth import Forbidden, require_role, signed_in
 from prefetch.web.labels import REFETCH_BLOCKED, Status
 from prefetch.web.patient import PatientView
@@ -144,7 +145,7 @@ def pages_router() -> APIRouter:
             )
         if fmt == "fhir":
             return JSONResponse(
-                fhir_audit_bundle(events, now=desk.clock()),
+                audit_bundle(events, now=desk.clock()),
                 media_type="application/fhir+json",
                 headers={"Content-Disposition": f'attachment; filename="{name}.json"'},
             )
