@@ -1,5 +1,6 @@
 """`prefetch status [RUN]`: the latest runs with their state and counts, or one run's
-summary table."""
+summary table; and the audit chain's state (a quick verification from the last signed
+checkpoint on; exit 1 when it is broken)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from prefetch.cli.common import CONFIG_OPTION, EXIT_OK, database_errors, settings_or_exit
+from prefetch.cli.common import (
+    CONFIG_OPTION,
+    EXIT_FAILURES,
+    EXIT_OK,
+    database_errors,
+    settings_or_exit,
+)
 from prefetch.cli.progress import summary_table
 
 
@@ -21,7 +28,8 @@ def register(app: typer.Typer) -> None:
         config: Path | None = CONFIG_OPTION,
     ) -> None:
         """List runs and their counts (or one run's summary)."""
-        from prefetch.composition import open_stores, require_current_schema
+        from prefetch.composition import audit_trust, open_stores, require_current_schema
+        from prefetch.store.audit_verify import verify_chain
 
         settings = settings_or_exit(config)
         console = Console()
@@ -36,6 +44,7 @@ def register(app: typer.Typer) -> None:
                 summary = stores.runs.summary(run_id)
                 console.print(summary_table(summary, f"{run_id}: {record.state.value}"))
                 raise typer.Exit(EXIT_OK)
+            chain = verify_chain(stores.engine, quick=True, trust=audit_trust(settings))
             runs = stores.runs.list_runs(limit)
             table = Table(title="runs (newest first)")
             for column in ("run", "state", "started", "to query", "done", "failed", "open"):
@@ -53,3 +62,6 @@ def register(app: typer.Typer) -> None:
                 )
             stores.engine.dispose()
         console.print(table if runs else "no runs yet")
+        typer.echo(chain.summary(), err=not chain.ok)
+        if not chain.ok:
+            raise typer.Exit(EXIT_FAILURES)

@@ -36,6 +36,27 @@ def test_verify_says_ok_then_names_the_changed_row(
         engine.dispose()
 
 
+def test_status_says_the_audit_chain_is_ok_or_broken(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PREFETCH_DATABASE_URL", database_url)
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    try:
+        log = AuditLog(engine)
+        for _ in range(2):
+            log.append(event())
+        result = runner.invoke(app, ["status"])
+        assert result.exit_code == 0, result.output
+        assert "audit chain ok: 2 rows checked" in result.output
+        as_owner_without_guards(engine, "DELETE FROM audit_log WHERE id = 1")
+        result = runner.invoke(app, ["status"])
+        assert result.exit_code == 1
+        assert "audit chain BROKEN" in result.output
+    finally:
+        engine.dispose()
+
+
 def test_verify_on_a_database_not_migrated_exits_2(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'empty.sqlite'}"
     result = runner.invoke(app, ["audit", "verify"], env={"PREFETCH_DATABASE_URL": url})
