@@ -107,7 +107,23 @@ class Prefetcher:
             if existing is not None
             else set()
         )
-        items = self._items(schedule, clinic_day, appointments, mandate, now, fresh_for, known)
+        # One query per patient per night: a patient another schedule's run of this clinic
+        # day already queries is `duplicate` here (unless this run is forced, fresh_for set).
+        earlier = (
+            {
+                f"bsn:{bsn}": other
+                for bsn, other in self.runs.queried_elsewhere(
+                    clinic_day,
+                    schedule.id,
+                    (a.patient.bsn.value for a in appointments if a.patient.bsn is not None),
+                ).items()
+            }
+            if fresh_for is None
+            else {}
+        )
+        items = self._items(
+            schedule, clinic_day, appointments, mandate, now, fresh_for, known, earlier
+        )
         if existing is not None:
             added, withdrawn = self.runs.extend_run(existing.id, items, now) if items else (0, 0)
             if added or withdrawn:
@@ -137,6 +153,7 @@ class Prefetcher:
         now: dt.datetime,
         fresh_for: dt.timedelta | None,
         known: set[str],
+        earlier: dict[str, str],
     ) -> list[NewItem]:
         """One item per planned patient, skipped ones with their reason. Patients already
         in the run (`known`) are only checked for a cancellation since (no store reads)."""
@@ -166,6 +183,8 @@ class Prefetcher:
                 now=now,
                 last_fetched_at=last,
                 mandate=mandate,
+                earlier=earlier,
+                key=planned.key,
             )
             items.append(
                 NewItem(

@@ -21,7 +21,7 @@ transaction, so a failure leaves nothing half written.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -276,6 +276,14 @@ class RunStore(Protocol):
 
     def items(self, run_id: str) -> list[ItemRecord]:
         """All items of the run, in insertion order."""
+        ...
+
+    def queried_elsewhere(
+        self, clinic_day: dt.date, schedule_id: str, bsns: Iterable[str]
+    ) -> dict[str, str]:
+        """BSN -> the id of another schedule whose scheduled run for the same clinic day
+        queries (or queried) that patient; the run created first wins. One query per
+        patient per night across overlapping schedules (eligibility's `duplicate`)."""
         ...
 
 

@@ -7,7 +7,7 @@ audit row.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, and_, func, insert, or_, select
@@ -32,6 +32,8 @@ from prefetch.store.records import (
     RunSummary,
 )
 from prefetch.store.tables import RunItemRow, RunRow
+
+_IN_CHUNK = 500  # BSNs per IN (...) list
 
 DEFAULT_LEASE = dt.timedelta(seconds=15)
 
@@ -172,6 +174,30 @@ class RunRepository:
                 .limit(1)
             )
             return _run(row) if row is not None else None
+
+    def queried_elsewhere(
+        self, clinic_day: dt.date, schedule_id: str, bsns: Iterable[str]
+    ) -> dict[str, str]:
+        wanted = sorted(set(bsns))
+        found: dict[str, str] = {}
+        with self._sessions.read() as session:
+            for start in range(0, len(wanted), _IN_CHUNK):
+                rows = session.execute(
+                    select(RunItemRow.bsn, RunRow.schedule_id)
+                    .join(RunRow, RunRow.id == RunItemRow.run_id)
+                    .where(
+                        RunRow.clinic_day == clinic_day,
+                        RunRow.kind == RunKind.SCHEDULED.value,
+                        RunRow.schedule_id != schedule_id,
+                        RunItemRow.skip_reason.is_(None),
+                        RunItemRow.bsn.in_(wanted[start : start + _IN_CHUNK]),
+                    )
+                    .order_by(RunRow.created_at, RunRow.id)
+                )
+                for bsn, other in rows:
+                    if bsn is not None:
+                        found.setdefault(bsn, other)
+        return found
 
     def extend_run(self, run_id: str, items: Sequence[NewItem], at: dt.datetime) -> tuple[int, int]:
         with self._sessions.write() as session:

@@ -69,7 +69,8 @@ def records(*exts: str) -> Outcome:
 
 def appointment(n: int, bsn: str | None, clinic: str = "CARD", **kw: object) -> Appointment:
     patient = Patient(local_id=f"P{n}", bsn=Bsn(bsn) if bsn else None, bsn_verified=True)
-    start = dt.datetime(2026, 11, 24, 9, n, tzinfo=dt.UTC)
+    day = kw.get("day", dt.date(2026, 11, 24))
+    start = dt.datetime.combine(day, dt.time(9, n), tzinfo=dt.UTC)  # type: ignore[arg-type]
     return Appointment(
         id=f"A{n}-{clinic}",
         patient=patient,
@@ -352,11 +353,13 @@ def test_schedule_fresh_hours_zero_requeries_a_patient_fetched_an_hour_ago(
     gateway = FakeLspGateway({BSNS[0]: [records("d1"), records("d1")]})
     clock = Clock()
     engine = make(migrated_engine, gateway, clock)
-    first = engine.prepare(SCHEDULE, DAY, [appointment(1, BSNS[0])], mandate=MANDATE)
-    engine.execute(first.run_id, SCHEDULE, MANDATE, clinic_day=DAY)
+    # fetched an hour ago for the next clinic day (the same night's query would make the
+    # later schedule's a `duplicate` instead: see the test below)
+    later = DAY + dt.timedelta(days=1)
+    first = engine.prepare(SCHEDULE, later, [appointment(1, BSNS[0], day=later)], mandate=MANDATE)
+    engine.execute(first.run_id, SCHEDULE, MANDATE, clinic_day=later)
     assert gateway.calls_for(BSNS[0]) == 1
     clock.advance(3600)
-    # Other schedules covering the same day: separate runs, so freshness decides.
     both = dataclasses.replace(MANDATE, schedules=frozenset({"card-default", "card-eager"}))
     default = dataclasses.replace(SCHEDULE, id="card-default")
     default_run = engine.prepare(default, DAY, [appointment(1, BSNS[0])], mandate=both)
@@ -366,6 +369,29 @@ def test_schedule_fresh_hours_zero_requeries_a_patient_fetched_an_hour_ago(
     assert (again.planned, again.to_query) == (1, 1)
     engine.execute(again.run_id, eager, both, clinic_day=DAY)
     assert gateway.calls_for(BSNS[0]) == 2
+
+
+def test_overlapping_schedules_query_a_patient_once_the_second_points_at_the_first(
+    migrated_engine: Engine,
+) -> None:
+    gateway = FakeLspGateway({BSNS[0]: [records("d1")], BSNS[1]: [records("d2")]})
+    engine = make(migrated_engine, gateway, Clock())
+    both = dataclasses.replace(MANDATE, schedules=frozenset({"card", "int"}))
+    card = dataclasses.replace(SCHEDULE, id="card")
+    internal = dataclasses.replace(SCHEDULE, id="int")
+    first = engine.prepare(card, DAY, [appointment(1, BSNS[0])], mandate=both)
+    day = [appointment(1, BSNS[0], "INT"), appointment(2, BSNS[1], "INT")]
+    second = engine.prepare(internal, DAY, day, mandate=both)
+    assert (first.to_query, second.to_query) == (1, 1)
+    assert engine.runs.summary(second.run_id).by_skip_reason == {"duplicate": 1}
+    engine.execute(first.run_id, card, both, clinic_day=DAY)
+    engine.execute(second.run_id, internal, both, clinic_day=DAY)
+    assert (gateway.calls_for(BSNS[0]), gateway.calls_for(BSNS[1])) == (1, 1)
+    # a forced re-fetch (fresh_for given, as the desk's) is not a duplicate
+    forced = engine.prepare(
+        internal, DAY, day[:1], mandate=both, kind="manual", fresh_for=dt.timedelta(0)
+    )
+    assert forced.to_query == 1
 
 
 @pytest.mark.parametrize(("look_back_days", "expected_days"), [(30, 30), (None, 365)])
