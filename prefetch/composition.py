@@ -150,6 +150,7 @@ def make_run_services(
         config=engine_config(settings),
         clock=clock,
         locks=locks,
+        refusing=stores.consent.refusing,
     )
 
 

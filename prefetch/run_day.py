@@ -11,7 +11,7 @@ must stop. The collaborators come in `RunServices`, built by the composition roo
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from prefetch.clock import SYSTEM_CLOCK
@@ -40,6 +40,7 @@ from prefetch.ports import (
 )
 from prefetch.security.mandates import check_mandate
 from prefetch.security.trust import TrustStore
+from prefetch.worklist import refusing_of
 
 LOCK_POLL_SECONDS = 1.0
 
@@ -57,6 +58,9 @@ class RunServices:
     config: EngineConfig
     clock: Clock = SYSTEM_CLOCK
     locks: LeaderLock | None = None  # one scheduled run per schedule and day at a time
+    # the local objection register (BSNs -> those with an objection); every run applies it,
+    # whichever path brought the appointments (file, book, daemon export, desk re-fetch)
+    refusing: Callable[[Iterable[str]], set[str]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,10 +165,15 @@ def _run(
         config=config,
         clock=services.clock,
     )
+    appointments = (
+        refusing_of(request.appointments, services.refusing)
+        if services.refusing is not None
+        else request.appointments
+    )
     prepared = prefetcher.prepare(
         schedule,
         request.clinic_day,
-        request.appointments,
+        appointments,
         mandate=mandate,
         kind=request.kind.value,
         fresh_for=request.fresh_for,
