@@ -1,5 +1,6 @@
 """A clinic day's worklist: the appointments (from the book or a file), the objection
-register applied, and each patient's decision with its reason. Sends nothing.
+register applied (`refusing_of`; `run_schedule_day` applies it for every run), and each
+patient's decision with its reason. Sends nothing.
 
 Used by `prefetch plan` and by the runs: `day_appointments` is where a run gets its
 clinic day (the book, or the file of `prefetch run --appointments`), `decide_day` the
@@ -136,26 +137,21 @@ def day_appointments(
     clinic_day: dt.date,
     *,
     book_day: Callable[[Iterable[str], dt.date], list[Appointment]],
-    refusing: Callable[[Iterable[str]], set[str]],
     file: Path | None = None,
     fmt: str | None = None,
     source_options: Mapping[str, object] | None = None,
 ) -> list[Appointment]:
     """A run's clinic day: from `file` when given (row errors logged, place only), else
-    from the appointment book; the objection register applied either way."""
+    from the appointment book. The run use case applies the objection register."""
     if file is None:
-        found = book_day(schedule.clinics, clinic_day)
-    else:
-        from prefetch.sources.formats import guess_format, read_path
+        return book_day(schedule.clinics, clinic_day)
+    from prefetch.sources.formats import guess_format, read_path
 
-        options: dict[str, Any] = dict(source_options or {})
-        chosen = fmt or guess_format(file) or "csv"
-        if chosen == "csv" and schedule.columns and "columns" not in options:
-            options["columns"] = dict(schedule.columns)
-        result = read_path(file, chosen, **options)
-        for error in result.errors:
-            log.warning(
-                "intake_row_skipped", file=error.file, where=error.where, reason=error.message
-            )
-        found = result.appointments
-    return refusing_of(found, refusing)
+    options: dict[str, Any] = dict(source_options or {})
+    chosen = fmt or guess_format(file) or "csv"
+    if chosen == "csv" and schedule.columns and "columns" not in options:
+        options["columns"] = dict(schedule.columns)
+    result = read_path(file, chosen, **options)
+    for error in result.errors:
+        log.warning("intake_row_skipped", file=error.file, where=error.where, reason=error.message)
+    return list(result.appointments)

@@ -88,7 +88,6 @@ def register(app: typer.Typer) -> None:
                 schedule,
                 clinic_day,
                 book_day=stores.book.day,
-                refusing=stores.consent.refusing,
                 file=appointments,
             )
             client = make_lsp_client(settings, load_credential(settings))
