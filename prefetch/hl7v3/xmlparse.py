@@ -25,7 +25,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import BinaryIO, TypedDict
 
 from lxml import etree
 
@@ -58,19 +58,33 @@ class _DenyExternal(etree.Resolver):
         return self.resolve_string("", context, base_url=None)
 
 
+class _Hardening(TypedDict):
+    resolve_entities: bool
+    no_network: bool
+    dtd_validation: bool
+    load_dtd: bool
+    huge_tree: bool
+    remove_comments: bool
+    remove_pis: bool
+    collect_ids: bool
+
+
+# Every dangerous feature off: no entities, network, DTD (loaded or validated), huge trees.
+_HARDENED = _Hardening(
+    resolve_entities=False,
+    no_network=True,
+    dtd_validation=False,
+    load_dtd=False,
+    huge_tree=False,
+    remove_comments=False,
+    remove_pis=False,
+    collect_ids=False,
+)
+
+
 def make_parser(*, remove_blank_text: bool = False) -> etree.XMLParser:
     """A fresh lxml parser with every dangerous feature off."""
-    parser = etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        dtd_validation=False,
-        load_dtd=False,
-        huge_tree=False,
-        remove_blank_text=remove_blank_text,
-        remove_comments=False,
-        remove_pis=False,
-        collect_ids=False,
-    )
+    parser = etree.XMLParser(remove_blank_text=remove_blank_text, **_HARDENED)
     parser.resolvers.add(_DenyExternal())
     return parser
 
@@ -78,16 +92,7 @@ def make_parser(*, remove_blank_text: bool = False) -> etree.XMLParser:
 def _pull_parser(*, remove_blank_text: bool) -> etree.XMLPullParser:
     """`make_parser`'s settings on a parser fed in chunks that reports each element."""
     parser = etree.XMLPullParser(
-        events=("start", "end"),
-        resolve_entities=False,
-        no_network=True,
-        dtd_validation=False,
-        load_dtd=False,
-        huge_tree=False,
-        remove_blank_text=remove_blank_text,
-        remove_comments=False,
-        remove_pis=False,
-        collect_ids=False,
+        events=("start", "end"), remove_blank_text=remove_blank_text, **_HARDENED
     )
     parser.resolvers.add(_DenyExternal())
     return parser
