@@ -35,12 +35,22 @@ from prefetch.domain.run import (
 from prefetch.domain.schedule import Schedule
 from prefetch.errors import OverloadError, StopError, StoreUnavailableError
 from prefetch.logging import get_logger
-from prefetch.ports import Clock, DispenseStore, LspGateway, RateLimiter, RunStore
+from prefetch.ports import (
+    Clock,
+    DispenseStore,
+    LspGateway,
+    LspReply,
+    RateLimiter,
+    RunStore,
+    SendSlot,
+    TwoPhaseGateway,
+)
 from prefetch.query_step import QueryStep, Sent
 from prefetch.run_prepare import RunPlanner
 
 log = get_logger("prefetch.engine")
 T = TypeVar("T")
+NOT_SENT = "NOT_SENT"  # the attempt ended before its query left (no send slot in time)
 __all__ = ["Prefetcher"]
 
 
@@ -234,26 +244,47 @@ class Prefetcher:
                     continue
             sent = Sent()
             try:
-                # The slot first, then the claim: a query leaves right after its audit row.
-                with self.limiter.slot():
+                # The slot is reserved ahead of its send time; the item is claimed (with the
+                # query's audit row) and its query built and signed meanwhile, so the query
+                # leaves at its send time.
+                with self.limiter.reserve() as slot:
                     look = self._claim(ctx, worker_id, sent) is None
                     if look:
+                        slot.cancel()
                         continue
-                    reply = self.gateway.query(
-                        sent.params,  # type: ignore[arg-type]  # set by the claim
-                        mandate_token=ctx.step.mandate.token_xml if ctx.step.mandate else None,
-                    )
+                    reply = self._send(ctx, sent, slot)
             except OverloadError as exc:  # no slot: nothing was claimed, nothing sent
                 self.sleep(min(max(exc.retry_after or 0.0, 0.01), idle))
                 continue
             try:
                 self._feed_breaker(reply.outcome)
-                final = ctx.step.record(self.runs, self._store_call, sent, reply, worker_id)
+                final = ctx.step.record(self.runs, self._store_call, sent, reply)
             finally:
                 with self._lock:
                     ctx.held.pop(worker_id, None)
             if final:
                 ctx.counter.step(final)
+
+    def _send(self, ctx: _RunContext, sent: Sent, slot: SendSlot) -> LspReply:
+        """Build and sign the claimed item's query, wait for the send time, send it. A
+        slot that cannot be kept (its replacement timed out, the database cannot decide)
+        leaves the query unsent: the item's attempt ends as a transient NOT_SENT."""
+        params = sent.params
+        if params is None:
+            raise StopError("a send without its claim", run_id=ctx.run_id)
+        token = ctx.step.mandate.token_xml if ctx.step.mandate else None
+        gateway = self.gateway
+        if not isinstance(gateway, TwoPhaseGateway):
+            slot.wait()
+            return gateway.query(params, mandate_token=token)
+        data = gateway.envelope(params, mandate_token=token)
+        try:
+            slot.wait()
+        except (OverloadError, StoreUnavailableError) as exc:
+            slot.cancel()
+            outcome = Outcome(OutcomeKind.TRANSIENT, code=NOT_SENT, detail=type(exc).__name__)
+            return LspReply(outcome=outcome)
+        return gateway.send(params, data)
 
     def _claim(self, ctx: _RunContext, worker_id: str, sent: Sent) -> object | None:
         item = self._store_call(
@@ -305,6 +336,8 @@ class Prefetcher:
         return retrying(fn, *args, **kwargs)
 
     def _feed_breaker(self, outcome: Outcome) -> None:
+        if outcome.code == NOT_SENT:  # the LSP was not asked: nothing to learn
+            return
         if outcome.kind is OutcomeKind.TRANSIENT:
             self.limiter.breaker.failure()
             if outcome.retry_after:

@@ -164,14 +164,12 @@ class SharedLimiter:
                 self._clock.sleep(max(wait, 0.001))
 
     @contextmanager
-    def slot(self) -> Iterator[None]:
-        """Wait for a send slot. Raises OverloadError (open breaker, no slot in time) or
-        StoreUnavailableError / StoreError (the database cannot decide): nothing sent."""
+    def reserve(self) -> Iterator[_SharedSlot]:
+        """A slot reserved ahead of its send time (see `prefetch.ports.SendSlot`). Raises
+        OverloadError (open breaker, no slot in time) or StoreUnavailableError /
+        StoreError (the database cannot decide): nothing may be sent."""
         reservation = self._reserve()
         try:
-            delay = reservation.send_at - self._time()
-            if delay > 0:
-                self._clock.sleep(delay)
             self.breaker.before_call()
         except BaseException:
             self._forget(reservation.lease_id)
@@ -179,10 +177,32 @@ class SharedLimiter:
         with self._cond:
             self._in_flight += 1
             self.total_sent += 1
+        slot = _SharedSlot(self, reservation)
         try:
-            yield
+            yield slot
         finally:
-            self._release(reservation.lease_id)
+            if slot.cancelled:
+                with self._cond:
+                    self._in_flight -= 1
+                    self.total_sent -= 1
+                self._forget(slot.reservation.lease_id)
+            else:
+                self._release(slot.reservation.lease_id)
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Wait for a send slot. Raises OverloadError (open breaker, no slot in time) or
+        StoreUnavailableError / StoreError (the database cannot decide): nothing sent."""
+        with self.reserve() as slot:
+            slot.wait()
+            yield
+
+    def _exchange(self, late: Reservation) -> Reservation:
+        """A new reservation for one whose send time passed (the late one is cancelled:
+        sent now it could break the window)."""
+        fresh = self._reserve()
+        self._forget(late.lease_id)
+        return fresh
 
     def _release(self, lease_id: int) -> None:
         """Release a lease at once (other processes may be waiting for the slot), together
@@ -223,3 +243,21 @@ class SharedLimiter:
     def shared_in_flight(self) -> int:
         """Queries in flight from every process on this database (leases that count)."""
         return self._store.in_flight(self._time())
+
+
+class _SharedSlot:
+    def __init__(self, limiter: SharedLimiter, reservation: Reservation) -> None:
+        self._limiter = limiter
+        self.reservation = reservation
+        self.cancelled = False
+
+    def wait(self) -> None:
+        limiter = self._limiter
+        if limiter._time() - self.reservation.send_at > limiter.config.margin_seconds:
+            self.reservation = limiter._exchange(self.reservation)
+        delay = self.reservation.send_at - limiter._time()
+        if delay > 0:
+            limiter._clock.sleep(delay)
+
+    def cancel(self) -> None:
+        self.cancelled = True

@@ -174,9 +174,9 @@ class Throttle:
         else:
             self._clock.sleep(max(seconds, 0.001))
 
-    @contextmanager
-    def slot(self) -> Iterator[None]:
-        """Wait for a send slot; raise OverloadError (nothing sent) when none comes."""
+    def _take(self) -> float:
+        """Reserve the next send time (monotonic); raises OverloadError when none comes
+        within the time-out or the breaker is open."""
         deadline = self._clock.monotonic() + self.config.slot_timeout_seconds
         while True:
             with self._cond:
@@ -191,20 +191,64 @@ class Throttle:
                         self._in_flight += 1
                         self._sent.append(at)
                         self.total_sent += 1
-                        break
+                        return at
             if now + wait > deadline:
                 raise OverloadError("no send slot within the time-out", retry_after=wait)
             self._wait(wait)
+
+    def _retake(self, late: float) -> float:
+        """A send time instead of one that passed `late` seconds ago (the in-flight slot
+        stays held)."""
+        with self._cond:
+            if late in self._sent:
+                self._sent.remove(late)  # never used: it must not count as a send
+            at = self._send_time(self._clock.monotonic())
+            self._sent.append(at)
+            return at
+
+    @contextmanager
+    def reserve(self) -> Iterator[_ThrottleSlot]:
+        """A slot reserved ahead of its send time (see `prefetch.ports.SendSlot`)."""
+        slot = _ThrottleSlot(self, self._take())
         try:
-            if at > now:
-                self._clock.sleep(at - now)
-            yield
+            yield slot
         finally:
             with self._cond:
                 self._in_flight -= 1
+                if slot.cancelled:
+                    self.total_sent -= 1
                 self._cond.notify_all()
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Wait for a send slot; raise OverloadError (nothing sent) when none comes."""
+        with self.reserve() as slot:
+            slot.wait()
+            yield
 
     @property
     def in_flight(self) -> int:
         with self._cond:
             return self._in_flight
+
+
+class _ThrottleSlot:
+    def __init__(self, throttle: Throttle, at: float) -> None:
+        self._throttle = throttle
+        self.send_at = at
+        self.cancelled = False
+
+    def wait(self) -> None:
+        clock = self._throttle._clock
+        late = clock.monotonic() - self.send_at
+        if late > self._throttle.config.margin_seconds:
+            self.send_at = self._throttle._retake(self.send_at)
+        delay = self.send_at - clock.monotonic()
+        if delay > 0:
+            clock.sleep(delay)
+
+    def cancel(self) -> None:
+        with self._throttle._cond:
+            if self.send_at in self._throttle._sent:
+                self._throttle._sent.remove(self.send_at)
+        self.cancelled = True

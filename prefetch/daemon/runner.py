@@ -19,7 +19,7 @@ from prefetch.domain.people import Appointment
 from prefetch.domain.run import RunRecord, RunState
 from prefetch.domain.schedule import Schedule
 from prefetch.errors import ConfigError, StopError
-from prefetch.ports import Breaker, RateLimiter
+from prefetch.ports import Breaker, RateLimiter, SendSlot
 from prefetch.run_day import RunRequest, RunServices, run_schedule_day
 from prefetch.sources.csv_source import read_appointments_csv
 
@@ -58,6 +58,13 @@ class StoppableLimiter:
             raise StopError(SHUTDOWN)
         with self._limiter.slot():
             yield
+
+    @contextmanager
+    def reserve(self) -> Iterator[SendSlot]:
+        if self._stop_event.is_set():
+            raise StopError(SHUTDOWN)
+        with self._limiter.reserve() as slot:
+            yield slot
 
 
 class _StopAwareBreaker:

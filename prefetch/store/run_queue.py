@@ -17,11 +17,12 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from prefetch.domain.dispense import Dispense, DispenseProvenance
+from prefetch.domain.outcome import OutcomeKind
 from prefetch.domain.run import ClaimedItem, ItemState
 from prefetch.errors import StopError
 from prefetch.store.audit import insert_audit
 from prefetch.store.dispenses import upsert_dispenses
-from prefetch.store.records import AuditEvent, RecordResult
+from prefetch.store.records import AuditEvent, Recording, RecordResult
 from prefetch.store.tables import RunItemRow
 
 LOST_IN_FLIGHT = "LOST_IN_FLIGHT"
@@ -36,7 +37,10 @@ def claim(
     *,
     lease: dt.timedelta,
     sent: Callable[[ClaimedItem], AuditEvent] | None,
-) -> ClaimedItem | None:
+    count: int = 1,
+) -> list[ClaimedItem]:
+    """Up to `count` items, due retries first (earliest due), then pending ones (lowest
+    id), marked in flight for `worker_id`, each with its `sent` audit row."""
     retry_due = (
         select(RunItemRow.id)
         .where(
@@ -51,18 +55,20 @@ def claim(
         .where(RunItemRow.run_id == run_id, RunItemRow.state == ItemState.PENDING.value)
         .order_by(RunItemRow.id)
     )
-    item_id = None
+    item_ids: list[int] = []
     for candidates in (retry_due, pending):  # each an index seek on (run, state, id)
+        if len(item_ids) >= count:
+            break
         # PostgreSQL: rows other workers hold are skipped, not waited for.
         # SQLite: the IMMEDIATE transaction already serialises claims.
-        item_id = session.scalar(candidates.limit(1).with_for_update(skip_locked=True))
-        if item_id is not None:
-            break
-    if item_id is None:
-        return None
-    row = session.execute(
+        item_ids += session.scalars(
+            candidates.limit(count - len(item_ids)).with_for_update(skip_locked=True)
+        ).all()
+    if not item_ids:
+        return []
+    rows = session.execute(
         update(RunItemRow)
-        .where(RunItemRow.id == item_id)
+        .where(RunItemRow.id.in_(item_ids))
         .values(
             state=ItemState.IN_FLIGHT.value,
             claimed_by=worker_id,
@@ -74,24 +80,34 @@ def claim(
             attempts=RunItemRow.attempts + 1,
         )
         .returning(
-            RunItemRow.patient_local_id, RunItemRow.bsn, RunItemRow.clinics, RunItemRow.attempts
+            RunItemRow.id,
+            RunItemRow.patient_local_id,
+            RunItemRow.bsn,
+            RunItemRow.clinics,
+            RunItemRow.attempts,
         )
-    ).one()
-    if row.bsn is None:
-        raise StopError("queued item without a BSN", item_id=item_id)
-    item = ClaimedItem(
-        id=item_id,
-        run_id=run_id,
-        patient_local_id=row.patient_local_id,
-        bsn=row.bsn,
-        clinics=tuple(row.clinics),
-        attempts=row.attempts,
-        claimed_by=worker_id,
-        claimed_at=now,
-    )
-    if sent is not None:  # the query's audit row, before it leaves (same transaction)
-        insert_audit(session, sent(item))
-    return item
+    ).all()
+    order = {item_id: n for n, item_id in enumerate(item_ids)}
+    items: list[ClaimedItem] = []
+    for row in sorted(rows, key=lambda r: order[r.id]):
+        if row.bsn is None:
+            raise StopError("queued item without a BSN", item_id=row.id)
+        items.append(
+            ClaimedItem(
+                id=row.id,
+                run_id=run_id,
+                patient_local_id=row.patient_local_id,
+                bsn=row.bsn,
+                clinics=tuple(row.clinics),
+                attempts=row.attempts,
+                claimed_by=worker_id,
+                claimed_at=now,
+            )
+        )
+    if sent is not None:  # the queries' audit rows, before they leave (same transaction)
+        for item in items:
+            insert_audit(session, sent(item))
+    return items
 
 
 def extend(session: Session, worker_id: str, item_ids: Sequence[int], until: dt.datetime) -> int:
@@ -202,3 +218,27 @@ def release(row: RunItemRow) -> None:
     row.claimed_at = None
     row.lease_until = None
     row.next_attempt_at = None
+
+
+def record(session: Session, recording: Recording) -> RecordResult:
+    """Record one answer in the caller's transaction: its audit row (even when the lease
+    was lost), its dispenses, and the item's next state (final, or retry_wait)."""
+    insert_audit(session, recording.audit)
+    row = held_item(session, recording.item_id, recording.worker_id)
+    if row is None:
+        return RecordResult(inserted=0, updated=0, lease_lost=True)
+    result = store_dispenses(session, row, recording.dispenses)
+    release(row)
+    row.updated_at = recording.audit.occurred_at
+    row.outcome_code = recording.outcome_code
+    if recording.next_attempt_at is not None:
+        row.state = ItemState.RETRY_WAIT.value
+        row.outcome_kind = OutcomeKind.TRANSIENT.value
+        row.next_attempt_at = recording.next_attempt_at
+        return result
+    failed = recording.outcome_kind is OutcomeKind.FAILED
+    row.state = (ItemState.FAILED if failed else ItemState.DONE).value
+    row.outcome_kind = recording.outcome_kind.value
+    row.outcome_detail = recording.detail
+    row.dispense_count = len({d.key for d, _ in recording.dispenses})
+    return result
