@@ -101,11 +101,12 @@ class SendSlot(Protocol):
     reservation and `wait()` the caller prepares its query (claim, build, sign); `wait()`
     returns at the send time (a slot whose time passed while preparing is exchanged for a
     new one, so a late query never breaks the rate); the query is sent right after.
-    `cancel()`: nothing is sent with this slot. The slot is released when the `reserve`
-    block ends (the answer is in)."""
+    `cancel()`: nothing is sent with this slot; `release()`: the answer is in (the
+    `reserve` block releases its slot when it ends)."""
 
     def wait(self) -> None: ...
     def cancel(self) -> None: ...
+    def release(self) -> None: ...
 
 
 class RateLimiter(Protocol):
@@ -127,6 +128,11 @@ class RateLimiter(Protocol):
     def in_flight(self) -> int: ...
     def slot(self) -> AbstractContextManager[None]: ...
     def reserve(self) -> AbstractContextManager[SendSlot]: ...
+    def reserve_many(self, count: int, lead: float = 0.0) -> Sequence[SendSlot]:
+        """At least one and up to `count` slots, each to be released or cancelled; the
+        first send time at least `lead` seconds from now (time to prepare the queries)."""
+        ...
+
     def pause(self, seconds: float) -> None: ...
 
 

@@ -174,9 +174,9 @@ class Throttle:
         else:
             self._clock.sleep(max(seconds, 0.001))
 
-    def _take(self) -> float:
-        """Reserve the next send time (monotonic); raises OverloadError when none comes
-        within the time-out or the breaker is open."""
+    def _take(self, lead: float = 0.0) -> float:
+        """Reserve the next send time (monotonic), at least `lead` from now; raises
+        OverloadError when none comes within the time-out or the breaker is open."""
         deadline = self._clock.monotonic() + self.config.slot_timeout_seconds
         while True:
             with self._cond:
@@ -184,8 +184,8 @@ class Throttle:
                 if self._in_flight >= self.config.max_in_flight:
                     wait = 0.05
                 else:
-                    at = self._send_time(now)
-                    wait = at - now - self.HORIZON
+                    at = self._send_time(now + lead)
+                    wait = at - now - lead - self.HORIZON
                     if wait <= 0:
                         self.breaker.before_call()
                         self._in_flight += 1
@@ -206,18 +206,34 @@ class Throttle:
             self._sent.append(at)
             return at
 
+    def reserve_many(self, count: int, lead: float = 0.0) -> list[_ThrottleSlot]:
+        """At least one and up to `count` slots (see `prefetch.ports.SendSlot`); the
+        first waits for its turn, the others are taken only if free now. `lead`: no send
+        time earlier than this many seconds from now (time to prepare the queries)."""
+        slots = [_ThrottleSlot(self, self._take(lead))]
+        while len(slots) < count:
+            with self._cond:
+                now = self._clock.monotonic()
+                if self._in_flight >= self.config.max_in_flight:
+                    break
+                at = self._send_time(now + lead)
+                if at - now > self.HORIZON + lead:
+                    break
+                self.breaker.before_call()
+                self._in_flight += 1
+                self._sent.append(at)
+                self.total_sent += 1
+            slots.append(_ThrottleSlot(self, at))
+        return slots
+
     @contextmanager
     def reserve(self) -> Iterator[_ThrottleSlot]:
         """A slot reserved ahead of its send time (see `prefetch.ports.SendSlot`)."""
-        slot = _ThrottleSlot(self, self._take())
+        slot = self.reserve_many(1)[0]
         try:
             yield slot
         finally:
-            with self._cond:
-                self._in_flight -= 1
-                if slot.cancelled:
-                    self.total_sent -= 1
-                self._cond.notify_all()
+            slot.release()
 
     @contextmanager
     def slot(self) -> Iterator[None]:
@@ -237,6 +253,7 @@ class _ThrottleSlot:
         self._throttle = throttle
         self.send_at = at
         self.cancelled = False
+        self._released = False
 
     def wait(self) -> None:
         clock = self._throttle._clock
@@ -248,7 +265,21 @@ class _ThrottleSlot:
             clock.sleep(delay)
 
     def cancel(self) -> None:
-        with self._throttle._cond:
-            if self.send_at in self._throttle._sent:
-                self._throttle._sent.remove(self.send_at)
+        throttle = self._throttle
+        with throttle._cond:
+            if self._released:
+                return
+            if self.send_at in throttle._sent:
+                throttle._sent.remove(self.send_at)
+            throttle.total_sent -= 1
         self.cancelled = True
+        self.release()
+
+    def release(self) -> None:
+        throttle = self._throttle
+        with throttle._cond:
+            if self._released:
+                return
+            self._released = True
+            throttle._in_flight -= 1
+            throttle._cond.notify_all()

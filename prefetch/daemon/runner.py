@@ -59,6 +59,11 @@ class StoppableLimiter:
         with self._limiter.slot():
             yield
 
+    def reserve_many(self, count: int, lead: float = 0.0) -> Sequence[SendSlot]:
+        if self._stop_event.is_set():
+            raise StopError(SHUTDOWN)
+        return self._limiter.reserve_many(count, lead)
+
     @contextmanager
     def reserve(self) -> Iterator[SendSlot]:
         if self._stop_event.is_set():
