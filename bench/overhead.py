@@ -6,8 +6,9 @@ per-stage breakdown (thread CPU time of each stage, summed over the worker threa
 
 Stages: build + sign (`LspClient.envelope`), send (the HTTP exchange, `Session.post`
 and reading the answer), parse + classify (`parse_answer`, `classify`), claim
-(`RunStore.claim_next`), store (`record_outcome` / `record_retry` with dispenses and audit),
-limiter (`slot()` enter and exit). What is left is the engine itself, logging and threads.
+(`RunStore.claim_batch`), store (`record_many` with dispenses and audit), limiter
+(`reserve_many` and the slots' wait, release and cancel, sleeping excluded). What is
+left is the engine itself, logging and threads.
 
 Writes bench/results/overhead.json: queries_per_s, cpu_ms_per_query, cpu_ms_<stage>.
 """
@@ -20,8 +21,7 @@ import sys
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,27 +65,13 @@ def _instrument() -> None:
     requests.Session.post = _timed("send", requests.Session.post)  # type: ignore[method-assign]
     client_module.parse_answer = _timed("parse", client_module.parse_answer)
     client_module.classify = _timed("parse", client_module.classify)
-    RunRepository.claim_next = _timed("claim", RunRepository.claim_next)  # type: ignore[method-assign]
-    RunRepository.record_outcome = _timed("store", RunRepository.record_outcome)  # type: ignore[method-assign]
-    RunRepository.record_retry = _timed("store", RunRepository.record_retry)  # type: ignore[method-assign]
-    original = limiter_module.SharedLimiter.slot
-
-    @contextmanager
-    def slot(self: Any) -> Iterator[None]:
-        start = time.thread_time()
-        manager = original(self)
-        manager.__enter__()
-        with _lock:
-            _cpu["limiter"] += time.thread_time() - start
-        try:
-            yield
-        finally:
-            start = time.thread_time()
-            manager.__exit__(None, None, None)
-            with _lock:
-                _cpu["limiter"] += time.thread_time() - start
-
-    limiter_module.SharedLimiter.slot = slot  # type: ignore[method-assign,assignment]
+    RunRepository.claim_batch = _timed("claim", RunRepository.claim_batch)  # type: ignore[method-assign]
+    RunRepository.record_many = _timed("store", RunRepository.record_many)  # type: ignore[method-assign]
+    shared = limiter_module.SharedLimiter
+    shared.reserve_many = _timed("limiter", shared.reserve_many)  # type: ignore[method-assign]
+    slot = limiter_module._SharedSlot
+    for name in ("wait", "release", "cancel"):
+        setattr(slot, name, _timed("limiter", getattr(slot, name)))
 
 
 def main() -> int:
@@ -115,6 +101,7 @@ def main() -> int:
         "cpu_ms_per_query": round(1000 * run["cpu_s"] / sent, 2),
         "plan_s": round(run["plan_s"], 2),
         "simulator_cpu_s": round(sim_cpu, 1),
+        "late_slots_exchanged": run["late_slots_exchanged"],
     }
     if not args.no_stages:
         staged = 0.0

@@ -91,6 +91,7 @@ class SharedLimiter:
         self._flushed_at = 0.0
         self._paused_until = 0.0
         self.total_sent = 0
+        self.exchanged = 0  # slots whose send time passed before their query was ready
 
     def _time(self) -> float:
         """Wall-clock seconds since the epoch: the scale shared with other processes."""
@@ -212,6 +213,8 @@ class SharedLimiter:
         sent now it could break the window)."""
         fresh = self._reserve()[0]
         self._forget(late.lease_id)
+        with self._cond:
+            self.exchanged += 1
         return fresh
 
     def _release(self, lease_id: int) -> None:
@@ -270,12 +273,18 @@ class _SharedSlot:
         self._released = False
 
     def wait(self) -> None:
+        """Return at the send time; a slot whose time passed by more than the margin
+        (the query was not ready, or this thread woke late on a busy machine) is
+        exchanged for a new one: sent now it could break the rate."""
         limiter = self._limiter
-        if limiter._time() - self.reservation.send_at > limiter.config.margin_seconds:
+        while True:
+            late = limiter._time() - self.reservation.send_at
+            if late < 0:
+                limiter._clock.sleep(-late)
+                late = limiter._time() - self.reservation.send_at
+            if late <= limiter.config.margin_seconds:
+                return
             self.reservation = limiter._exchange(self.reservation)
-        delay = self.reservation.send_at - limiter._time()
-        if delay > 0:
-            limiter._clock.sleep(delay)
 
     def cancel(self) -> None:
         """Nothing was sent with this slot: it counts neither in flight nor as a send."""

@@ -256,13 +256,17 @@ class _ThrottleSlot:
         self._released = False
 
     def wait(self) -> None:
+        """Return at the send time (a slot whose time passed by more than the margin
+        is exchanged: see `SharedLimiter`)."""
         clock = self._throttle._clock
-        late = clock.monotonic() - self.send_at
-        if late > self._throttle.config.margin_seconds:
+        while True:
+            late = clock.monotonic() - self.send_at
+            if late < 0:
+                clock.sleep(-late)
+                late = clock.monotonic() - self.send_at
+            if late <= self._throttle.config.margin_seconds:
+                return
             self.send_at = self._throttle._retake(self.send_at)
-        delay = self.send_at - clock.monotonic()
-        if delay > 0:
-            clock.sleep(delay)
 
     def cancel(self) -> None:
         throttle = self._throttle

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
+from typing import cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from prefetch.domain.dispense import Dispense, DispenseProvenance
 from prefetch.domain.outcome import OutcomeKind
 from prefetch.domain.run import ClaimedItem, ItemState
 from prefetch.errors import StopError
-from prefetch.store.audit import insert_audit
+from prefetch.store.audit import insert_audits
 from prefetch.store.dispenses import upsert_dispenses
 from prefetch.store.records import AuditEvent, Recording, RecordResult
 from prefetch.store.tables import RunItemRow
@@ -105,8 +105,7 @@ def claim(
             )
         )
     if sent is not None:  # the queries' audit rows, before they leave (same transaction)
-        for item in items:
-            insert_audit(session, sent(item))
+        insert_audits(session, [sent(item) for item in items])
     return items
 
 
@@ -186,59 +185,93 @@ def next_due(session: Session, run_id: str, now: dt.datetime) -> dt.datetime | N
     return now if open_left else None
 
 
-def held_item(session: Session, item_id: int, worker_id: str | None) -> RunItemRow | None:
-    """The item, locked; None when `worker_id` no longer holds it (its lease ran out and
-    it was reclaimed, or another worker took it)."""
-    row = session.get(RunItemRow, item_id, with_for_update=True)
-    if row is None:
-        raise StopError("unknown run item", item_id=item_id)
-    if row.state == ItemState.SKIPPED.value:
-        raise StopError("a skipped item cannot get an outcome", item_id=item_id)
-    if worker_id is not None and (
-        row.state != ItemState.IN_FLIGHT.value or row.claimed_by != worker_id
-    ):
-        return None
-    return row
+def record(session: Session, recordings: Sequence[Recording]) -> list[RecordResult]:
+    """Record answers in the caller's transaction: their audit rows (even when the lease
+    was lost), their dispenses, and each item's next state (final, or retry_wait). The
+    items are read and locked with one statement and updated with one per kind."""
+    insert_audits(session, [recording.audit for recording in recordings])
+    ids = [recording.item_id for recording in recordings]
+    found = {
+        row.id: row
+        for row in session.execute(
+            select(RunItemRow.id, RunItemRow.state, RunItemRow.claimed_by, RunItemRow.bsn)
+            .where(RunItemRow.id.in_(ids))
+            .with_for_update()
+        )
+    }
+    results: list[RecordResult] = []
+    finals: list[dict[str, object]] = []
+    retries: list[dict[str, object]] = []
+    for recording in recordings:
+        row = found.get(recording.item_id)
+        if row is None:
+            raise StopError("unknown run item", item_id=recording.item_id)
+        if row.state == ItemState.SKIPPED.value:
+            raise StopError("a skipped item cannot get an outcome", item_id=row.id)
+        worker_id = recording.worker_id
+        if worker_id is not None and (
+            row.state != ItemState.IN_FLIGHT.value or row.claimed_by != worker_id
+        ):
+            results.append(RecordResult(inserted=0, updated=0, lease_lost=True))
+            continue
+        if recording.dispenses and row.bsn is None:
+            raise StopError("dispenses for an item without a BSN", item_id=row.id)
+        results.append(
+            upsert_dispenses(session, row.bsn, recording.dispenses)
+            if recording.dispenses and row.bsn is not None
+            else RecordResult(inserted=0, updated=0)
+        )
+        values: dict[str, object] = {
+            "item": row.id,
+            "at": recording.audit.occurred_at,
+            "code": recording.outcome_code,
+        }
+        if recording.next_attempt_at is not None:
+            retries.append(values | {"due": recording.next_attempt_at})
+        else:
+            failed = recording.outcome_kind is OutcomeKind.FAILED
+            finals.append(
+                values
+                | {
+                    "state": (ItemState.FAILED if failed else ItemState.DONE).value,
+                    "kind": recording.outcome_kind.value,
+                    "detail": recording.detail,
+                    "count": len({d.key for d, _ in recording.dispenses}),
+                }
+            )
+    connection = session.connection()
+    if finals:
+        connection.execute(_FINAL, finals)
+    if retries:
+        connection.execute(_RETRY, retries)
+    return results
 
 
-def store_dispenses(
-    session: Session,
-    row: RunItemRow,
-    dispenses: Sequence[tuple[Dispense, DispenseProvenance]],
-) -> RecordResult:
-    if not dispenses:
-        return RecordResult(inserted=0, updated=0)
-    if row.bsn is None:
-        raise StopError("dispenses for an item without a BSN", item_id=row.id)
-    return upsert_dispenses(session, row.bsn, dispenses)
-
-
-def release(row: RunItemRow) -> None:
-    row.claimed_by = None
-    row.claimed_at = None
-    row.lease_until = None
-    row.next_attempt_at = None
-
-
-def record(session: Session, recording: Recording) -> RecordResult:
-    """Record one answer in the caller's transaction: its audit row (even when the lease
-    was lost), its dispenses, and the item's next state (final, or retry_wait)."""
-    insert_audit(session, recording.audit)
-    row = held_item(session, recording.item_id, recording.worker_id)
-    if row is None:
-        return RecordResult(inserted=0, updated=0, lease_lost=True)
-    result = store_dispenses(session, row, recording.dispenses)
-    release(row)
-    row.updated_at = recording.audit.occurred_at
-    row.outcome_code = recording.outcome_code
-    if recording.next_attempt_at is not None:
-        row.state = ItemState.RETRY_WAIT.value
-        row.outcome_kind = OutcomeKind.TRANSIENT.value
-        row.next_attempt_at = recording.next_attempt_at
-        return result
-    failed = recording.outcome_kind is OutcomeKind.FAILED
-    row.state = (ItemState.FAILED if failed else ItemState.DONE).value
-    row.outcome_kind = recording.outcome_kind.value
-    row.outcome_detail = recording.detail
-    row.dispense_count = len({d.key for d, _ in recording.dispenses})
-    return result
+_ITEMS = cast(Table, RunItemRow.__table__)
+_RELEASED: dict[str, object] = {"claimed_by": None, "claimed_at": None, "lease_until": None}
+_FINAL = (
+    update(_ITEMS)
+    .where(_ITEMS.c.id == bindparam("item"))
+    .values(
+        **_RELEASED,
+        next_attempt_at=None,
+        updated_at=bindparam("at"),
+        outcome_code=bindparam("code"),
+        state=bindparam("state"),
+        outcome_kind=bindparam("kind"),
+        outcome_detail=bindparam("detail"),
+        dispense_count=bindparam("count"),
+    )
+)
+_RETRY = (
+    update(_ITEMS)
+    .where(_ITEMS.c.id == bindparam("item"))
+    .values(
+        **_RELEASED,
+        updated_at=bindparam("at"),
+        outcome_code=bindparam("code"),
+        state=ItemState.RETRY_WAIT.value,
+        outcome_kind=OutcomeKind.TRANSIENT.value,
+        next_attempt_at=bindparam("due"),
+    )
+)

@@ -356,7 +356,7 @@ class RunRepository:
                     "a transient outcome is recorded as a retry", item_id=recording.item_id
                 )
         with self._sessions.write() as session:
-            return [run_queue.record(session, recording) for recording in recordings]
+            return run_queue.record(session, recordings)
 
     # ------------------------------------------------------------------ read
     def summary(self, run_id: str) -> RunSummary:
