@@ -103,8 +103,8 @@ class LspClient:
         self.aorta = aorta or AortaSettings()
         self.clock = clock
         self.templates = EnvelopeTemplates(credential, settings=self.aorta)
-        self._headers = {
-            **session.headers,
+        self._headers: dict[str, str] = {
+            **{k: v.decode() if isinstance(v, bytes) else v for k, v in session.headers.items()},
             "Content-Type": "text/xml; charset=utf-8",
             "SOAPAction": f'"{self.aorta.soap_action}"',
         }
