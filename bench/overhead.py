@@ -54,7 +54,6 @@ def _timed(stage: str, fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _instrument() -> None:
-    import requests
 
     from prefetch import limiter as limiter_module
     from prefetch.lsp import client as client_module
@@ -62,7 +61,7 @@ def _instrument() -> None:
 
     client_module.LspClient.envelope = _timed("build_sign", client_module.LspClient.envelope)  # type: ignore[method-assign]
     client_module.LspClient._read_bounded = _timed("send", client_module.LspClient._read_bounded)  # type: ignore[method-assign]
-    requests.Session.post = _timed("send", requests.Session.post)  # type: ignore[method-assign]
+    client_module.LspClient._exchange = _timed("send", client_module.LspClient._exchange)  # type: ignore[method-assign]
     client_module.parse_answer = _timed("parse", client_module.parse_answer)
     client_module.classify = _timed("parse", client_module.classify)
     RunRepository.claim_batch = _timed("claim", RunRepository.claim_batch)  # type: ignore[method-assign]
