@@ -224,9 +224,10 @@ class Prefetcher:
             ctx.report.errors.append(detail)
         log.error("run_stopped", run_id=ctx.run_id, reason=reason)
 
-    def claim(self, ctx: RunContext, count: int) -> list[Sent]:
+    def claim(self, ctx: RunContext, count: int, *, fresh_first: bool = False) -> list[Sent]:
         """Up to `count` due items, claimed in one transaction with their queries' `sent`
-        audit rows; each comes back with its query."""
+        audit rows; each comes back with its query (`fresh_first`: see
+        `RunStore.claim_batch`)."""
         made: list[Sent] = []
 
         def sent(item: ClaimedItem) -> AuditEvent:
@@ -242,6 +243,7 @@ class Prefetcher:
             count=count,
             lease=self.config.lease,
             sent=sent,
+            fresh_first=fresh_first,
         )
         ctx.hold(s.item.id for s in made if s.item is not None)
         for _ in made:

@@ -248,9 +248,11 @@ class RunStore(Protocol):
         count: int,
         lease: dt.timedelta = ...,
         sent: Callable[[ClaimedItem], AuditEvent] | None = None,
+        fresh_first: bool = False,
     ) -> list[ClaimedItem]:
         """`claim_next` for up to `count` items in one transaction (each with its `sent`
-        audit row), in claim order; empty when nothing is due now."""
+        audit row), in claim order; empty when nothing is due now. `fresh_first`: pending
+        items first, then due retries with the fewest attempts (a breaker's trial)."""
         ...
 
     def extend_leases(self, worker_id: str, item_ids: Sequence[int], until: dt.datetime) -> int:

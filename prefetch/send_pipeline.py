@@ -102,7 +102,8 @@ class SendPipeline:
             now = engine.clock.now()
             if ctx.deadline is not None and now >= ctx.deadline:
                 return
-            if engine.limiter.breaker.state == "open":
+            breaker = engine.limiter.breaker.state
+            if breaker == "open":
                 self._wait(idle)
                 continue
             with self._changed:
@@ -119,25 +120,34 @@ class SendPipeline:
                 if due is None or due > 0:
                     self._wait(min(due if due is not None else idle, idle))
                     continue
-            count = min(free, BATCH_MAX)
+            # Half-open: one trial query (the breaker hands out one slot), on the patient
+            # with the most attempts left, so an outage exhausts nobody's attempts.
+            trial = breaker == "half_open"
+            count = 1 if trial else min(free, BATCH_MAX)
             try:
                 slots = engine.limiter.reserve_many(count, lead=self._lead(count))
             except OverloadError as exc:  # no slot: nothing was claimed, nothing sent
-                engine.sleep(min(max(exc.retry_after or 0.0, 0.01), idle))
+                self._wait(min(max(exc.retry_after or 0.0, 0.01), idle))
                 continue
-            look = not self._dispatch(pool, slots)
+            look = not self._dispatch(pool, slots, fresh_first=trial)
 
     def _lead(self, count: int) -> float:
         """How far ahead the first of `count` slots must be: time to claim and sign."""
         return min(self._prep_s * (count + 1), 1.0)
 
-    def _dispatch(self, pool: concurrent.futures.Executor, slots: Sequence[SendSlot]) -> bool:
+    def _dispatch(
+        self,
+        pool: concurrent.futures.Executor,
+        slots: Sequence[SendSlot],
+        *,
+        fresh_first: bool = False,
+    ) -> bool:
         """Claim an item for each slot, sign its query and hand it to a sender; unused
         slots are cancelled. False when no item was due."""
         engine, ctx = self._engine, self._ctx
         started = time.perf_counter()
         try:
-            claimed = engine.claim(ctx, len(slots))
+            claimed = engine.claim(ctx, len(slots), fresh_first=fresh_first)
         except BaseException:
             for slot in slots:
                 slot.cancel()

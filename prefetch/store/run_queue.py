@@ -38,9 +38,13 @@ def claim(
     lease: dt.timedelta,
     sent: Callable[[ClaimedItem], AuditEvent] | None,
     count: int = 1,
+    fresh_first: bool = False,
 ) -> list[ClaimedItem]:
     """Up to `count` items, due retries first (earliest due), then pending ones (lowest
-    id), marked in flight for `worker_id`, each with its `sent` audit row."""
+    id), marked in flight for `worker_id`, each with its `sent` audit row. With
+    `fresh_first`, pending items first, then due retries with the fewest attempts (a
+    circuit breaker's trial query: if the LSP is still down it costs an attempt of a
+    patient with the most attempts left)."""
     retry_due = (
         select(RunItemRow.id)
         .where(
@@ -48,7 +52,11 @@ def claim(
             RunItemRow.state == ItemState.RETRY_WAIT.value,
             RunItemRow.next_attempt_at <= now,
         )
-        .order_by(RunItemRow.next_attempt_at, RunItemRow.id)
+        .order_by(
+            *((RunItemRow.attempts,) if fresh_first else ()),
+            RunItemRow.next_attempt_at,
+            RunItemRow.id,
+        )
     )
     pending = (
         select(RunItemRow.id)
@@ -56,7 +64,8 @@ def claim(
         .order_by(RunItemRow.id)
     )
     item_ids: list[int] = []
-    for candidates in (retry_due, pending):  # each an index seek on (run, state, id)
+    order = (pending, retry_due) if fresh_first else (retry_due, pending)
+    for candidates in order:  # each an index seek on (run, state, id)
         if len(item_ids) >= count:
             break
         # PostgreSQL: rows other workers hold are skipped, not waited for.
@@ -87,9 +96,9 @@ def claim(
             RunItemRow.attempts,
         )
     ).all()
-    order = {item_id: n for n, item_id in enumerate(item_ids)}
+    position = {item_id: n for n, item_id in enumerate(item_ids)}
     items: list[ClaimedItem] = []
-    for row in sorted(rows, key=lambda r: order[r.id]):
+    for row in sorted(rows, key=lambda r: position[r.id]):
         if row.bsn is None:
             raise StopError("queued item without a BSN", item_id=row.id)
         items.append(

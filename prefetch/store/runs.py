@@ -318,10 +318,18 @@ class RunRepository:
         count: int,
         lease: dt.timedelta = DEFAULT_LEASE,
         sent: Callable[[ClaimedItem], AuditEvent] | None = None,
+        fresh_first: bool = False,
     ) -> list[ClaimedItem]:
         with self._sessions.write() as session:
             return run_queue.claim(
-                session, run_id, worker_id, now, lease=lease, sent=sent, count=count
+                session,
+                run_id,
+                worker_id,
+                now,
+                lease=lease,
+                sent=sent,
+                count=count,
+                fresh_first=fresh_first,
             )
 
     def extend_leases(self, worker_id: str, item_ids: Sequence[int], until: dt.datetime) -> int:
