@@ -80,12 +80,8 @@ def one(
 
     configure_logging("INFO", "json", stream=(data_dir / f"run-{size}.log").open("a"))
     pki, passphrase = ensure_pki(data_dir)
-    world = World(
-        seed=WORLD_SEED,
-        reference_date=dt.datetime.now(dt.UTC).date(),
-        pharmacies=World.generate(WORLD_SEED, size).pharmacies,
-        derived=size,
-    )  # patients derived on demand, in this process and in the simulator's
+    world = World.derive(WORLD_SEED, size)  # patients computed when asked for, here and
+    # in the simulator's process: the bench does not hold the world's data
     world_path = data_dir / f"world-{size}.json"
     world.save(world_path)
     bench = Bench(data_dir, pki, passphrase, world, world_path)

@@ -235,14 +235,11 @@ class World:
         Above `MAX_PATIENTS` the patients are derived when asked for (`lspsim.derived`)."""
         if not 0 <= patients <= MAX_DERIVED:
             raise ConfigError("patient count out of range", patients=patients, maximum=MAX_DERIVED)
+        if patients > MAX_PATIENTS:
+            return cls.derive(seed, patients, reference_date=reference_date)
         ref = reference_date or dt.datetime.now(dt.UTC).date()
         rng = random.Random(seed)  # noqa: S311 - seeded simulation, not crypto
-        pharmacies = [
-            _with_details(p, random.Random(f"{seed}:pharmacy:{p.ura}"))  # noqa: S311
-            for p in _generate_pharmacies(rng, max(6, min(400, patients // 15 + 4)))
-        ]
-        if patients > MAX_PATIENTS:
-            return cls(seed=seed, reference_date=ref, pharmacies=pharmacies, derived=patients)
+        pharmacies = _pharmacies(rng, seed, patients)
         world = cls(seed=seed, reference_date=ref, pharmacies=pharmacies)
         prescribers = [random_prescriber(rng) for _ in range(max(10, patients // 4))]
         seen: set[str] = set()
@@ -260,6 +257,14 @@ class World:
             details = _demographics(random.Random(f"{seed}:person:{bsn}"), ref)  # noqa: S311
             world._put(WorldPatient(bsn=Bsn(bsn), registrations=tuple(regs), demographics=details))
         return world
+
+    @classmethod
+    def derive(cls, seed: int, patients: int, *, reference_date: dt.date | None = None) -> World:
+        """A world of `patients` patients derived when asked for (`lspsim.derived`), with
+        the pharmacies `generate` would make; any count up to `MAX_DERIVED`."""
+        ref = reference_date or dt.datetime.now(dt.UTC).date()
+        pharmacies = _pharmacies(random.Random(seed), seed, patients)  # noqa: S311
+        return cls(seed=seed, reference_date=ref, pharmacies=pharmacies, derived=patients)
 
     # ------------------------------------------------------------------ persistence
     def to_json(self) -> dict[str, Any]:
@@ -378,6 +383,13 @@ def _demographics(rng: random.Random, ref: dt.date) -> Demographics:
         postal_code=f"{rng.randint(1000, 9999)} {rng.choice('ABCDEFGHJKLMNPRSTVWX')}Z",
         city=rng.choice(TOWNS),
     )
+
+
+def _pharmacies(rng: random.Random, seed: int, patients: int) -> list[Pharmacy]:
+    return [
+        _with_details(p, random.Random(f"{seed}:pharmacy:{p.ura}"))  # noqa: S311
+        for p in _generate_pharmacies(rng, max(6, min(400, patients // 15 + 4)))
+    ]
 
 
 def _with_details(pharmacy: Pharmacy, rng: random.Random) -> Pharmacy:

@@ -169,6 +169,10 @@ def test_a_big_world_derives_its_patients_when_asked(tmp_path: Path) -> None:
     assert loaded.patient(bsns[0]) == first and loaded.patient(bsns[-1]) == last
     again = World.generate(7, count, reference_date=REFERENCE_DATE)
     assert again.patient(bsns[12345]) == world.patient(bsns[12345])
+    small = World.derive(7, 300, reference_date=REFERENCE_DATE)  # derived at any size
+    assert small.pharmacies == World.generate(7, 300, reference_date=REFERENCE_DATE).pharmacies
+    found = small.patient(bsns[0])
+    assert len(list(small.bsns())) == 300 and found is not None and found.bsn == bsns[0]
     # Outside the world: the next valid BSN after the last, and any 999 number.
     beyond = next(
         f"{h:08d}{d}"
