@@ -39,6 +39,7 @@ log = get_logger("prefetch.engine")
 
 NOT_SENT = "NOT_SENT"  # the attempt ended before its query left (no send slot in time)
 BATCH_MAX = 32  # items claimed (and answers recorded) per transaction at most
+GATHER_SECONDS = 0.01  # how long the dispatcher and the recorder wait to fill a batch
 _PREP_GUESS_S = 0.01  # claim + sign per item, until measured
 
 
@@ -54,6 +55,7 @@ class SendPipeline:
         self._engine = engine
         self._ctx = ctx
         self._workers = max(1, engine.config.workers)
+        self._min_batch = max(1, self._workers // 4)
         self._real_time = isinstance(engine.clock, SystemClock)
         self._changed = threading.Condition()
         self._outstanding = 0  # handed to a sender, not yet recorded
@@ -108,6 +110,10 @@ class SendPipeline:
                 continue
             with self._changed:
                 free = self._workers - self._outstanding
+                if 0 < free < self._min_batch and self._outstanding > 0 and self._real_time:
+                    # Gather a few free senders: one transaction for several claims.
+                    self._changed.wait(timeout=GATHER_SECONDS)
+                    free = self._workers - self._outstanding
             if free <= 0:
                 self._wait(idle)
                 continue
@@ -230,9 +236,10 @@ class SendPipeline:
                 return
             batch = [first]
             finished = False
+            linger = time.monotonic() + GATHER_SECONDS
             while len(batch) < BATCH_MAX:
-                try:
-                    more = self._answers.get_nowait()
+                try:  # a short wait for more answers: one transaction for several
+                    more = self._answers.get(timeout=max(linger - time.monotonic(), 0.0))
                 except queue.Empty:
                     break
                 if more is None:

@@ -115,8 +115,8 @@ class SendBudgetStore:
             free = pacing.max_in_flight - (in_flight or 0)
             if free <= 0:
                 return Wait(seconds=0.05, full=True)
-            # At most half of the free slots: other processes get their turn.
-            wanted = max(1, min(count, free // 2, pacing.capacity))
+            # A process asks for what its own senders can take (its share of the cap).
+            wanted = max(1, min(count, free, pacing.capacity))
             last = session.scalar(select(func.max(leases.send_at)))
             # The sends at positions capacity - wanted + 1 .. capacity, newest first: the
             # j-th new send must come a window after the one at position capacity - j.
