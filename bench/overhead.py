@@ -79,6 +79,7 @@ def main() -> int:
     parser.add_argument("--in-flight", type=int, default=8)
     parser.add_argument("--rate", type=float, default=1000.0, help="our limiter's rate")
     parser.add_argument("--no-stages", action="store_true", help="no per-stage timers")
+    parser.add_argument("--database-url", default="", help="default: SQLite in the bench dir")
     args = parser.parse_args()
 
     bench = setup(args.patients)
@@ -86,7 +87,9 @@ def main() -> int:
         _instrument()
     profile = make_profile("ideal", time_scale=1.0, rate=None, concurrency=None)
     with simulator(bench, profile) as sim:
-        settings = settings_for(bench, sim.url, rate=args.rate, in_flight=args.in_flight)
+        settings = settings_for(
+            bench, sim.url, rate=args.rate, in_flight=args.in_flight, database_url=args.database_url
+        )
         run = run_day(bench, settings, args.patients)
         stats = sim.stats()
         sim_cpu = sim.cpu()
@@ -94,6 +97,7 @@ def main() -> int:
     figures: dict[str, Any] = {
         "patients": args.patients,
         "in_flight_cap": args.in_flight,
+        "backend": "postgresql" if args.database_url.startswith("postgresql") else "sqlite",
         "queries_sent": sent,
         "wall_s": round(run["wall_s"], 2),
         "queries_per_s": round(sent / run["wall_s"], 1),
