@@ -52,7 +52,9 @@ class Pacing:
     capacity: int
     max_in_flight: int
     lease_seconds: float  # an unreleased lease counts this long after its send time
-    horizon: float = 1.0  # no reservation further ahead than this
+    # No reservation further ahead than this: slots are claimed for (and their items
+    # marked in flight) only this far ahead, so a crash strands few unsent claims.
+    horizon: float = 0.25
     lead: float = 0.05  # at least this far ahead: committing must not make the slot late
 
 
