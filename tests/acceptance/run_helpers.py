@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -64,8 +65,17 @@ def audited_queries(engine: Engine) -> dict[str, int]:
 
 @contextmanager
 def run_day(
-    tmp_path: Path, *, patients: int, rate: float, profile: str = "realistic"
+    tmp_path: Path,
+    *,
+    patients: int,
+    rate: float,
+    profile: str = "realistic",
+    database_url: str | None = None,
+    in_flight: int = 4,
+    time_scale: float = TIME_SCALE,
 ) -> Iterator[RunDay]:
+    """`database_url`: None for SQLite in `tmp_path`; `in_flight`: `[throttle]
+    max_in_flight` (at most the profile's concurrency)."""
     runner = CliRunner()
     pki, passphrase = ensure_pki(tmp_path, key_size=2048)
     world = World.generate(3, patients + 10, reference_date=DAY)
@@ -89,9 +99,10 @@ def run_day(
     csv.write_text(clinic_day_csv([p.bsn for p in world.patients], DAY, seed=2, mix=mix))
     env = {**os.environ, "PREFETCH_PKI_PASSPHRASE": passphrase.decode()}
     env.pop("PREFETCH_DATABASE_URL", None)
-    chosen = get_profile(profile).with_time_scale(TIME_SCALE)
+    chosen = get_profile(profile).with_time_scale(time_scale)
     limit = chosen.effective_rate
-    in_flight = chosen.rate.max_concurrency or 4
+    in_flight = min(in_flight, chosen.rate.max_concurrency or in_flight)
+    url = database_url or f"sqlite:///{tmp_path / 'prefetch.sqlite'}"
     with start_simulator(world, chosen, pki, passphrase) as sim:
         cfg = tmp_path / "prefetch.toml"
         cfg.write_text(
@@ -101,7 +112,8 @@ def run_day(
             f'[lsp]\nurl = "{sim.url}"\nclient_p12 = "{pki.hospital.p12}"\n'
             f'ca_file = "{pki.ca_bundle}"\nconnect_timeout = 2.0\nread_timeout = 3.0\n'
             f"[throttle]\nrate_per_second = {min(rate, limit * 0.9) if limit else rate}\n"
-            f"max_in_flight = {min(in_flight, 4)}\n"
+            f"max_in_flight = {in_flight}\n"
+            f"[database]\nurl = {json.dumps(url)}\n"
             f"[run]\nbackoff_base_seconds = 0.2\nbackoff_max_seconds = 1.0\n"
             f'[security]\ntrust_anchors = ["{pki.root_ca}"]\n'
             f'intermediates = ["{pki.issuing_ca}"]\n'
@@ -128,7 +140,7 @@ def run_day(
             env=env,
         )
         assert registered.exit_code == 0, registered.output
-        engine = make_engine(f"sqlite:///{tmp_path / 'prefetch.sqlite'}")
+        engine = make_engine(url)
         try:
             yield RunDay(
                 sim=sim,

@@ -23,8 +23,10 @@ from pathlib import Path
 
 import pytest
 from run_helpers import DAY, RunDay, audited_queries, run_day
+from sqlalchemy import func, select
 
 from prefetch.store.locks import SqlLeaderLock
+from prefetch.store.tables import RunRow
 
 pytestmark = pytest.mark.slow
 
@@ -72,8 +74,12 @@ def test_sigkill_at_random_moments_loses_and_doubles_nothing(tmp_path: Path) -> 
         assert stats["violations"]["total"] == 0
 
 
-def test_simultaneous_starts_one_runs_the_others_exit_3_naming_it(tmp_path: Path) -> None:
-    with run_day(tmp_path, patients=40, rate=25.0, profile="ideal") as day:
+def test_twenty_simultaneous_starts_one_runs_the_others_exit_3_naming_it(
+    tmp_path: Path, database_url: str
+) -> None:
+    with run_day(
+        tmp_path, patients=40, rate=25.0, profile="ideal", database_url=database_url
+    ) as day:
         # Held by this test: every start must refuse, naming this process.
         lock = SqlLeaderLock(day.engine)
         assert lock.try_acquire(f"run:card:{DAY.isoformat()}")
@@ -85,16 +91,31 @@ def test_simultaneous_starts_one_runs_the_others_exit_3_naming_it(tmp_path: Path
             assert "Traceback" not in err
         lock.release(f"run:card:{DAY.isoformat()}")
         assert day.sim.stats()["queries_received"] == 0
-        # Twenty at once: whoever gets the lock runs; nobody is queried twice.
+        # Twenty at once: exactly one runs; a start that finds it running names its
+        # process, one that finds it finished names the run and runs nothing.
         procs = [_start(day) for _ in range(20)]
-        codes = []
-        for proc in procs:
-            _out, err = proc.communicate(timeout=240)
-            codes.append(proc.returncode)
-            if proc.returncode == 3:
-                assert "already running: pid " in err
-        assert set(codes) <= {0, 1, 3}, codes
-        assert codes.count(3) >= 1, codes
+        done = [(proc, *proc.communicate(timeout=300)) for proc in procs]
+        ran = [proc for proc, _out, _err in done if proc.returncode != 3]
+        assert len(ran) == 1, [(p.returncode, err[-300:]) for p, _o, err in done]
+        assert ran[0].returncode == 0, done[procs.index(ran[0])][2][-2000:]
+        refusals = [err for proc, _out, err in done if proc.returncode == 3]
+        running = f"already running: pid {ran[0].pid} "
+        finished = f"already ran: run card:{DAY.isoformat()} finished at "
+        assert all(running in err or finished in err for err in refusals), refusals
+        assert not any("Traceback" in err for _p, _o, err in done)
+        print(
+            f"20 starts: 1 ran, {sum(running in e for e in refusals)} found it running, "
+            f"{sum(finished in e for e in refusals)} found it finished"
+        )
         log = day.sim.query_log()
-        assert len(log) == len({q["bsn_sha256"] for q in log})  # ideal: one query each
+        assert log and len(log) == len({q["bsn_sha256"] for q in log})  # ideal: one each
+        assert sum(audited_queries(day.engine).values()) == len(log)
         assert day.sim.stats()["violations"]["total"] == 0
+        # A start after it finished: refused, naming the run; nothing sent.
+        late = _start(day)
+        _out, err = late.communicate(timeout=120)
+        assert late.returncode == 3 and finished in err, err[-2000:]
+        assert len(day.sim.query_log()) == len(log)
+        # the late ones left no trace: one run, no manual re-run
+        with day.engine.connect() as connection:
+            assert connection.scalar(select(func.count()).select_from(RunRow)) == 1
