@@ -2,28 +2,32 @@
 
 `DaemonRunner` gives `core.Daemon` its `Runner`: the leader's `run_day` and a follower's
 `join` are the same call of the run use case (planning an existing run is a resume, so a
-follower only works its queue). One limiter is shared by every run of the process; it is
-wrapped so that `stop()` lets queries in flight finish and sends nothing new.
+follower only works its queue). The clinic day's appointments come from the appointment
+book (`book_reader`, filled by `prefetch intake`), as for `prefetch plan` and
+`prefetch run` without `--appointments`; a resume reads the book again, so appointments
+booked or cancelled since are added or withdrawn. One limiter is shared by every run of
+the process; it is wrapped so that `stop()` lets queries in flight finish and sends
+nothing new.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from pathlib import Path
 
 from prefetch.daemon.core import RunResult
 from prefetch.domain.people import Appointment
-from prefetch.domain.run import RunRecord, RunState
+from prefetch.domain.run import RunKind, RunRecord, RunState
 from prefetch.domain.schedule import Schedule
-from prefetch.errors import ConfigError, StopError
+from prefetch.errors import StopError
 from prefetch.ports import Breaker, RateLimiter
 from prefetch.run_day import RunRequest, RunServices, run_schedule_day
-from prefetch.sources.csv_source import read_appointments_csv
+from prefetch.worklist import day_appointments
 
 AppointmentsFor = Callable[[Schedule, dt.date], Sequence[Appointment]]
+BookDay = Callable[[Iterable[str], dt.date], list[Appointment]]
 SHUTDOWN = "daemon shutting down"
 
 
@@ -81,20 +85,16 @@ class _StopAwareBreaker:
         self._breaker.failure()
 
 
-def exports_reader(directory: Path) -> AppointmentsFor:
-    """Appointments of a clinic day from `<directory>/<YYYY-MM-DD>.csv` (every clinic; the
-    schedule keeps its own)."""
+class NoAppointmentsError(StopError):
+    """The book holds no appointment of the schedule's clinics on the clinic day: the run
+    is not started (an empty run would count as done), the sweep asks again."""
+
+
+def book_reader(book_day: BookDay) -> AppointmentsFor:
+    """A clinic day's appointments of the schedule's clinics from the appointment book."""
 
     def read(schedule: Schedule, clinic_day: dt.date) -> Sequence[Appointment]:
-        path = directory / f"{clinic_day.isoformat()}.csv"
-        if not path.is_file():
-            raise ConfigError(
-                "no appointment export for the clinic day",
-                schedule=schedule.id,
-                file=str(path),
-                fix="export the clinic day's appointments to that file",
-            )
-        return read_appointments_csv(path)
+        return day_appointments(schedule, clinic_day, book_day=book_day)
 
     return read
 
@@ -108,16 +108,28 @@ class DaemonRunner:
         self.appointments = appointments
 
     def run_day(self, schedule: Schedule, clinic_day: dt.date) -> RunResult:
-        return self._run(schedule, clinic_day)
+        appointments = self.appointments(schedule, clinic_day)
+        known = self.services.runs.find_run(schedule.id, clinic_day, RunKind.SCHEDULED.value)
+        if not appointments and known is None:
+            raise NoAppointmentsError(
+                "no appointments in the book for the clinic day",
+                schedule=schedule.id,
+                clinic_day=clinic_day.isoformat(),
+                clinics=",".join(sorted(schedule.clinics)),
+                fix="feed the appointment book (prefetch intake load/listen) before the run",
+            )
+        return self._run(schedule, clinic_day, appointments)
 
     def join(self, run: RunRecord, schedule: Schedule) -> RunResult:
-        return self._run(schedule, run.clinic_day)
+        return self._run(schedule, run.clinic_day, self.appointments(schedule, run.clinic_day))
 
     def stop(self) -> None:
         self.limiter.stop()
 
-    def _run(self, schedule: Schedule, clinic_day: dt.date) -> RunResult:
-        request = RunRequest(schedule, clinic_day, self.appointments(schedule, clinic_day))
+    def _run(
+        self, schedule: Schedule, clinic_day: dt.date, appointments: Sequence[Appointment]
+    ) -> RunResult:
+        request = RunRequest(schedule, clinic_day, appointments)
         result = run_schedule_day(self.services, request)
         record = self.services.runs.get_run(result.run_id)
         return RunResult(

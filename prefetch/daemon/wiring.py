@@ -24,7 +24,7 @@ from prefetch.composition import (
 from prefetch.daemon.core import Daemon, DaemonTiming, DailyTask, RunResult
 from prefetch.daemon.http import Check, HealthCheck, OpsServer
 from prefetch.daemon.ledger import SqlRunLedger
-from prefetch.daemon.runner import DaemonRunner, StoppableLimiter, exports_reader
+from prefetch.daemon.runner import DaemonRunner, StoppableLimiter, book_reader
 from prefetch.daemon.schedules import ScheduleBook
 from prefetch.daemon.service import DaemonService
 from prefetch.domain.schedule import Schedule
@@ -148,9 +148,8 @@ def build_daemon(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> DaemonAp
     limiter = StoppableLimiter(shared)
     credential = load_credential(settings)
     gateway = MeteredGateway(make_lsp_client(settings, credential), metrics)
-    exports = Path(d.exports_dir) if d.exports_dir else settings.data_path / "exports"
     services = make_run_services(settings, stores, gateway, limiter=limiter, clock=clock)
-    runner = DaemonRunner(services, limiter, exports_reader(exports))
+    runner = DaemonRunner(services, limiter, book_reader(stores.book.day))
     ledger = SqlRunLedger(stores.engine, stores.runs)
     metrics.items_left_from(lambda: items_left(ledger))
     hour, minute = (int(p) for p in d.clinic_day_starts.split(":"))

@@ -1,5 +1,7 @@
 """A real environment for daemon processes: dev PKI, simulator, settings file, schedule,
-registered mandate and the clinic day's export, all in one directory."""
+registered mandate, and the clinic day's export loaded into the appointment book with
+`prefetch intake load` (where the daemon reads its runs' appointments), all in one
+directory."""
 
 from __future__ import annotations
 
@@ -9,6 +11,9 @@ import json
 import shutil
 from pathlib import Path
 
+from typer.testing import CliRunner
+
+from prefetch.cli import app
 from prefetch.composition import open_stores
 from prefetch.demo.clinic_day import DayMix, clinic_day_csv
 from prefetch.demo.setup import (
@@ -38,6 +43,15 @@ class DaemonWorld:
     sim: SimulatorServer
     clinic_day: dt.date
     database_url: str
+    export: Path  # the clinic day's appointments as the EPD exported them (in the book)
+
+    def load(self, file: Path) -> str:
+        """`prefetch intake load FILE --source epd-csv`: the file into the book."""
+        result = CliRunner().invoke(
+            app, ["intake", "load", str(file), "--source", "epd-csv", "-c", str(self.config)]
+        )
+        assert result.exit_code == 0, result.output
+        return result.stdout
 
 
 def make_world(
@@ -49,6 +63,7 @@ def make_world(
     in_flight: int,
     profile: Profile | None = None,
     pki_from: Path | None = None,
+    load: bool = True,
 ) -> DaemonWorld:
     if pki_from is not None:  # a PKI made once for the session (keys are slow to make)
         shutil.copytree(pki_from / "pki", directory / "pki")
@@ -69,10 +84,9 @@ def make_world(
         f'role = "{spec.role_code}"\nname = "{spec.name}"\nura = "{spec.ura}"\n',
         encoding="utf-8",
     )
-    exports = directory / "exports"
-    exports.mkdir()
+    export = directory / f"export-{clinic_day.isoformat()}.csv"
     mix = dataclasses.replace(ONLY_KNOWN, known=patients)
-    (exports / f"{clinic_day.isoformat()}.csv").write_text(
+    export.write_text(
         clinic_day_csv([p.bsn for p in world.patients], clinic_day, seed=3, mix=mix),
         encoding="utf-8",
     )
@@ -108,7 +122,6 @@ http_port = 0
 leader_poll_seconds = 0.5
 sweep_seconds = 2.0
 work_poll_seconds = 0.5
-exports_dir = {_toml(str(exports))}
 """,
         encoding="utf-8",
     )
@@ -116,4 +129,7 @@ exports_dir = {_toml(str(exports))}
     stores = open_stores(settings)  # migrates
     ensure_mandate(stores, pki, passphrase, schedule, dt.datetime.now(dt.UTC))
     stores.engine.dispose()
-    return DaemonWorld(directory, config, sim, clinic_day, database_url)
+    made = DaemonWorld(directory, config, sim, clinic_day, database_url, export)
+    if load:
+        made.load(export)
+    return made

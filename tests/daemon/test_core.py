@@ -15,11 +15,11 @@ from structlog.testing import capture_logs
 
 from prefetch.daemon.core import Daemon, RunResult
 from prefetch.daemon.ledger import SqlRunLedger
+from prefetch.daemon.runner import NoAppointmentsError
 from prefetch.daemon.schedules import ScheduleBook
 from prefetch.daemon.timing import fires_between, trigger_for
 from prefetch.domain.localtime import AMSTERDAM
 from prefetch.domain.run import NewItem
-from prefetch.errors import ConfigError
 from prefetch.store.db import make_engine, upgrade
 from prefetch.store.runs import RunRepository
 
@@ -180,16 +180,16 @@ def test_a_failing_day_is_said_once_per_reason(tmp_path: Path, runs: RunReposito
     clock = FakeClock(local(2026, 11, 24, 20, 0))
     daemon, runner, _ = make_daemon(tmp_path, runs, clock)
 
-    def no_export(schedule: object, day: dt.date) -> RunResult:
-        raise ConfigError("no appointment export for the clinic day", file=f"{day}.csv")
+    def empty_book(schedule: object, day: dt.date) -> RunResult:
+        raise NoAppointmentsError("no appointments in the book", clinic_day=str(day))
 
-    runner.run_day = no_export  # type: ignore[method-assign, assignment]
+    runner.run_day = empty_book  # type: ignore[method-assign, assignment]
     daemon.poll_leadership()
     with capture_logs() as logs:
         for _ in range(3):
             assert daemon.sweep() == []
     errors = [e for e in logs if e["event"] == "daemon_run_failed" and e["log_level"] == "error"]
-    assert len(errors) == 1 and "2026-11-25.csv" in errors[0]["reason"]
+    assert len(errors) == 1 and "clinic_day=2026-11-25" in errors[0]["reason"]
 
 
 def test_daily_chores_run_on_the_leader_only_when_due(tmp_path: Path, runs: RunRepository) -> None:

@@ -21,8 +21,7 @@ def test_the_daemons_run_skips_a_patient_in_the_objection_register(
     )
     app = build_daemon(load_settings(world.config))
     try:
-        export = tmp_path / "exports" / f"{world.clinic_day.isoformat()}.csv"
-        lines = export.read_text(encoding="utf-8").splitlines()
+        lines = world.export.read_text(encoding="utf-8").splitlines()
         rows = list(csv.DictReader(lines, delimiter=";" if ";" in lines[0] else ","))
         bsns = sorted({r["bsn"] for r in rows if r.get("bsn")})
         objector = bsns[0]
