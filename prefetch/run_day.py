@@ -22,6 +22,7 @@ from prefetch.domain.run import (
     ItemState,
     Progress,
     RunKind,
+    RunRecord,
     RunReport,
     RunState,
     RunSummary,
@@ -47,6 +48,7 @@ from prefetch.security.trust import TrustStore
 from prefetch.worklist import refusing_of
 
 LOCK_POLL_SECONDS = 1.0
+UNNAMED_RETRIES = 20
 WINDOW_POLL_SECONDS = 60.0  # a long wait wakes up now and then (clock changes)
 log = get_logger("prefetch.run")
 
@@ -112,6 +114,7 @@ class RunResult:
     # the day's scheduled run had finished before this start and the appointments brought
     # nothing new: nothing was run; when it finished
     already_ran: dt.datetime | None = None
+    holder: str | None = None  # already_ran, found while this process held the day's lock
 
     @property
     def summary(self) -> RunSummary:
@@ -154,7 +157,14 @@ def run_schedule_day(services: RunServices, request: RunRequest) -> RunResult:
     locks = services.locks if request.day_run else None
     stage = request.on_stage or (lambda _message: None)
     if locks is not None:
-        _acquire(locks, lock, services.clock, wait=request.wait_for_lock, on_stage=stage)
+        try:
+            _acquire(locks, lock, services.clock, wait=request.wait_for_lock, on_stage=stage)
+        except AlreadyRunningError as exc:
+            # held, but the day's run finished already: say that (nothing would run)
+            finished = None if request.again else _finished(services, request)
+            if finished is None:
+                raise
+            return _already_ran(services, finished, holder=exc.holder)
     try:
         if request.day_run and _wait_for_window(services.clock, request, stage):
             mandate = _checked_mandate(services, schedule)  # it may have expired meanwhile
@@ -162,6 +172,25 @@ def run_schedule_day(services: RunServices, request: RunRequest) -> RunResult:
     finally:
         if locks is not None:
             locks.release(lock)
+
+
+def _finished(services: RunServices, request: RunRequest) -> RunRecord | None:
+    record = services.runs.find_run(request.schedule.id, request.clinic_day, RunKind.SCHEDULED)
+    return record if record is not None and record.state is RunState.FINISHED else None
+
+
+def _already_ran(services: RunServices, record: RunRecord, *, holder: str | None) -> RunResult:
+    log.info("run_already_ran", run_id=record.id)
+    summary = services.runs.summary(record.id)
+    return RunResult(
+        run_id=record.id,
+        created=False,
+        planned=summary.total,
+        to_query=summary.to_query,
+        report=RunReport(summary=summary),
+        already_ran=record.finished_at or record.created_at,
+        holder=holder,
+    )
 
 
 def _checked_mandate(services: RunServices, schedule: Schedule) -> Mandate | None:
@@ -200,11 +229,17 @@ def _wait_for_window(clock: Clock, request: RunRequest, stage: Callable[[str], N
 def _acquire(
     locks: LeaderLock, name: str, clock: Clock, *, wait: bool, on_stage: Callable[[str], None]
 ) -> None:
+    unnamed = 0  # refused, but nobody holds it when asked: released in between, try again
     while not locks.try_acquire(name):
         holder = locks.holder(name)
+        if holder is None and unnamed < UNNAMED_RETRIES:
+            unnamed += 1
+            clock.sleep(0.05)
+            continue
         who = str(holder) if holder is not None else "another process"
         if not wait:
             raise AlreadyRunningError(f"already running: {who} holds {name}", holder=who)
+        unnamed = 0
         on_stage(f"waiting for {who} to finish {name}")
         clock.sleep(LOCK_POLL_SECONDS)
 
@@ -244,15 +279,7 @@ def _run(
     if before is not None and before.state is RunState.FINISHED:
         now = services.runs.get_run(prepared.run_id)
         if now is not None and now.state is RunState.FINISHED:  # nothing new came
-            log.info("run_already_ran", run_id=prepared.run_id)
-            return RunResult(
-                run_id=prepared.run_id,
-                created=False,
-                planned=prepared.planned,
-                to_query=prepared.to_query,
-                report=RunReport(summary=services.runs.summary(prepared.run_id)),
-                already_ran=now.finished_at or now.created_at,
-            )
+            return _already_ran(services, now, holder=None)
     stage(f"{prepared.to_query} of {prepared.planned} patients to query ({kind.value})")
     report = prefetcher.execute(
         prepared.run_id,

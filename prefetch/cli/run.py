@@ -133,9 +133,14 @@ def register(app: typer.Typer) -> None:
         summary = result.summary
         if result.already_ran is not None:
             at = result.already_ran.astimezone(AMSTERDAM)
+            why = (
+                f"{result.holder} holds the day now"
+                if result.holder
+                else "the appointments bring no new patient"
+            )
             raise fail(
-                f"already ran: run {result.run_id} finished at {at:%Y-%m-%d %H:%M:%S %Z}"
-                " and the appointments bring no new patient (--again runs the day once more)",
+                f"already ran: run {result.run_id} finished at {at:%Y-%m-%d %H:%M:%S %Z}; "
+                f"{why} (--again runs the day once more)",
                 EXIT_ALREADY_RUNNING,
             )
         console.print(summary_table(summary, f"{schedule.id}, clinic day {clinic_day}"))
