@@ -147,7 +147,7 @@ class RunStore(Protocol):
         clinic_day: dt.date,
         kind: RunKind | str,
         created_at: dt.datetime,
-        items: Sequence[NewItem],
+        items: Iterable[NewItem],
     ) -> bool:
         """Create run `run_id` (state planned) with its items, in one transaction.
 
@@ -169,7 +169,7 @@ class RunStore(Protocol):
         created), or None."""
         ...
 
-    def extend_run(self, run_id: str, items: Sequence[NewItem], at: dt.datetime) -> tuple[int, int]:
+    def extend_run(self, run_id: str, items: Iterable[NewItem], at: dt.datetime) -> tuple[int, int]:
         """A later export of the same clinic day: add the items of patients not yet in the
         run (a finished run is planned again so that they are queried; those already in
         it are left alone), and skip as `cancelled` the pending items whose patient is now
@@ -303,6 +303,11 @@ class DispenseStore(Protocol):
         latest of their dispenses' fetched_at and of the times their run items got an
         answer (records, no_records, no_registrations); refused and failed queries do not
         count. None if never."""
+        ...
+
+    def last_fetched_at_many(self, bsns: Iterable[Bsn | str]) -> dict[str, dt.datetime]:
+        """`last_fetched_at` of many patients in a few queries (planning a big day), keyed
+        by BSN value; patients never fetched are absent."""
         ...
 
 

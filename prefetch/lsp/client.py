@@ -35,8 +35,8 @@ from prefetch.hl7v3.params import QueryParams, QueryRef
 from prefetch.hl7v3.parse import parse_answer
 from prefetch.hl7v3.xmlparse import DEFAULT_MAX_BYTES
 from prefetch.ports import Clock, LspReply
+from prefetch.security.envelope_template import EnvelopeTemplates
 from prefetch.security.keys import Credential
-from prefetch.security.wssec import secure_query
 
 _OVERLOAD_STATUS = frozenset({429, 503})
 # TLS alerts with which a server refuses our client certificate (OpenSSL reason names).
@@ -97,20 +97,16 @@ class LspClient:
         self.credential = credential
         self.aorta = aorta or AortaSettings()
         self.clock = clock
+        self.templates = EnvelopeTemplates(credential, settings=self.aorta)
         self._headers = {
             "Content-Type": "text/xml; charset=utf-8",
             "SOAPAction": f'"{self.aorta.soap_action}"',
         }
 
     def envelope(self, params: QueryParams, *, mandate_token: bytes | None) -> bytes:
-        """The exact bytes that are sent for this query (also for `hl7 build-query --signed`)."""
-        return secure_query(
-            params,
-            self.credential,
-            mandate_token=mandate_token,
-            now=self.clock.now(),
-            settings=self.aorta,
-        )
+        """The exact bytes that are sent for this query (also for `hl7 build-query --signed`):
+        `secure_query`'s bytes, made from a per-run template (`EnvelopeTemplates`)."""
+        return self.templates.envelope(params, mandate_token=mandate_token, now=self.clock.now())
 
     def query(self, params: QueryParams, *, mandate_token: bytes | None) -> LspReply:
         data = self.envelope(params, mandate_token=mandate_token)

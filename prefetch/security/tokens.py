@@ -101,7 +101,8 @@ def sign_assertion(
     return signed
 
 
-def _new_id() -> str:
+def new_assertion_id() -> str:
+    """A fresh assertion ID (an NCName: `_` and 32 hex digits)."""
     return f"_{uuid.uuid4().hex}"
 
 
@@ -113,6 +114,7 @@ def build_transaction_token(
     validity: dt.timedelta = dt.timedelta(minutes=5),
     holder: x509.Certificate | None = None,
     profile: TokenProfile = DEFAULT_PROFILE,
+    assertion_id: str | None = None,
 ) -> etree._Element:
     """The signed transactietoken for one query (a detached `saml:Assertion` element).
 
@@ -120,6 +122,30 @@ def build_transaction_token(
     Raises SecurityError when the credential cannot speak for this query (wrong URA, or a
     personal pass that is not the message's author).
     """
+    assertion = unsigned_transaction_token(
+        params,
+        credential,
+        now=now,
+        validity=validity,
+        holder=holder,
+        profile=profile,
+        assertion_id=assertion_id,
+    )
+    return sign_assertion(assertion, credential, profile)
+
+
+def unsigned_transaction_token(
+    params: QueryParams,
+    credential: Credential,
+    *,
+    now: dt.datetime,
+    validity: dt.timedelta = dt.timedelta(minutes=5),
+    holder: x509.Certificate | None = None,
+    profile: TokenProfile = DEFAULT_PROFILE,
+    assertion_id: str | None = None,
+) -> etree._Element:
+    """The transactietoken before signing (with the signature placeholder after Issuer);
+    the same checks as `build_transaction_token`."""
     ident = credential.identity
     if ident.ura != params.hospital_ura:
         raise SecurityError(
@@ -142,7 +168,7 @@ def build_transaction_token(
             )
         name_id = f"{ident.uzi_number}:{ident.role}"
         author = ii_urn(oids.UZI_PERSON, ident.uzi_number)
-    assertion = new_assertion(_new_id(), now, ii_urn(oids.URA, ident.ura))
+    assertion = new_assertion(assertion_id or new_assertion_id(), now, ii_urn(oids.URA, ident.ura))
     subject = etree.SubElement(assertion, q(SAML, "Subject"))
     nid = etree.SubElement(subject, q(SAML, "NameID"))
     nid.set("Format", profile.nameid_format)
@@ -172,7 +198,7 @@ def build_transaction_token(
             ),
         ],
     )
-    return sign_assertion(assertion, credential, profile)
+    return assertion
 
 
 def build_mandate_token(
@@ -195,7 +221,7 @@ def build_mandate_token(
         raise SecurityError(
             "mandating clinician's URA differs from the pass", mandate_id=mandate.id
         )
-    assertion = new_assertion(_new_id(), now, ii_urn(oids.UZI_PERSON, ident.uzi_number))
+    assertion = new_assertion(new_assertion_id(), now, ii_urn(oids.UZI_PERSON, ident.uzi_number))
     subject = etree.SubElement(assertion, q(SAML, "Subject"))
     nid = etree.SubElement(subject, q(SAML, "NameID"))
     nid.set("Format", profile.nameid_format)

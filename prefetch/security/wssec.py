@@ -66,10 +66,21 @@ def secure_query(
     settings: AortaSettings = DEFAULT_SETTINGS,
     validity: dt.timedelta = dt.timedelta(minutes=5),
     profile: TokenProfile = DEFAULT_PROFILE,
+    assertion_id: str | None = None,
 ) -> bytes:
-    """The complete envelope for one query: HL7 body, signed transactietoken, mandate token."""
+    """The complete envelope for one query: HL7 body, signed transactietoken, mandate token.
+
+    The tree path: every element built and signed anew (`prefetch.security.template` makes
+    the same bytes from a per-run template)."""
     body = build_query(params, settings)
-    token = build_transaction_token(params, credential, now=now, validity=validity, profile=profile)
+    token = build_transaction_token(
+        params,
+        credential,
+        now=now,
+        validity=validity,
+        profile=profile,
+        assertion_id=assertion_id,
+    )
     return secure_envelope(
         body, transaction_token=token, mandate_token=mandate_token, profile=profile
     )

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import json
+from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, func, literal_column, select
+from sqlalchemy import JSON, Connection, Engine, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -14,6 +15,7 @@ from prefetch.domain.bsn import Bsn
 from prefetch.domain.dispense import Dispense, DispenseProvenance, dispense_from_json
 from prefetch.domain.outcome import OutcomeKind
 from prefetch.store._support import Sessions, bsn_value
+from prefetch.store.db import UtcDateTime
 from prefetch.store.records import ItemState, RecordResult, StoredDispense
 from prefetch.store.tables import DispenseRow, RunItemRow
 
@@ -83,11 +85,56 @@ def _upsert(insert: Any) -> Any:
     )
 
 
-# Built once and executed with a parameter list (executemany / insertmanyvalues), so the
-# compiled statement is cached. PostgreSQL reports per row whether it was inserted
-# (`xmax = 0`) or updated; rows skipped by the WHERE clause are not returned.
-_PG_UPSERT = _upsert(postgresql.insert(_TABLE)).returning(literal_column("(xmax = 0)"))
 _SQLITE_UPSERT = _upsert(sqlite.insert(_TABLE))
+#: Column order of the rows `_row` builds (the key first).
+_COLUMNS = tuple(c.name for c in _TABLE.columns if c.name != "id")
+
+
+def _pg_upsert_sql() -> str:
+    """One statement for any number of rows: each column arrives as one array and
+    `unnest` turns them into rows. The text never changes, so psycopg parses it once and
+    prepares it on the server; a multi-row VALUES list would be a new text per row count.
+    PostgreSQL reports per row whether it was inserted (`xmax = 0`) or updated; rows
+    skipped by the WHERE clause (an older fetch) are not returned."""
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    arrays, values = [], []
+    for name in _COLUMNS:
+        kind = _TABLE.c[name].type
+        if isinstance(kind, JSON):  # JSON text in, cast per row (jsonb[] needs wrappers)
+            arrays.append("%b::text[]")
+            values.append(f"{name}::jsonb")
+        else:
+            arrays.append(f"%b::{kind.compile(dialect=dialect)}[]")
+            values.append(name)
+    refreshed = ", ".join(f"{name} = excluded.{name}" for name in _REFRESHED)
+    # Names and types come from the table definition; every value is bound.
+    return (
+        f"INSERT INTO {_TABLE.name} ({', '.join(_COLUMNS)}) "  # noqa: S608
+        f"SELECT {', '.join(values)} FROM unnest"
+        f"({', '.join(arrays)}) AS u({', '.join(_COLUMNS)}) "
+        f"ON CONFLICT (id_root, id_extension) DO UPDATE SET {refreshed} "
+        f"WHERE {_TABLE.name}.fetched_at <= excluded.fetched_at "
+        "RETURNING (xmax = 0)"
+    )
+
+
+_PG_UPSERT = _pg_upsert_sql()
+_UTC = UtcDateTime()
+
+
+def _pg_upsert(connection: Connection, rows: list[dict[str, Any]]) -> RecordResult:
+    dialect = connection.dialect
+    columns: list[list[Any]] = []
+    for name in _COLUMNS:
+        values = [r[name] for r in rows]
+        if name == "data":
+            values = [json.dumps(v) for v in values]
+        elif name in ("fetched_at", "first_fetched_at"):  # aware UTC, as UtcDateTime binds
+            values = [_UTC.process_bind_param(v, dialect) for v in values]
+        columns.append(values)
+    flags = [f for (f,) in connection.exec_driver_sql(_PG_UPSERT, tuple(columns))]
+    inserted = sum(1 for f in flags if f)
+    return RecordResult(inserted=inserted, updated=len(flags) - inserted)
 
 
 def _rows(bsn: str, pairs: Sequence[tuple[Dispense, DispenseProvenance]]) -> list[dict[str, Any]]:
@@ -129,9 +176,7 @@ def upsert_dispenses(
     connection = session.connection()
     table = _TABLE
     if connection.dialect.name == "postgresql":
-        flags = connection.execute(_PG_UPSERT, rows).scalars().all()
-        inserted = sum(1 for f in flags if f)
-        return RecordResult(inserted=inserted, updated=len(flags) - inserted)
+        return _pg_upsert(connection, rows)
     inserted = updated = 0
     for start in range(0, len(rows), _CHUNK):
         chunk = rows[start : start + _CHUNK]
@@ -194,6 +239,35 @@ class DispenseRepository:
     def count(self) -> int:
         with self._sessions.read() as session:
             return session.scalar(select(func.count()).select_from(DispenseRow)) or 0
+
+    def last_fetched_at_many(self, bsns: Iterable[Bsn | str]) -> dict[str, dt.datetime]:
+        """`last_fetched_at` of many patients at once (two queries per chunk of BSNs),
+        keyed by BSN; patients never fetched are absent."""
+        wanted = sorted({bsn_value(b) for b in bsns})
+        found: dict[str, dt.datetime] = {}
+        with self._sessions.read() as session:
+            for start in range(0, len(wanted), _CHUNK):
+                chunk = wanted[start : start + _CHUNK]
+                rows = [
+                    *session.execute(
+                        select(DispenseRow.patient_bsn, func.max(DispenseRow.fetched_at))
+                        .where(DispenseRow.patient_bsn.in_(chunk))
+                        .group_by(DispenseRow.patient_bsn)
+                    ),
+                    *session.execute(
+                        select(RunItemRow.bsn, func.max(RunItemRow.updated_at))
+                        .where(
+                            RunItemRow.bsn.in_(chunk),
+                            RunItemRow.state == ItemState.DONE.value,
+                            RunItemRow.outcome_kind.in_(_ANSWERED),
+                        )
+                        .group_by(RunItemRow.bsn)
+                    ),
+                ]
+                for bsn, at in rows:
+                    if bsn is not None and at is not None and (bsn not in found or at > found[bsn]):
+                        found[bsn] = at
+        return found
 
     def last_fetched_at(self, bsn: Bsn | str) -> dt.datetime | None:
         value = bsn_value(bsn)

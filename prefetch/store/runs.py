@@ -7,10 +7,10 @@ audit row.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, cast
 
-from sqlalchemy import Engine, and_, func, insert, or_, select
+from sqlalchemy import CursorResult, Engine, and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from prefetch.domain.dispense import Dispense, DispenseProvenance
@@ -34,6 +34,7 @@ from prefetch.store.records import (
 from prefetch.store.tables import RunItemRow, RunRow
 
 _IN_CHUNK = 500  # BSNs per IN (...) list
+_ITEM_CHUNK = 2000  # run items per INSERT (one statement, bounded memory)
 
 DEFAULT_LEASE = dt.timedelta(seconds=15)
 
@@ -88,6 +89,22 @@ def _new_item_row(run_id: str, item: NewItem, at: dt.datetime) -> dict[str, Any]
     }
 
 
+def _chunks(items: Iterable[NewItem], size: int) -> Iterator[list[NewItem]]:
+    chunk: list[NewItem] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _insert_items(session: Session, run_id: str, items: Sequence[NewItem], at: dt.datetime) -> None:
+    if items:
+        session.execute(insert(RunItemRow), [_new_item_row(run_id, i, at) for i in items])
+
+
 class RunRepository:
     """`RunStore` on SQLAlchemy (SQLite or PostgreSQL)."""
 
@@ -102,12 +119,9 @@ class RunRepository:
         clinic_day: dt.date,
         kind: RunKind | str,
         created_at: dt.datetime,
-        items: Sequence[NewItem],
+        items: Iterable[NewItem],
     ) -> bool:
         run_kind = RunKind(kind)
-        local_ids = [i.patient_local_id for i in items]
-        if len(set(local_ids)) != len(local_ids):
-            raise InvalidValueError("a run has one item per patient", run_id=run_id)
         try:
             with self._sessions.write() as session:
                 if self._existing(session, run_id, schedule_id, clinic_day, run_kind):
@@ -126,10 +140,13 @@ class RunRepository:
                     )
                 )
                 session.flush()
-                if items:
-                    session.execute(
-                        insert(RunItemRow), [_new_item_row(run_id, i, created_at) for i in items]
-                    )
+                seen: set[str] = set()
+                for chunk in _chunks(items, _ITEM_CHUNK):
+                    for item in chunk:
+                        if item.patient_local_id in seen:
+                            raise InvalidValueError("a run has one item per patient", run_id=run_id)
+                        seen.add(item.patient_local_id)
+                    _insert_items(session, run_id, chunk, created_at)
                 return True
         except StopError:
             # Lost a race with another process creating the same run: that is a resume.
@@ -199,33 +216,53 @@ class RunRepository:
                         found.setdefault(bsn, other)
         return found
 
-    def extend_run(self, run_id: str, items: Sequence[NewItem], at: dt.datetime) -> tuple[int, int]:
+    def extend_run(self, run_id: str, items: Iterable[NewItem], at: dt.datetime) -> tuple[int, int]:
         with self._sessions.write() as session:
             run = session.get(RunRow, run_id, with_for_update=True)
             if run is None:
                 raise StopError("unknown run", run_id=run_id)
             if run.state == RunState.ABORTED.value:
                 return 0, 0
-            known = {
-                row.patient_local_id: row
-                for row in session.scalars(select(RunItemRow).where(RunItemRow.run_id == run_id))
-            }
-            new = [i for i in items if i.patient_local_id not in known]
-            if new:
-                session.execute(insert(RunItemRow), [_new_item_row(run_id, i, at) for i in new])
-            withdrawn = 0
-            for item in items:
-                row = known.get(item.patient_local_id)
-                open_states = (ItemState.PENDING.value, ItemState.RETRY_WAIT.value)
-                if row is not None and item.skip_reason == "cancelled" and row.state in open_states:
-                    row.state = ItemState.SKIPPED.value
-                    row.skip_reason = item.skip_reason
-                    row.updated_at = at
-                    withdrawn += 1
-            if any(i.skip_reason is None for i in new) and run.state == RunState.FINISHED.value:
+            # The known items' ids and states only (not whole rows): a resume of a big day.
+            rows = session.execute(
+                select(RunItemRow.patient_local_id, RunItemRow.state).where(
+                    RunItemRow.run_id == run_id
+                )
+            )
+            known: dict[str, str] = {row[0]: row[1] for row in rows}
+            open_states = (ItemState.PENDING.value, ItemState.RETRY_WAIT.value)
+            added = withdrawn = 0
+            to_query = False
+            for chunk in _chunks(items, _ITEM_CHUNK):
+                new = [i for i in chunk if i.patient_local_id not in known]
+                _insert_items(session, run_id, new, at)
+                known.update((i.patient_local_id, "new") for i in new)
+                added += len(new)
+                to_query = to_query or any(i.skip_reason is None for i in new)
+                cancelled = [
+                    i.patient_local_id
+                    for i in chunk
+                    if i.skip_reason == "cancelled" and known.get(i.patient_local_id) in open_states
+                ]
+                if cancelled:
+                    done = session.execute(
+                        update(RunItemRow)
+                        .where(
+                            RunItemRow.run_id == run_id,
+                            RunItemRow.patient_local_id.in_(cancelled),
+                            RunItemRow.state.in_(open_states),
+                        )
+                        .values(
+                            state=ItemState.SKIPPED.value, skip_reason="cancelled", updated_at=at
+                        )
+                        .execution_options(synchronize_session=False)
+                    )
+                    withdrawn += cast("CursorResult[Any]", done).rowcount
+                    known.update(dict.fromkeys(cancelled, ItemState.SKIPPED.value))
+            if to_query and run.state == RunState.FINISHED.value:
                 run.state = RunState.PLANNED.value  # new patients to query: work it again
                 run.finished_at = None
-            return len(new), withdrawn
+            return added, withdrawn
 
     def start_run(self, run_id: str, at: dt.datetime) -> None:
         with self._sessions.write() as session:
