@@ -164,11 +164,13 @@ def test_outage_past_the_window_ends_incomplete_with_honest_counts(
         pytest.skip("the window would cross midnight or close before the run starts")
     with run_day(
         tmp_path,
-        patients=30,
+        patients=40,
         rate=25.0,
         profile="outage",
         database_url=database_url,
-        throttle=BREAKER,
+        # a probe every 5 s: the window closes before the probes fail every patient
+        throttle="breaker_failures = 3\nbreaker_reset_seconds = 5.0\n",
+        clinics=CLINICS,
         time_scale=1.0,
         run_at=f"{opens:%H:%M}",
         schedule=f'run_window = "{opens:%H:%M}-{closes:%H:%M}"\ndays_ahead = 0',
