@@ -7,6 +7,7 @@ patients are grouped by BSN when they have a valid one, else by the hospital pat
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -62,21 +63,30 @@ def plan(
     Cancelled appointments are kept so that eligibility can say "cancelled" for a patient
     whose only appointment was cancelled; order follows the first appointment time.
     """
-    groups: dict[str, tuple[Patient, list[Appointment]]] = {}
+    # Grouped by the BSN's own string (no new string per appointment); a hospital id is
+    # "local:<id>" (a BSN is digits only), which sorts as the key does. A patient with
+    # one appointment (most of a big day) is held as that appointment alone.
+    groups: dict[str, Appointment | list[Appointment]] = {}
     for appt in appointments:
         if not schedule.covers(appt.clinic, appt.agenda):
             continue
         if appt.start.astimezone(AMSTERDAM).date() != clinic_day:
             continue
         p = appt.patient
-        key = f"bsn:{p.bsn.value}" if p.bsn is not None else f"local:{p.local_id}"
-        if key in groups:
-            known, appts = groups[key]
-            groups[key] = (_merge_patient(known, p), [*appts, appt])
+        group = p.bsn.value if p.bsn is not None else f"local:{p.local_id}"
+        known = groups.get(group)
+        if known is None:
+            groups[group] = appt
+        elif isinstance(known, list):
+            known.append(appt)
         else:
-            groups[key] = (p, [appt])
-    planned = [
-        PlannedPatient(p, tuple(sorted(a, key=lambda x: x.start))) for p, a in groups.values()
-    ]
-    planned.sort(key=lambda pp: (pp.appointments[0].start, pp.key))
-    return planned
+            groups[group] = [known, appt]
+    order: list[tuple[dt.datetime, str, PlannedPatient]] = []
+    while groups:
+        group, found = groups.popitem()
+        every = found if isinstance(found, list) else [found]  # in the order given
+        patient = functools.reduce(_merge_patient, (a.patient for a in every))
+        appts = sorted(every, key=lambda x: x.start)
+        order.append((appts[0].start, group, PlannedPatient(patient, tuple(appts))))
+    order.sort(key=lambda entry: (entry[0], entry[1]))
+    return [entry[2] for entry in order]

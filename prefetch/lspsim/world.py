@@ -8,6 +8,7 @@ pharmacies; the rest have no registration (no opt-in). Some registrations hold o
 dispenses, so that a look-back window yields `NF` for that pharmacy.
 
 `dispenses_for(bsn, since)` is what a perfect client must end up storing for a patient.
+A world of more than `MAX_PATIENTS` patients derives them on demand (`lspsim.derived`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import datetime as dt
 import json
 import random
 import threading
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from prefetch.domain.bsn import Bsn, passes_eleven_check
 from prefetch.domain.dispense import Dispense, dispense_from_json
 from prefetch.errors import ConfigError
 from prefetch.lspsim.catalogue import PHARMACY_KINDS, TOWNS, VENDOR_ROOTS
+from prefetch.lspsim.derived import MAX_DERIVED, DerivedPatients
 from prefetch.lspsim.dispgen import (
     PharmacyRef,
     Prescriber,
@@ -40,7 +42,7 @@ REGISTERED_SHARE = 0.75
 OLD_ONLY_SHARE = 0.18  # registrations whose dispenses all lie more than 15 months back
 HISTORY_DAYS = 730  # dispenses spread over the two years before the reference date
 REGIONS = 4  # historical regions the pharmacies are spread over
-MAX_PATIENTS = 50_000  # the 999xxxxxx range holds about 90,000 valid BSNs
+MAX_PATIENTS = 50_000  # generated up front; the 999xxxxxx range holds about 90,000 BSNs
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +133,9 @@ class World:
         reference_date: dt.date,
         pharmacies: Iterable[Pharmacy],
         patients: Iterable[WorldPatient] = (),
+        derived: int = 0,
     ):
+        """`derived`: that many more patients, derived from the seed when asked for."""
         self.seed = seed
         self.reference_date = reference_date
         self._pharmacies = {p.ura: p for p in pharmacies}
@@ -140,6 +144,13 @@ class World:
         self._test_serial = 5_000_000
         for patient in patients:
             self._put(patient)
+        if not 0 <= derived <= MAX_DERIVED:
+            raise ConfigError("patient count out of range", patients=derived, maximum=MAX_DERIVED)
+        self._derived = (
+            DerivedPatients(seed, derived, reference_date, tuple(self._pharmacies.values()))
+            if derived
+            else None
+        )
 
     # ------------------------------------------------------------------ reading
     @property
@@ -148,14 +159,27 @@ class World:
 
     @property
     def patients(self) -> tuple[WorldPatient, ...]:
-        return tuple(self._patients.values())
+        """Every patient (a derived world computes them all: prefer `bsns()`)."""
+        derived = self._derived
+        more = (derived.patient(b) for b in derived.bsns()) if derived is not None else ()
+        return (*self._patients.values(), *(p for p in more if p is not None))
+
+    def bsns(self) -> Iterator[Bsn]:
+        """Every patient's BSN, without computing the patients."""
+        yield from (p.bsn for p in tuple(self._patients.values()))
+        if self._derived is not None:
+            yield from (Bsn(b) for b in self._derived.bsns() if b not in self._patients)
 
     def pharmacy(self, ura: str) -> Pharmacy:
         return self._pharmacies[ura]
 
     def patient(self, bsn: Bsn | str) -> WorldPatient | None:
         """The patient with this BSN, or None when the index does not know them."""
-        return self._patients.get(bsn.value if isinstance(bsn, Bsn) else bsn)
+        value = bsn.value if isinstance(bsn, Bsn) else bsn
+        found = self._patients.get(value)
+        if found is None and self._derived is not None:
+            return self._derived.patient(value)
+        return found
 
     def dispenses_for(
         self, bsn: Bsn, since: dt.date | None = None, *, pharmacies: Collection[str] | None = None
@@ -207,15 +231,15 @@ class World:
     # ------------------------------------------------------------------ generation
     @classmethod
     def generate(cls, seed: int, patients: int, *, reference_date: dt.date | None = None) -> World:
-        """A seeded world of `patients` patients; `reference_date` defaults to today (UTC)."""
-        if not 0 <= patients <= MAX_PATIENTS:
-            raise ConfigError("patient count out of range", patients=patients, maximum=MAX_PATIENTS)
+        """A seeded world of `patients` patients; `reference_date` defaults to today (UTC).
+        Above `MAX_PATIENTS` the patients are derived when asked for (`lspsim.derived`)."""
+        if not 0 <= patients <= MAX_DERIVED:
+            raise ConfigError("patient count out of range", patients=patients, maximum=MAX_DERIVED)
+        if patients > MAX_PATIENTS:
+            return cls.derive(seed, patients, reference_date=reference_date)
         ref = reference_date or dt.datetime.now(dt.UTC).date()
         rng = random.Random(seed)  # noqa: S311 - seeded simulation, not crypto
-        pharmacies = [
-            _with_details(p, random.Random(f"{seed}:pharmacy:{p.ura}"))  # noqa: S311
-            for p in _generate_pharmacies(rng, max(6, min(400, patients // 15 + 4)))
-        ]
+        pharmacies = _pharmacies(rng, seed, patients)
         world = cls(seed=seed, reference_date=ref, pharmacies=pharmacies)
         prescribers = [random_prescriber(rng) for _ in range(max(10, patients // 4))]
         seen: set[str] = set()
@@ -234,11 +258,22 @@ class World:
             world._put(WorldPatient(bsn=Bsn(bsn), registrations=tuple(regs), demographics=details))
         return world
 
+    @classmethod
+    def derive(cls, seed: int, patients: int, *, reference_date: dt.date | None = None) -> World:
+        """A world of `patients` patients derived when asked for (`lspsim.derived`), with
+        the pharmacies `generate` would make; any count up to `MAX_DERIVED`."""
+        ref = reference_date or dt.datetime.now(dt.UTC).date()
+        pharmacies = _pharmacies(random.Random(seed), seed, patients)  # noqa: S311
+        return cls(seed=seed, reference_date=ref, pharmacies=pharmacies, derived=patients)
+
     # ------------------------------------------------------------------ persistence
     def to_json(self) -> dict[str, Any]:
+        """The world as JSON; a derived world's patients as their count only."""
+        derived = {"derived": self._derived.count} if self._derived is not None else {}
         return {
             "format": FORMAT,
             "seed": self.seed,
+            **derived,
             "reference_date": self.reference_date.isoformat(),
             "pharmacies": [_pharmacy_json(p) for p in self._pharmacies.values()],
             "patients": [
@@ -294,6 +329,7 @@ class World:
                 reference_date=dt.date.fromisoformat(data["reference_date"]),
                 pharmacies=pharmacies,
                 patients=patients,
+                derived=int(data.get("derived", 0)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError("world file is damaged", error=type(exc).__name__) from None
@@ -347,6 +383,13 @@ def _demographics(rng: random.Random, ref: dt.date) -> Demographics:
         postal_code=f"{rng.randint(1000, 9999)} {rng.choice('ABCDEFGHJKLMNPRSTVWX')}Z",
         city=rng.choice(TOWNS),
     )
+
+
+def _pharmacies(rng: random.Random, seed: int, patients: int) -> list[Pharmacy]:
+    return [
+        _with_details(p, random.Random(f"{seed}:pharmacy:{p.ura}"))  # noqa: S311
+        for p in _generate_pharmacies(rng, max(6, min(400, patients // 15 + 4)))
+    ]
 
 
 def _with_details(pharmacy: Pharmacy, rng: random.Random) -> Pharmacy:

@@ -36,7 +36,9 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-from collections.abc import Callable, Mapping
+import itertools
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TypeVar
 
@@ -51,6 +53,7 @@ from prefetch.sources.intake import (
     Received,
     SourceUnreadable,
     read_file_bytes,
+    read_file_size,
 )
 
 log = get_logger("prefetch.sources.csv")
@@ -174,10 +177,11 @@ def row_to_appointment(row: list[str], cols: Mapping[str, int]) -> Appointment:
         return Appointment(
             id=_parse(values.code, row, cols, "appointment_id"),
             patient=patient,
-            clinic=_parse(values.code, row, cols, "clinic").upper(),
+            # A day repeats a few clinics and types: one string each (a big day is held).
+            clinic=sys.intern(_parse(values.code, row, cols, "clinic").upper()),
             start=_parse(values.when, row, cols, "start"),
             end=end,
-            appointment_type=_parse(values.code, row, cols, "appointment_type"),
+            appointment_type=sys.intern(_parse(values.code, row, cols, "appointment_type")),
             status=_parse(values.status, row, cols, "status"),
             clinician_uzi=_parse(values.code, row, cols, "clinician_uzi") or None,
             agenda=_parse(values.code, row, cols, "agenda") or None,
@@ -193,9 +197,21 @@ def parse_csv(
     text = text.removeprefix("\ufeff")
     if not text.strip():
         raise SourceUnreadable(file, "the file is empty: expected a header row and rows")
-    first = text.split("\n", 1)[0]
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(first))
     result = IntakeResult()
+    lines = io.StringIO(text, newline="")
+    result.received.extend(_received(lines, file, columns, result.errors))
+    return result
+
+
+def _received(
+    lines: Iterable[str], file: str, columns: Mapping[str, str] | None, errors: list[EntryError]
+) -> Iterator[Received]:
+    """The good rows of an export, one at a time; each bad row appended to `errors`."""
+    lines = iter(lines)
+    first = next(lines, "").removeprefix("\ufeff")
+    if not first.strip():
+        raise SourceUnreadable(file, "the file is empty: expected a header row and rows")
+    reader = csv.reader(itertools.chain([first], lines), delimiter=_delimiter(first))
     try:
         header = next(reader)
         cols = column_map(header, file, columns)
@@ -204,7 +220,7 @@ def parse_csv(
         for row in reader:
             row_number += 1
             if row_number > MAX_ROWS + 1:
-                result.errors.append(
+                errors.append(
                     EntryError(file, "file", f"more than {MAX_ROWS} rows: the rest is ignored")
                 )
                 break
@@ -212,7 +228,7 @@ def parse_csv(
                 continue
             where = f"row {row_number}"
             if len(row) != len(header):
-                result.errors.append(
+                errors.append(
                     EntryError(
                         file,
                         where,
@@ -224,10 +240,10 @@ def parse_csv(
             try:
                 appt = row_to_appointment(row, cols)
             except values.ValueProblem as exc:
-                result.errors.append(EntryError(file, where, str(exc)))
+                errors.append(EntryError(file, where, str(exc)))
                 continue
             if appt.id in seen:
-                result.errors.append(
+                errors.append(
                     EntryError(
                         file,
                         where,
@@ -236,12 +252,57 @@ def parse_csv(
                 )
                 continue
             seen[appt.id] = row_number
-            result.received.append(Received(appt))
+            yield Received(appt)
     except csv.Error:
-        result.errors.append(
+        errors.append(
             EntryError(file, f"row {reader.line_num}", "broken quoting: the rest is unreadable")
         )
-    return result
+
+
+def _encoding(path: Path) -> str:
+    """`decode`'s choice for a file, made without holding it: UTF-8 (BOM or not), UTF-16
+    with BOM, else cp1252."""
+    with path.open("rb") as handle:
+        head = handle.read(4)
+        if head.startswith(codecs.BOM_UTF8):
+            return "utf-8-sig"
+        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return "utf-16"
+        handle.seek(0)
+        checker = codecs.getincrementaldecoder("utf-8")()
+        try:
+            while block := handle.read(1 << 20):
+                checker.decode(block)
+            checker.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return "cp1252"
+    return "utf-8"
+
+
+def stream_csv(path: Path, columns: Mapping[str, str] | None = None) -> Iterator[Appointment]:
+    """The good appointments of an export file, read a row at a time (a big day is not
+    held as text); bad rows are logged (place only) as they are met. The same checks
+    as `read_csv` (size, encoding, header, rows)."""
+    read_file_size(path)
+    file = str(path)
+    encoding = _encoding(path)
+    errors: list[EntryError] = []
+    try:
+        with path.open(encoding=encoding, newline="") as handle:
+            for received in _received(handle, file, columns, errors):
+                _log(errors)
+                yield received.appointment
+            _log(errors)
+    except UnicodeDecodeError:
+        raise SourceUnreadable(
+            file, f"not readable as {encoding}: export as UTF-8 (or Excel's CSV)"
+        ) from None
+
+
+def _log(errors: list[EntryError]) -> None:
+    for error in errors:
+        log.warning("intake_row_skipped", file=error.file, where=error.where, reason=error.message)
+    errors.clear()
 
 
 class CsvSource:
@@ -266,8 +327,7 @@ def read_appointments_csv(path: Path) -> list[Appointment]:
 
 
 def _logged(result: IntakeResult) -> list[Appointment]:
-    for error in result.errors:
-        log.warning("intake_row_skipped", file=error.file, where=error.where, reason=error.message)
+    _log(list(result.errors))
     return result.appointments
 
 

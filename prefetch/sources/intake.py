@@ -77,15 +77,30 @@ class AppointmentSource(Protocol):
     def read_bytes(self, data: bytes, *, file: str) -> IntakeResult: ...
 
 
+def read_file_size(path: Path) -> int:
+    """The file's size, or `SourceUnreadable` (missing, unreadable, too large)."""
+    try:
+        if not path.is_file() and path.exists():
+            raise IsADirectoryError
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise SourceUnreadable(str(path), "file not found") from None
+    except IsADirectoryError:
+        raise SourceUnreadable(str(path), "is a directory, not a file") from None
+    except OSError as exc:
+        raise SourceUnreadable(str(path), f"cannot read file ({exc.strerror})") from None
+    if size > MAX_FILE_BYTES:
+        raise SourceUnreadable(
+            str(path),
+            f"file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB: split the export",
+        )
+    return size
+
+
 def read_file_bytes(path: Path) -> bytes:
     """The file's bytes, or `SourceUnreadable` (missing, unreadable, too large)."""
+    read_file_size(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise SourceUnreadable(
-                str(path),
-                f"file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB: split the export",
-            )
         return path.read_bytes()
     except FileNotFoundError:
         raise SourceUnreadable(str(path), "file not found") from None

@@ -11,14 +11,15 @@ from lspsim_helpers import REFERENCE_DATE
 from stdnum.nl import bsn as stdnum_bsn
 
 from prefetch.domain import oids
-from prefetch.domain.bsn import Bsn
+from prefetch.domain.bsn import Bsn, passes_eleven_check
 from prefetch.errors import ConfigError
 from prefetch.hl7v3 import schema
 from prefetch.hl7v3.dispense_read import read_dispense
 from prefetch.hl7v3.dispense_xml import build_dispense_event
 from prefetch.hl7v3.xmlbuild import root_element
+from prefetch.lspsim.derived import MAX_DERIVED
 from prefetch.lspsim.dispgen import dispense_day
-from prefetch.lspsim.world import Registration, World
+from prefetch.lspsim.world import MAX_PATIENTS, Registration, World
 
 
 def test_same_seed_same_world_and_other_seed_other_world() -> None:
@@ -146,10 +147,49 @@ def test_add_patient_with_own_registrations(own_world: World) -> None:
         own_world.add_patient(Bsn("111222333"), [Registration("00000000")])
 
 
-@pytest.mark.parametrize("count", [-1, 50_001])
+@pytest.mark.parametrize("count", [-1, MAX_DERIVED + 1])
 def test_patient_count_is_bounded(count: int) -> None:
     with pytest.raises(ConfigError):
         World.generate(1, count, reference_date=REFERENCE_DATE)
+
+
+def test_a_big_world_derives_its_patients_when_asked(tmp_path: Path) -> None:
+    count = MAX_PATIENTS + 1
+    world = World.generate(7, count, reference_date=REFERENCE_DATE)
+    bsns = list(world.bsns())
+    assert len(bsns) == len(set(bsns)) == count
+    assert all(passes_eleven_check(b.value) for b in bsns[:1000] + bsns[-1000:])
+    assert not any(b.value.startswith("999") for b in bsns)  # apart from generated worlds
+    # The same patient whatever the order of asking, in this world and in a loaded copy.
+    last, first = world.patient(bsns[-1]), world.patient(bsns[0])
+    path = tmp_path / "big.json"
+    world.save(path)
+    assert path.stat().st_size < 200_000  # the count is saved, not the patients
+    loaded = World.load(path)
+    assert loaded.patient(bsns[0]) == first and loaded.patient(bsns[-1]) == last
+    again = World.generate(7, count, reference_date=REFERENCE_DATE)
+    assert again.patient(bsns[12345]) == world.patient(bsns[12345])
+    small = World.derive(7, 300, reference_date=REFERENCE_DATE)  # derived at any size
+    assert small.pharmacies == World.generate(7, 300, reference_date=REFERENCE_DATE).pharmacies
+    found = small.patient(bsns[0])
+    assert len(list(small.bsns())) == 300 and found is not None and found.bsn == bsns[0]
+    # Outside the world: the next valid BSN after the last, and any 999 number.
+    beyond = next(
+        f"{h:08d}{d}"
+        for h in range(int(bsns[-1].value[:8]) + 1, 10**8)
+        for d in range(10)
+        if passes_eleven_check(f"{h:08d}{d}")
+    )
+    assert world.patient(beyond) is None and world.patient("999990019") is None
+    # About 75% registered; dispense ids unique across patients of one pharmacy.
+    sample = [world.patient(b) for b in bsns[:2000]]
+    registered = sum(1 for p in sample if p is not None and p.registrations)
+    assert 0.70 < registered / len(sample) < 0.80
+    keys = [d.key for p in sample if p is not None for r in p.registrations for d in r.dispenses]
+    assert len(keys) == len(set(keys)) > 0
+    # An added patient is found first.
+    world.add_patient(bsns[5], [])
+    assert world.patient(bsns[5]) is not None and not world.patient(bsns[5]).registrations  # type: ignore[union-attr]
 
 
 def test_dose_ranges_and_nested_schedules_occur_and_read_back(world: World) -> None:
