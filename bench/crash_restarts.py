@@ -150,10 +150,12 @@ def main() -> int:
     args = parser.parse_args()
     backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
     results = {b: bench(b, args) for b in backends}
-    keys = list(next(iter(results.values())))
+    keys = [k for k in next(iter(results.values())) if k != "extras_per_kill"]
     print(f"\n{'figure':<24}" + "".join(f"{b:>16}" for b in backends))
     for key in keys:
         print(f"{key:<24}" + "".join(f"{results[b][key]!s:>16}" for b in backends))
+    for b in backends:
+        print(f"extras per kill, {b}: {results[b]['extras_per_kill']}")
     flat = {
         "patients": args.patients,
         "kills_asked": args.kills,
