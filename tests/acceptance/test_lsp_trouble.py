@@ -193,14 +193,9 @@ def test_outage_past_the_window_ends_incomplete_with_honest_counts(
         print(f"outage past the window: breaker {seen}, items {dict(by_state)}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine: each half-open probe of the circuit breaker is a real patient's query and "
-    "costs that patient one of its 3 attempts, so an outage longer than ~3 breaker resets "
-    "fails patients ('gave up after 3 attempts') instead of leaving them open for after the "
-    "recovery (see /work/wt/NOTES-runsafety.md)",
-)
 def test_an_outage_alone_fails_no_patient(tmp_path: Path) -> None:
+    """The breaker's half-open trial is a real patient's query: it must not exhaust one
+    patient's attempts probe after probe (the trial goes to the most attempts left)."""
     # 60 s of outage at time scale 0.25: 15 s, about 15 breaker resets of 1 s
     with run_day(
         tmp_path, patients=30, rate=25.0, profile="outage", throttle=BREAKER, time_scale=0.25
