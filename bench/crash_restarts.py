@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import importlib.util
 import os
 import random
 import sys
@@ -41,15 +42,22 @@ from sqlalchemy import make_url
 
 BENCH = Path(__file__).parent
 sys.path.insert(0, str(BENCH))
-sys.path.insert(0, str(BENCH.parent / "tests" / "acceptance"))
-from run_helpers import (  # noqa: E402 - the test's own clinic day, on purpose
-    RunDay,
-    kill_and_restart,
-    kill_moments,
-    run_day,
-    unaudited_queries,
-    uninterrupted_seconds,
+# The acceptance test's own clinic day and kill loop (a project file, loaded by its path so
+# that the bench and the test measure the same way).
+_spec = importlib.util.spec_from_file_location(
+    "run_helpers", BENCH.parent / "tests" / "acceptance" / "run_helpers.py"
 )
+assert _spec is not None
+assert _spec.loader is not None
+run_helpers = importlib.util.module_from_spec(_spec)
+sys.modules["run_helpers"] = run_helpers
+_spec.loader.exec_module(run_helpers)
+RunDay = run_helpers.RunDay
+kill_and_restart = run_helpers.kill_and_restart
+kill_moments = run_helpers.kill_moments
+run_day = run_helpers.run_day
+unaudited_queries = run_helpers.unaudited_queries
+uninterrupted_seconds = run_helpers.uninterrupted_seconds
 from simbench import write_result  # noqa: E402
 
 from prefetch.demo.clinic_day import CLINICS  # noqa: E402
