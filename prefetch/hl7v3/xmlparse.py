@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import threading
 from collections.abc import Iterator
 from typing import BinaryIO, TypedDict
 
@@ -138,7 +139,52 @@ def parse_xml(
     """
     if len(data) > max_bytes:
         raise XmlSecurityError("XML document too large", size=len(data), limit=max_bytes)
+    if len(data) <= _CHUNK:
+        return _parse_whole(data, max_elements, max_depth, remove_blank_text)
     return _parse_chunks(_byte_chunks(data), max_elements, max_depth, remove_blank_text)
+
+
+class _PerThread(threading.local):
+    """Each thread's own whole-document parsers and compiled bound checks (lxml parser
+    and XPath objects are not shared between threads)."""
+
+    def __init__(self) -> None:
+        self.parsers: dict[bool, etree.XMLParser] = {}
+        self.deeper: dict[int, etree.XPath] = {}
+
+
+_THREAD = _PerThread()
+_COUNT = "count(//*)"
+
+
+def _parse_whole(
+    data: bytes, max_elements: int, max_depth: int, remove_blank_text: bool
+) -> etree._Element:
+    """A document of at most one chunk, parsed in one call by `make_parser`'s parser; its
+    element count and depth checked on the tree (in C, by XPath). At most 64 KB, such a
+    tree is small whatever it holds, so the limits need not be applied while building it;
+    the result and the refusals equal `_parse_chunks`'s (the pull parser reports each
+    element to Python, which costs twice the parse itself on a typical answer)."""
+    head = _checked_prolog(iter((data,)))
+    mine = _THREAD
+    parser = mine.parsers.get(remove_blank_text)
+    if parser is None:
+        parser = mine.parsers[remove_blank_text] = make_parser(remove_blank_text=remove_blank_text)
+    try:
+        root = etree.fromstring(head, parser)
+    except etree.XMLSyntaxError as exc:
+        raise XmlSecurityError("XML not well-formed", line=exc.lineno) from None
+    if root is None:
+        raise XmlSecurityError("XML not well-formed", line=1)
+    if int(root.xpath(_COUNT)) > max_elements:  # type: ignore[arg-type]
+        raise XmlSecurityError("XML has too many elements", limit=max_elements)
+    deeper = mine.deeper.get(max_depth)
+    if deeper is None:  # any element at depth max_depth + 1 (the root is at depth 1)
+        deeper = mine.deeper[max_depth] = etree.XPath("/" + "/".join(["*"] * (max_depth + 1)))
+    if deeper(root):
+        raise XmlSecurityError("XML nested too deep", limit=max_depth)
+    _check_tree(root)
+    return root
 
 
 def parse_xml_stream(

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from lxml import etree
 from typer.testing import CliRunner
 
 from prefetch.cli import app
@@ -131,3 +132,46 @@ def test_hl7_parse_of_dev_zero_is_one_line_exit_2() -> None:
     assert result.exit_code == 2
     assert "not well-formed" in result.output
     assert result.output.count("\n") == 1
+
+
+PAD = b" " * 70_000  # whitespace text in the root: the same document above one chunk
+
+
+@pytest.mark.parametrize("pad", [b"", PAD], ids=["one chunk", "chunked"])
+def test_whole_and_chunked_parsing_refuse_and_accept_alike(pad: bytes) -> None:
+    """Documents up to 64 KB are parsed in one call and checked on the tree; larger ones
+    are counted while parsing. Both refuse and accept the same documents."""
+    with pytest.raises(XmlSecurityError, match="too many elements"):
+        parse_xml(b"<r>" + pad + EMPTY * 1001 + b"</r>", max_elements=1001)
+    assert len(parse_xml(b"<r>" + pad + EMPTY * 1000 + b"</r>", max_elements=1001)) == 1000
+    with pytest.raises(XmlSecurityError, match="nested too deep"):
+        parse_xml(b"<a>" + pad + b"<a>" * 64 + b"</a>" * 65)
+    with pytest.raises(XmlSecurityError, match="nested too deep"):
+        parse_xml(b"<a>" + pad + b"<a>" * 12 + b"</a>" * 13, max_depth=12)
+    assert parse_xml(b"<a>" + pad + b"<a>" * 63 + b"</a>" * 64).tag == "a"
+    with pytest.raises(XmlSecurityError, match="not well-formed"):
+        parse_xml(b"<r>" + pad + b"<a></r>")
+    with pytest.raises(XmlSecurityError, match="DTD"):
+        parse_xml(b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY e "x">]><r>' + pad + b"&e;</r>")
+    with pytest.raises(XmlSecurityError, match="XInclude"):
+        parse_xml(
+            b'<r xmlns:xi="http://www.w3.org/2001/XInclude">'
+            + pad
+            + b'<xi:include href="/etc/passwd" parse="text"/></r>'
+        )
+
+
+def test_whole_document_parse_equals_the_chunked_parse() -> None:
+    data = (
+        Path(__file__).resolve().parents[2]
+        / ".."
+        / "shared"
+        / "hl7v3"
+        / "examples"
+        / "lsp-batch"
+        / "999900444_Decker_QURX113-nf.xml"
+    ).read_bytes()
+    assert len(data) < 64 * 1024
+    whole = parse_xml(b"\xef\xbb\xbf" + data)
+    chunked = parse_xml_stream(io.BytesIO(data))
+    assert etree.tostring(whole, method="c14n") == etree.tostring(chunked, method="c14n")

@@ -132,6 +132,12 @@ def test_sends_signed_soap_with_headers(
         ),
         (lambda r: response(429, b""), OutcomeKind.TRANSIENT, "HTTP_429", None),
         (lambda r: response(502, b"bad gateway"), OutcomeKind.TRANSIENT, "HTTP_502", None),
+        (  # a redirect is not followed: the signed query goes nowhere else
+            lambda r: response(302, b"", {"Location": "https://elsewhere.test/lsp"}),
+            OutcomeKind.TRANSIENT,
+            "HTTP_302",
+            None,
+        ),
         (
             lambda r: requests.exceptions.ConnectionError("reset by peer"),
             OutcomeKind.TRANSIENT,
