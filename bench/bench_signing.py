@@ -11,7 +11,9 @@ Per query it times, separately:
              registration, and only copied per query)
   envelope   token + SOAP envelope with wsse:Security and the stored mandaattoken, around an
              HL7 body built beforehand — the cost signing adds to a query (bound: 10 ms)
-  query      the whole secure_query: HL7 body + token + envelope (for information)
+  query      the whole secure_query: HL7 body + token + envelope (the tree path)
+  template   the same bytes from the per-run template (`EnvelopeTemplates`, what
+             `LspClient` sends): fill, digest, one RSA signature, fill
   raw RSA    one bare RSA-SHA256 signature with the same key (the floor)
   verify     the simulator side: EnvelopeVerifier.verify per envelope (single thread)
 
@@ -39,6 +41,7 @@ from prefetch.domain.coded import Identifier
 from prefetch.domain.people import Clinician
 from prefetch.hl7v3.params import QueryParams
 from prefetch.hl7v3.query import build_query
+from prefetch.security.envelope_template import EnvelopeTemplates
 from prefetch.security.keys import PASSPHRASE_ENV
 from prefetch.security.mandates import register_mandate
 from prefetch.security.pki import DevPki, create_dev_pki
@@ -130,6 +133,11 @@ def _run(pki: DevPki, passphrase: bytes, n: int) -> int:
     query = _time(
         n, lambda i: secure_query(all_params[i], hospital, mandate_token=mandate.token_xml, now=now)
     )
+    templates = EnvelopeTemplates(hospital)
+    template = _time(
+        n,
+        lambda i: templates.envelope(all_params[i], mandate_token=mandate.token_xml, now=now),
+    )
     verifier = EnvelopeVerifier(pki.trust_store(), clock=lambda: now)
     client = hospital.identity
     ver = _time(n, lambda i: verifier.verify(envelopes[i], client_identity=client))
@@ -140,6 +148,7 @@ def _run(pki: DevPki, passphrase: bytes, n: int) -> int:
     print(f"  token (build + sign)       median {_median_ms(token):6.2f} ms")
     print(f"  token + envelope           median {_median_ms(env):6.2f} ms   (bound {BOUND_MS} ms)")
     print(f"  whole secure_query         median {_median_ms(query):6.2f} ms")
+    print(f"  same bytes from template   median {_median_ms(template):6.2f} ms")
     print(
         f"  verify (simulator side)    median {_median_ms(ver):6.2f} ms"
         f"   -> {1000 / _median_ms(ver):.0f} envelopes/s per core"

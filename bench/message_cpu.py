@@ -5,17 +5,22 @@ token verified) in its own process.
     python bench/message_cpu.py [--queries 1000] [--profile]
 
 One thread, one query after another through `LspClient.query`, so the process CPU
-(`time.process_time()`) of each stage is the client's own. Stages:
-  build   the HL7 query and the SOAP envelope around it, without the signature
-  sign    the transactietoken: canonicalise, digest, RSA-4096 signature, placement
+(`time.process_time()`) of each stage is the client's own. Two clients take turns in
+blocks of 50 queries, so both see the same machine load:
+  template  what `LspClient` does: envelope from the per-run template (`EnvelopeTemplates`),
+            POST through the session's adapter, answers up to 64 KB parsed in one call
+  tree      the path before: HL7 and SAML trees built and signed by signxml per query
+            (`secure_query`), `Session.post`, the chunked pull parser for every answer
+Stages:
+  build   template: everything but digest and signature (`EnvelopeTemplates.prepare`);
+          tree: the HL7 body (`build_query`), timed on its own over the same queries
+  sign    build_sign - build: digest, RSA-4096 signature, envelope
   send    the HTTP exchange over mutual TLS (keep-alive) and reading the answer
   parse   the answer into domain values and its classification
-build + sign is timed as one (`LspClient.envelope`); the split comes from timing
-`build` on its own over the same queries (sign = build_sign - build).
-`--profile` prints the top of a cProfile of the timed loop instead of the stage table.
+`--profile` prints a cProfile (CPU time) of the template client instead.
 
-Writes bench/results/message_cpu.json: cpu_ms_build, cpu_ms_sign, cpu_ms_build_sign,
-cpu_ms_send, cpu_ms_parse, cpu_ms_message (the sum), cpu_ms_per_query (whole loop).
+Writes bench/results/message_cpu.json: cpu_ms_<stage> (template) and tree_cpu_ms_<stage>,
+cpu_ms_message (build + sign + send + parse) for both, and the load average.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import datetime as dt
-import functools
+import io
 import pstats
 import random
 import sys
@@ -37,60 +42,70 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 from simbench import make_profile, settings_for, setup, simulator, write_result
 
+BLOCK = 50
 _cpu: dict[str, float] = defaultdict(float)
+_mode = ["template"]
 
 
 def _timed(stage: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         start = time.process_time()
         try:
             return fn(*args, **kwargs)
         finally:
-            _cpu[stage] += time.process_time() - start
+            _cpu[f"{_mode[0]}:{stage}"] += time.process_time() - start
 
     return wrapper
 
 
-def _instrument() -> None:
+def _tree_client_class() -> type:
+    from prefetch.lsp.client import LspClient
+    from prefetch.security.wssec import secure_query
+
+    class TreeClient(LspClient):
+        """The message path before the template: trees and signxml per query, Session.post."""
+
+        def envelope(self, params: Any, *, mandate_token: bytes | None) -> bytes:
+            return secure_query(
+                params,
+                self.credential,
+                mandate_token=mandate_token,
+                now=self.clock.now(),
+                settings=self.aorta,
+            )
+
+        def _exchange(self, data: bytes, started: float) -> Any:
+            response = self.session.post(
+                self.endpoint.url,
+                data=data,
+                headers=self._headers,
+                timeout=(self.endpoint.connect_timeout, self.endpoint.read_timeout),
+                stream=True,
+            )
+            return response, self._read_bounded(response, started)
+
+    return TreeClient
+
+
+def _instrument(tree_cls: type) -> None:
+    from prefetch.hl7v3.parse import parse_answer, parse_answer_stream
     from prefetch.lsp import client as client_module
 
-    cls = client_module.LspClient
-    cls.envelope = _timed("build_sign", cls.envelope)  # type: ignore[method-assign]
-    if hasattr(cls, "_exchange"):
-        cls._exchange = _timed("send", cls._exchange)
-    else:  # before the lean send path: requests' post and the bounded read
-        import requests
+    def parse(data: bytes, **kwargs: Any) -> Any:
+        if _mode[0] == "tree":  # every answer through the chunked pull parser, as before
+            return parse_answer_stream(io.BytesIO(data), **kwargs)
+        return parse_answer(data, **kwargs)
 
-        requests.Session.post = _timed("send", requests.Session.post)  # type: ignore[method-assign]
-        cls._read_bounded = _timed("send", cls._read_bounded)  # type: ignore[attr-defined]
-    client_module.parse_answer = _timed("parse", client_module.parse_answer)
+    for cls in (client_module.LspClient, tree_cls):
+        cls.envelope = _timed("build_sign", cls.envelope)  # type: ignore[attr-defined]
+        cls._exchange = _timed("send", cls._exchange)  # type: ignore[attr-defined]
+    client_module.parse_answer = _timed("parse", parse)
     client_module.classify = _timed("parse", client_module.classify)
-
-
-def _build_seconds(client: Any, all_params: list[Any], mandate_token: bytes | None) -> float:
-    """CPU of building the messages without signing them, over `all_params`."""
-    templates = getattr(client, "templates", None)
-    if templates is not None:  # the template path: everything but digest and signature
-
-        def build(p: Any, *, mandate_token: bytes | None) -> object:
-            return templates.prepare(p, mandate_token=mandate_token, now=client.clock.now())
-
-    else:  # before the template path: the HL7 body only
-        from prefetch.hl7v3.query import build_query
-
-        def build(p: Any, *, mandate_token: bytes | None) -> object:
-            return build_query(p, client.aorta)
-
-    start = time.process_time()
-    for p in all_params:
-        build(p, mandate_token=mandate_token)
-    return time.process_time() - start
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--queries", type=int, default=1000, help="per client")
     parser.add_argument("--patients", type=int, default=500)
     parser.add_argument("--profile", action="store_true", help="cProfile instead of stages")
     args = parser.parse_args()
@@ -99,6 +114,7 @@ def main() -> int:
     from prefetch.domain.coded import Identifier
     from prefetch.domain.people import Clinician
     from prefetch.hl7v3.params import QueryParams, requester_roots
+    from prefetch.hl7v3.query import build_query
     from prefetch.security.mandates import register_mandate
 
     bench = setup(args.patients)
@@ -119,6 +135,7 @@ def main() -> int:
         valid_until=now + dt.timedelta(days=1),
         now=now,
     )
+    token = mandate.token_xml
     message_root, query_root = requester_roots(pki.hospital_ura)
     rng = random.Random(1)
     since = bench.world.reference_date - dt.timedelta(days=365)
@@ -137,49 +154,71 @@ def main() -> int:
             look_back_from=since,
         )
 
-    all_params = [params() for _ in range(args.queries)]
+    n = args.queries
+    tree_cls = _tree_client_class()
     with simulator(bench, profile) as sim:
         settings = settings_for(bench, sim.url, rate=1000.0, in_flight=1)
-        client = make_lsp_client(settings, hospital)
-        for _ in range(20):  # connection up, caches warm
-            client.query(params(), mandate_token=mandate.token_xml)
-        kinds: dict[str, int] = defaultdict(int)
-
-        def loop() -> float:
-            start = time.process_time()
-            for p in all_params:
-                reply = client.query(p, mandate_token=mandate.token_xml)
-                kinds[reply.outcome.kind.value] += 1
-            return time.process_time() - start
-
+        template = make_lsp_client(settings, hospital)
+        base = make_lsp_client(settings, hospital)
+        tree = tree_cls(
+            endpoint=base.endpoint, session=base.session, credential=hospital, aorta=base.aorta
+        )
+        clients = {"template": template, "tree": tree}
+        for client in clients.values():  # connections up, caches warm
+            for _ in range(10):
+                client.query(params(), mandate_token=token)
         if args.profile:
             prof = cProfile.Profile(time.process_time)
-            prof.runcall(loop)
+            batch = [params() for _ in range(n)]
+            prof.runcall(lambda: [template.query(p, mandate_token=token) for p in batch])
             stats = pstats.Stats(prof)
             stats.sort_stats("cumulative").print_stats(45)
             stats.sort_stats("tottime").print_stats(30)
             return 0
-        _instrument()
-        total = loop()
+        _instrument(tree_cls)
+        kinds: dict[str, int] = defaultdict(int)
+        total: dict[str, float] = defaultdict(float)
+        build: dict[str, float] = defaultdict(float)
+        for _ in range(0, n, BLOCK):
+            for mode, client in clients.items():
+                _mode[0] = mode
+                batch = [params() for _ in range(BLOCK)]
+                start = time.process_time()
+                for p in batch:
+                    reply = client.query(p, mandate_token=token)
+                    kinds[f"{mode}:{reply.outcome.kind.value}"] += 1
+                total[mode] += time.process_time() - start
+                start = time.process_time()
+                for p in batch:
+                    if mode == "template":
+                        template.templates.prepare(p, mandate_token=token, now=now)
+                    else:
+                        build_query(p, tree.aorta)
+                build[mode] += time.process_time() - start
         stats = sim.stats()
-    build = _build_seconds(client, all_params, mandate.token_xml)
 
-    n = args.queries
-    received = int(stats["queries_received"])
+    sent = (n + BLOCK - 1) // BLOCK * BLOCK
     figures: dict[str, Any] = {
-        "queries": n,
+        "queries_per_client": sent,
         "outcomes": ",".join(f"{k}={v}" for k, v in sorted(kinds.items())),
-        "simulator_received": received,
+        "simulator_received": int(stats["queries_received"]),
         "simulator_signature_failures": int(stats["signature_failures"]),
-        "cpu_ms_build": round(1000 * build / n, 3),
-        "cpu_ms_sign": round(1000 * (_cpu["build_sign"] - build) / n, 3),
-        "cpu_ms_build_sign": round(1000 * _cpu["build_sign"] / n, 3),
-        "cpu_ms_send": round(1000 * _cpu["send"] / n, 3),
-        "cpu_ms_parse": round(1000 * _cpu["parse"] / n, 3),
-        "cpu_ms_message": round(1000 * (_cpu["build_sign"] + _cpu["send"] + _cpu["parse"]) / n, 3),
-        "cpu_ms_per_query": round(1000 * total / n, 3),
-        "loadavg": Path("/proc/loadavg").read_text().split(" ")[0],
     }
+    for mode in clients:
+        prefix = "cpu_ms" if mode == "template" else "tree_cpu_ms"
+
+        def ms(seconds: float) -> float:
+            return round(1000 * seconds / sent, 3)
+
+        build_sign = _cpu[f"{mode}:build_sign"]
+        send, parse = _cpu[f"{mode}:send"], _cpu[f"{mode}:parse"]
+        figures[f"{prefix}_build"] = ms(build[mode])
+        figures[f"{prefix}_sign"] = ms(build_sign - build[mode])
+        figures[f"{prefix}_send"] = ms(send)
+        figures[f"{prefix}_parse"] = ms(parse)
+        figures[f"{prefix}_message"] = ms(build_sign + send + parse)
+        figures[f"{prefix}_per_query"] = ms(total[mode])
+    figures["loadavg"] = Path("/proc/loadavg").read_text().split(" ")[0]
     write_result("message_cpu", figures)
     return 0
 
