@@ -36,7 +36,7 @@ from prefetch.errors import OverloadError, StoreError
 from prefetch.logging import get_logger
 from prefetch.ports import Clock
 from prefetch.store.send_budget import Pacing, Reservation, SendBudgetStore
-from prefetch.throttle import CircuitBreaker, OverloadSignals, ThrottleConfig
+from prefetch.throttle import CircuitBreaker, OverloadSignals, ThrottleConfig, keep_send_time
 
 log = get_logger("prefetch.limiter")
 
@@ -273,18 +273,19 @@ class _SharedSlot:
         self._released = False
 
     def wait(self) -> None:
-        """Return at the send time; a slot whose time passed by more than the margin
-        (the query was not ready, or this thread woke late on a busy machine) is
-        exchanged for a new one: sent now it could break the rate."""
+        """Return at the send time (see `prefetch.throttle.keep_send_time`)."""
         limiter = self._limiter
-        while True:
-            late = limiter._time() - self.reservation.send_at
-            if late < 0:
-                limiter._clock.sleep(-late)
-                late = limiter._time() - self.reservation.send_at
-            if late <= limiter.config.margin_seconds:
-                return
+
+        def exchange() -> None:
             self.reservation = limiter._exchange(self.reservation)
+
+        keep_send_time(
+            limiter._time,
+            lambda: self.reservation.send_at,
+            limiter._clock.sleep,
+            limiter.config.margin_seconds,
+            exchange,
+        )
 
     def cancel(self) -> None:
         """Nothing was sent with this slot: it counts neither in flight nor as a send."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 import collections
 import math
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -248,6 +248,26 @@ class Throttle:
             return self._in_flight
 
 
+def keep_send_time(
+    now: Callable[[], float],
+    send_at: Callable[[], float],
+    sleep: Callable[[float], None],
+    margin: float,
+    exchange: Callable[[], None],
+) -> None:
+    """Return at the slot's send time. A slot whose time passed by more than `margin`
+    (the query was not ready, or the thread woke late on a busy machine) is exchanged for
+    a new one first: sent late it could break the rate."""
+    while True:
+        late = now() - send_at()
+        if late < 0:
+            sleep(-late)
+            late = now() - send_at()
+        if late <= margin:
+            return
+        exchange()
+
+
 class _ThrottleSlot:
     def __init__(self, throttle: Throttle, at: float) -> None:
         self._throttle = throttle
@@ -256,17 +276,19 @@ class _ThrottleSlot:
         self._released = False
 
     def wait(self) -> None:
-        """Return at the send time (a slot whose time passed by more than the margin
-        is exchanged: see `SharedLimiter`)."""
-        clock = self._throttle._clock
-        while True:
-            late = clock.monotonic() - self.send_at
-            if late < 0:
-                clock.sleep(-late)
-                late = clock.monotonic() - self.send_at
-            if late <= self._throttle.config.margin_seconds:
-                return
-            self.send_at = self._throttle._retake(self.send_at)
+        """Return at the send time (see `keep_send_time`)."""
+        throttle = self._throttle
+
+        def exchange() -> None:
+            self.send_at = throttle._retake(self.send_at)
+
+        keep_send_time(
+            throttle._clock.monotonic,
+            lambda: self.send_at,
+            throttle._clock.sleep,
+            throttle.config.margin_seconds,
+            exchange,
+        )
 
     def cancel(self) -> None:
         throttle = self._throttle
