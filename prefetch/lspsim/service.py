@@ -49,6 +49,7 @@ from prefetch.lspsim.profiles import Profile
 from prefetch.lspsim.ratelimit import RateEnforcer
 from prefetch.lspsim.stats import SimStats
 from prefetch.lspsim.world import World
+from prefetch.security.verify import EnvelopeVerifier
 
 log = structlog.get_logger("prefetch.lspsim")
 
@@ -184,7 +185,8 @@ class LspService:
         arrived = self.clock.monotonic()
         arrived_at = self.clock.now()
         try:
-            payload = unwrap(parse_xml(body))
+            tree = parse_xml(body)
+            payload = unwrap(tree)
         except PrefetchError:
             answer = soap_fault("soap:Client", "Bericht is geen geldige XML", "bad_request")
             return self._received(answer, arrived_at, None, client)
@@ -201,7 +203,7 @@ class LspService:
             )
             return self._received(answer, arrived_at, bsn_sha256, client)
         try:
-            answer = self._query(body, payload, client_identity)
+            answer = self._query(body, tree, payload, client_identity)
         finally:
             self.enforcer.release(client)
         return self._received(answer, arrived_at, bsn_sha256, client)
@@ -248,9 +250,13 @@ class LspService:
             return SimAnswer(status=200, body=wrap_soap_body(ack), outcome="invalid_query")
         return None
 
-    def _query(self, body: bytes, payload: etree._Element, identity: Any) -> SimAnswer:
+    def _query(
+        self, body: bytes, tree: etree._Element, payload: etree._Element, identity: Any
+    ) -> SimAnswer:
         try:
-            if self.verifier is not None:
+            if isinstance(self.verifier, EnvelopeVerifier):  # reads the tree parsed here
+                params = self.verifier.verify(body, client_identity=identity, parsed=tree).params
+            elif self.verifier is not None:
                 params = self.verifier.verify(body, client_identity=identity).params
             else:
                 params = None

@@ -96,6 +96,14 @@ def split_envelope(envelope: bytes, *, max_bytes: int = 2 * 1024 * 1024) -> Enve
         root = parse_xml(envelope, max_bytes=max_bytes)
     except XmlSecurityError:
         raise _reject(RejectReason.MALFORMED, detail="envelope not parseable") from None
+    return split_tree(root)
+
+
+def split_tree(root: etree._Element) -> EnvelopeParts:
+    """`split_envelope` for an envelope already parsed by `parse_xml` (the same limits).
+
+    The caller must not change the tree; its elements are the parts returned.
+    """
     if root.tag != q(SOAP, "Envelope"):
         raise _reject(RejectReason.MALFORMED, detail="not a SOAP 1.1 envelope")
     headers, bodies = _only(root, q(SOAP, "Header")), _only(root, q(SOAP, "Body"))

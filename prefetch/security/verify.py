@@ -42,7 +42,7 @@ from prefetch.domain import oids
 from prefetch.errors import PrefetchError
 from prefetch.hl7v3.params import QueryParams
 from prefetch.hl7v3.read import children
-from prefetch.security.envelope import split_envelope
+from prefetch.security.envelope import split_envelope, split_tree
 from prefetch.security.errors import (
     RejectReason,
     RequestReason,
@@ -59,6 +59,7 @@ from prefetch.security.signcheck import TokenChecker
 from prefetch.security.trust import Purpose, TrustStore
 from prefetch.security.uzi import CardType, UziIdentity
 
+_MAX_ENVELOPE = 2 * 1024 * 1024  # split_envelope's limit
 _BSN_TEXT = re.compile(r"[0-9]{9}")
 _CLINICIAN = CardType.ZORGVERLENER.value
 
@@ -149,10 +150,21 @@ class EnvelopeVerifier:
         *,
         client_identity: UziIdentity | None,
         now: dt.datetime | None = None,
+        parsed: etree._Element | None = None,
     ) -> VerifiedRequest:
-        """Verify `envelope`; raise TokenRejected(reason) on the first failed check."""
+        """Verify `envelope`; raise TokenRejected(reason) on the first failed check.
+
+        `parsed`: the caller's `parse_xml(envelope)` tree (with the default limits), read
+        instead of parsing `envelope` again; the caller must not change it. The envelope
+        size limit of `split_envelope` applies either way.
+        """
         now = now or self._clock()
-        parts = split_envelope(envelope)
+        if parsed is None:
+            parts = split_envelope(envelope, max_bytes=_MAX_ENVELOPE)
+        elif len(envelope) > _MAX_ENVELOPE:
+            raise _fail(RejectReason.MALFORMED, detail="envelope not parseable")
+        else:
+            parts = split_tree(parsed)
         params = self._read_request(parts.body)
         transaction = self._tokens.verified(
             parts.transaction, Purpose.TOKEN_SIGNING, now, cache=False
