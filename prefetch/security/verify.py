@@ -64,6 +64,17 @@ _BSN_TEXT = re.compile(r"[0-9]{9}")
 _CLINICIAN = CardType.ZORGVERLENER.value
 
 
+class _PerThread(threading.local):
+    """Each thread's compiled XPath (lxml XPath objects are not shared between threads)."""
+
+    def __init__(self) -> None:
+        # the body and its descendants named patientID, in any namespace
+        self.patient_ids = etree.XPath("descendant-or-self::*[local-name() = 'patientID']")
+
+
+_THREAD = _PerThread()
+
+
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -85,11 +96,8 @@ def _patient_bsn(body: etree._Element) -> str:
     query with a second `patientID`, a second value, or a BSN that is padded or not nine
     digits, so the verifier does too.
     """
-    named = [
-        el
-        for el in body.iter()
-        if isinstance(el.tag, str) and etree.QName(el).localname == "patientID"
-    ]
+    named = _THREAD.patient_ids(body)
+    assert isinstance(named, list)
     placed = children(body, "ControlActProcess", "queryByParameter", "patientID")
     if len(named) != 1 or len(placed) != 1:
         raise _bad_request("query needs exactly one patientID")

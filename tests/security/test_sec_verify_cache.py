@@ -124,3 +124,22 @@ def test_the_envelope_size_limit_holds_for_a_parsed_tree(world: World) -> None:
     with pytest.raises(TokenRejected) as info:
         _verify(EnvelopeVerifier(world.trust), world, padded)
     assert info.value.reason is RejectReason.MALFORMED
+
+
+WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
+
+
+@pytest.mark.parametrize("attribute", ["ID", "Id", "id", f"{{{WSU}}}Id"])
+def test_an_id_used_twice_under_any_id_attribute_is_refused(world: World, attribute: str) -> None:
+    """A second element carrying a token's ID (as ID, Id, id or wsu:Id) is a wrapping attempt."""
+
+    def repeat(root: etree._Element) -> None:
+        token = root.find("soap:Header/wsse:Security/saml:Assertion", NS)
+        payload = root.find("soap:Body", NS)
+        assert token is not None and payload is not None
+        payload[0].set(attribute, token.get("ID") or "")
+
+    with pytest.raises(TokenRejected) as info:
+        _verify(EnvelopeVerifier(world.trust), world, _edit(world.envelope(), repeat))
+    assert info.value.reason is RejectReason.WRAPPED_SIGNATURE
+    assert info.value.context.get("detail") == "duplicate ID"
