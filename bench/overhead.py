@@ -6,8 +6,9 @@ per-stage breakdown (thread CPU time of each stage, summed over the worker threa
 
 Stages: build + sign (`LspClient.envelope`), send (the HTTP exchange, `Session.post`
 and reading the answer), parse + classify (`parse_answer`, `classify`), claim
-(`RunStore.claim_next`), store (`record_outcome` / `record_retry` with dispenses and audit),
-limiter (`slot()` enter and exit). What is left is the engine itself, logging and threads.
+(`RunStore.claim_batch`), store (`record_many` with dispenses and audit), limiter
+(`reserve_many` and the slots' wait, release and cancel, sleeping excluded). What is
+left is the engine itself, logging and threads.
 
 Writes bench/results/overhead.json: queries_per_s, cpu_ms_per_query, cpu_ms_<stage>.
 """
@@ -20,8 +21,7 @@ import sys
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,6 @@ def _timed(stage: str, fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _instrument() -> None:
-    import requests
 
     from prefetch import limiter as limiter_module
     from prefetch.lsp import client as client_module
@@ -62,30 +61,16 @@ def _instrument() -> None:
 
     client_module.LspClient.envelope = _timed("build_sign", client_module.LspClient.envelope)  # type: ignore[method-assign]
     client_module.LspClient._read_bounded = _timed("send", client_module.LspClient._read_bounded)  # type: ignore[method-assign]
-    requests.Session.post = _timed("send", requests.Session.post)  # type: ignore[method-assign]
+    client_module.LspClient._exchange = _timed("send", client_module.LspClient._exchange)  # type: ignore[method-assign]
     client_module.parse_answer = _timed("parse", client_module.parse_answer)
     client_module.classify = _timed("parse", client_module.classify)
-    RunRepository.claim_next = _timed("claim", RunRepository.claim_next)  # type: ignore[method-assign]
-    RunRepository.record_outcome = _timed("store", RunRepository.record_outcome)  # type: ignore[method-assign]
-    RunRepository.record_retry = _timed("store", RunRepository.record_retry)  # type: ignore[method-assign]
-    original = limiter_module.SharedLimiter.slot
-
-    @contextmanager
-    def slot(self: Any) -> Iterator[None]:
-        start = time.thread_time()
-        manager = original(self)
-        manager.__enter__()
-        with _lock:
-            _cpu["limiter"] += time.thread_time() - start
-        try:
-            yield
-        finally:
-            start = time.thread_time()
-            manager.__exit__(None, None, None)
-            with _lock:
-                _cpu["limiter"] += time.thread_time() - start
-
-    limiter_module.SharedLimiter.slot = slot  # type: ignore[method-assign,assignment]
+    RunRepository.claim_batch = _timed("claim", RunRepository.claim_batch)  # type: ignore[method-assign]
+    RunRepository.record_many = _timed("store", RunRepository.record_many)  # type: ignore[method-assign]
+    shared = limiter_module.SharedLimiter
+    shared.reserve_many = _timed("limiter", shared.reserve_many)  # type: ignore[method-assign]
+    slot = limiter_module._SharedSlot
+    for name in ("wait", "release", "cancel"):
+        setattr(slot, name, _timed("limiter", getattr(slot, name)))
 
 
 def main() -> int:
@@ -94,6 +79,7 @@ def main() -> int:
     parser.add_argument("--in-flight", type=int, default=8)
     parser.add_argument("--rate", type=float, default=1000.0, help="our limiter's rate")
     parser.add_argument("--no-stages", action="store_true", help="no per-stage timers")
+    parser.add_argument("--database-url", default="", help="default: SQLite in the bench dir")
     args = parser.parse_args()
 
     bench = setup(args.patients)
@@ -101,7 +87,9 @@ def main() -> int:
         _instrument()
     profile = make_profile("ideal", time_scale=1.0, rate=None, concurrency=None)
     with simulator(bench, profile) as sim:
-        settings = settings_for(bench, sim.url, rate=args.rate, in_flight=args.in_flight)
+        settings = settings_for(
+            bench, sim.url, rate=args.rate, in_flight=args.in_flight, database_url=args.database_url
+        )
         run = run_day(bench, settings, args.patients)
         stats = sim.stats()
         sim_cpu = sim.cpu()
@@ -109,12 +97,14 @@ def main() -> int:
     figures: dict[str, Any] = {
         "patients": args.patients,
         "in_flight_cap": args.in_flight,
+        "backend": "postgresql" if args.database_url.startswith("postgresql") else "sqlite",
         "queries_sent": sent,
         "wall_s": round(run["wall_s"], 2),
         "queries_per_s": round(sent / run["wall_s"], 1),
         "cpu_ms_per_query": round(1000 * run["cpu_s"] / sent, 2),
         "plan_s": round(run["plan_s"], 2),
         "simulator_cpu_s": round(sim_cpu, 1),
+        "late_slots_exchanged": run["late_slots_exchanged"],
     }
     if not args.no_stages:
         staged = 0.0

@@ -244,4 +244,5 @@ def run_day(bench: Bench, settings: Any, patients: int) -> dict[str, Any]:
         "queried": report.queried,
         "by_state": dict(report.summary.by_state),
         "stopped": report.stopped,
+        "late_slots_exchanged": getattr(prefetcher.limiter, "exchanged", None),
     }

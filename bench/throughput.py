@@ -8,7 +8,9 @@ the rate, and whether the LSP ever saw more than the rate in a second.
 
 Writes bench/results/throughput.json: wall_s, bound_s (patients / rate), queries_sent,
 efficiency (queries_sent / (rate x wall_s)), first_pass_s, peak_in_flight, violations,
-peak_rate_per_s.
+peak_rate_per_s; and what else bounds the run: mean_latency_s, in_flight_bound_s
+(queries x mean latency / in-flight cap: below this no run can finish), tail_s (from the
+last first query to the end), first_pass_efficiency.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 from simbench import (
@@ -38,6 +41,7 @@ def main() -> int:
     parser.add_argument("--name", default="throughput")
     args = parser.parse_args()
 
+    latencies = _record_latencies()
     bench = setup(args.patients)
     profile = make_profile(
         "realistic", time_scale=args.time_scale, rate=args.rate, concurrency=args.in_flight
@@ -66,9 +70,34 @@ def main() -> int:
         "items_failed": run["by_state"].get("failed", 0),
         "stopped": run["stopped"],
         "client_cpu_ms_per_query": round(1000 * run["cpu_s"] / max(sent, 1), 2),
+        "late_slots_exchanged": run["late_slots_exchanged"],
     }
+    # What else bounds the run: the LSP's cap on queries in flight (Little's law: at most
+    # in_flight / mean latency queries per second) and the answers still out when the
+    # last query has left.
+    mean_latency = sum(latencies) / max(len(latencies), 1)
+    figures["mean_latency_s"] = round(mean_latency, 2)
+    figures["in_flight_bound_s"] = round(sent * mean_latency / args.in_flight, 1)
+    figures["tail_s"] = round(run["wall_s"] - figures["first_pass_s"], 1)
+    figures["first_pass_efficiency"] = round(sent / (rate * max(figures["first_pass_s"], 1e-9)), 3)
     write_result(args.name, figures)
     return 0 if figures["violations"] == 0 else 1
+
+
+def _record_latencies() -> list[float]:
+    """Every answer's latency as the client saw it (wraps `LspClient.send`)."""
+    from prefetch.lsp.client import LspClient
+
+    seen: list[float] = []
+    send = LspClient.send
+
+    def timed(self: LspClient, params: Any, data: bytes) -> Any:
+        reply = send(self, params, data)
+        seen.append(reply.elapsed_seconds)
+        return reply
+
+    LspClient.send = timed  # type: ignore[method-assign]
+    return seen
 
 
 if __name__ == "__main__":

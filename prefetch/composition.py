@@ -79,29 +79,27 @@ def engine_config(settings: Settings) -> EngineConfig:
     )
 
 
-def make_throttle(settings: Settings) -> Throttle:
+def throttle_config(settings: Settings) -> ThrottleConfig:
     t = settings.throttle
-    return Throttle(
-        ThrottleConfig(
-            rate_per_second=t.rate_per_second,
-            max_in_flight=t.max_in_flight,
-            breaker_failures=t.breaker_failures,
-            breaker_reset_seconds=t.breaker_reset_seconds,
-        )
+    return ThrottleConfig(
+        rate_per_second=t.rate_per_second,
+        max_in_flight=t.max_in_flight,
+        breaker_failures=t.breaker_failures,
+        breaker_reset_seconds=t.breaker_reset_seconds,
+        margin_seconds=t.jitter_margin_seconds,
     )
+
+
+def make_throttle(settings: Settings) -> Throttle:
+    return Throttle(throttle_config(settings))
 
 
 def make_limiter(settings: Settings, stores: Stores, clock: Clock = SYSTEM_CLOCK) -> SharedLimiter:
     """The send budget from `[throttle]`, shared through the database with every other
     process and schedule on it. A lease outlives the longest a query can take."""
-    t, lsp = settings.throttle, settings.lsp
+    lsp = settings.lsp
     return SharedLimiter(
-        ThrottleConfig(
-            rate_per_second=t.rate_per_second,
-            max_in_flight=t.max_in_flight,
-            breaker_failures=t.breaker_failures,
-            breaker_reset_seconds=t.breaker_reset_seconds,
-        ),
+        throttle_config(settings),
         stores.engine,
         lease_seconds=lsp.connect_timeout + lsp.read_timeout + 5.0,
         clock=clock,

@@ -13,10 +13,12 @@ run's lock: their worker is gone).
 from __future__ import annotations
 
 import datetime as dt
+import os
 import random
+import socket
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -26,6 +28,7 @@ from prefetch.clock import SYSTEM_CLOCK
 from prefetch.domain.outcome import Outcome, OutcomeKind
 from prefetch.domain.people import Appointment, Mandate
 from prefetch.domain.run import (
+    ClaimedItem,
     EngineConfig,
     PreparedRun,
     Progress,
@@ -33,11 +36,19 @@ from prefetch.domain.run import (
     RunState,
 )
 from prefetch.domain.schedule import Schedule
-from prefetch.errors import OverloadError, StopError, StoreUnavailableError
+from prefetch.errors import StoreUnavailableError
 from prefetch.logging import get_logger
-from prefetch.ports import Clock, DispenseStore, LspGateway, RateLimiter, RunStore
+from prefetch.ports import (
+    Clock,
+    DispenseStore,
+    LspGateway,
+    RateLimiter,
+    RunStore,
+)
 from prefetch.query_step import QueryStep, Sent
 from prefetch.run_prepare import RunPlanner
+from prefetch.send_pipeline import NOT_SENT, SendPipeline
+from prefetch.store.records import AuditEvent
 
 log = get_logger("prefetch.engine")
 T = TypeVar("T")
@@ -45,16 +56,32 @@ __all__ = ["Prefetcher"]
 
 
 @dataclass
-class _RunContext:
+class RunContext:
+    """One execution of a run in this process."""
+
     step: QueryStep
     counter: _Counter
     report: RunReport
     deadline: dt.datetime | None
-    held: dict[str, int] = field(default_factory=dict)  # worker id -> item in flight
+    claimant: str  # this process's name on the items it holds
+    _held: set[int] = field(default_factory=set)  # items in flight here (heartbeat)
+    _held_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def run_id(self) -> str:
         return self.step.run_id
+
+    def hold(self, item_ids: Iterable[int]) -> None:
+        with self._held_lock:
+            self._held.update(item_ids)
+
+    def let_go(self, item_ids: Iterable[int]) -> None:
+        with self._held_lock:
+            self._held.difference_update(item_ids)
+
+    def holding(self) -> list[int]:
+        with self._held_lock:
+            return list(self._held)
 
 
 class Prefetcher:
@@ -139,7 +166,7 @@ class Prefetcher:
             log.warning("items_reclaimed", run_id=run_id, count=len(reclaimed))
         summary = self.runs.summary(run_id)
         counter = _Counter(summary.definitive, summary.to_query, progress)
-        ctx = _RunContext(
+        ctx = RunContext(
             QueryStep(
                 run_id,
                 schedule,
@@ -152,28 +179,19 @@ class Prefetcher:
             counter,
             RunReport(summary=summary, reclaimed=len(reclaimed)),
             deadline,
+            claimant=f"{run_id}:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}",
         )
-        workers = [
-            threading.Thread(
-                target=self._worker,
-                name=f"prefetch-worker-{n}",
-                args=(ctx, f"{run_id}#{n}:{uuid.uuid4().hex[:6]}"),
-                daemon=True,
-            )
-            for n in range(max(1, self.config.workers))
-        ]
         beating = threading.Event()
         heart = threading.Thread(target=self._heartbeat, args=(ctx, beating), daemon=True)
         heart.start()
-        for w in workers:
-            w.start()
-        for w in workers:
-            w.join()
-        beating.set()
-        heart.join()
+        try:
+            SendPipeline(self, ctx).run()
+        finally:
+            beating.set()
+            heart.join()
         return self._finish(ctx, started)
 
-    def _finish(self, ctx: _RunContext, started: float) -> RunReport:
+    def _finish(self, ctx: RunContext, started: float) -> RunReport:
         report, run_id = ctx.report, ctx.run_id
         report.stopped = self.stop_reason
         report.summary = self.runs.summary(run_id)
@@ -199,100 +217,61 @@ class Prefetcher:
         with self._lock:
             return self._stop_reason
 
-    def _worker(self, ctx: _RunContext, worker_id: str) -> None:
-        """One worker thread. Any error stops the run (never finishes it with items lost)."""
-        try:
-            self._work(ctx, worker_id)
-        except StopError as exc:
-            self._stop(ctx, exc.message, str(exc))
-        except Exception as exc:  # a bug: stop instead of reporting a finished run
-            log.exception("worker_crashed", run_id=ctx.run_id, error=type(exc).__name__)
-            self._stop(ctx, f"internal error ({type(exc).__name__})", type(exc).__name__)
-
-    def _stop(self, ctx: _RunContext, reason: str, detail: str) -> None:
+    def stop_run(self, ctx: RunContext, reason: str, detail: str) -> None:
+        """Stop the run: nothing new is sent; queries in flight finish and are recorded."""
         with self._lock:
             self._stop_reason = self._stop_reason or reason
             ctx.report.errors.append(detail)
         log.error("run_stopped", run_id=ctx.run_id, reason=reason)
 
-    def _work(self, ctx: _RunContext, worker_id: str) -> None:
-        idle = self.config.idle_poll_seconds
-        look = False  # the last claim found nothing: look when the next item is due
-        while self.stop_reason is None:
-            now = self.clock.now()
-            if ctx.deadline is not None and now >= ctx.deadline:
-                return
-            if self.limiter.breaker.state == "open":
-                self.sleep(idle)
-                continue
-            if look:
-                wait = self._until_due(ctx.run_id, now)
-                if wait is None:
-                    return
-                if wait > 0:
-                    self.sleep(min(wait, idle))
-                    continue
-            sent = Sent()
-            try:
-                # The slot first, then the claim: a query leaves right after its audit row.
-                with self.limiter.slot():
-                    look = self._claim(ctx, worker_id, sent) is None
-                    if look:
-                        continue
-                    reply = self.gateway.query(
-                        sent.params,  # type: ignore[arg-type]  # set by the claim
-                        mandate_token=ctx.step.mandate.token_xml if ctx.step.mandate else None,
-                    )
-            except OverloadError as exc:  # no slot: nothing was claimed, nothing sent
-                self.sleep(min(max(exc.retry_after or 0.0, 0.01), idle))
-                continue
-            try:
-                self._feed_breaker(reply.outcome)
-                final = ctx.step.record(self.runs, self._store_call, sent, reply, worker_id)
-            finally:
-                with self._lock:
-                    ctx.held.pop(worker_id, None)
-            if final:
-                ctx.counter.step(final)
+    def claim(self, ctx: RunContext, count: int, *, fresh_first: bool = False) -> list[Sent]:
+        """Up to `count` due items, claimed in one transaction with their queries' `sent`
+        audit rows; each comes back with its query (`fresh_first`: see
+        `RunStore.claim_batch`)."""
+        made: list[Sent] = []
 
-    def _claim(self, ctx: _RunContext, worker_id: str, sent: Sent) -> object | None:
-        item = self._store_call(
-            self.runs.claim_next,
+        def sent(item: ClaimedItem) -> AuditEvent:
+            into = Sent()
+            made.append(into)
+            return ctx.step.on_claim(into)(item)
+
+        self.store_call(
+            self.runs.claim_batch,
             ctx.run_id,
-            worker_id,
+            ctx.claimant,
             self.clock.now(),
+            count=count,
             lease=self.config.lease,
-            sent=ctx.step.on_claim(sent),
+            sent=sent,
+            fresh_first=fresh_first,
         )
-        if item is not None:
-            with self._lock:
-                ctx.held[worker_id] = item.id
+        ctx.hold(s.item.id for s in made if s.item is not None)
+        for _ in made:
             ctx.counter.sent()
-        return item
+        return made
 
-    def _until_due(self, run_id: str, now: dt.datetime) -> float | None:
+    def until_due(self, run_id: str, now: dt.datetime) -> float | None:
         """Seconds until an item can be claimed (reclaiming expired leases first); None
         when every item is final."""
-        self._store_call(
+        self.store_call(
             self.runs.reclaim_expired, run_id, now, max_attempts=self.config.max_attempts
         )
-        due = self._store_call(self.runs.next_due_at, run_id, now)
+        due = self.store_call(self.runs.next_due_at, run_id, now)
         return None if due is None else max((due - now).total_seconds(), 0.0)
 
-    def _heartbeat(self, ctx: _RunContext, done: threading.Event) -> None:
+    def _heartbeat(self, ctx: RunContext, done: threading.Event) -> None:
         """Renew the leases of the items this process holds, every third of a lease."""
         interval = max(self.config.lease.total_seconds() / 3, 0.05)
         while not done.wait(interval):
-            with self._lock:
-                held = dict(ctx.held)
-            until = self.clock.now() + self.config.lease
-            for worker_id, item_id in held.items():
-                try:
-                    self.runs.extend_leases(worker_id, [item_id], until)
-                except StoreUnavailableError:  # the next beat tries again
-                    log.warning("heartbeat_failed", run_id=ctx.run_id)
+            held = ctx.holding()
+            if not held:
+                continue
+            try:
+                self.runs.extend_leases(ctx.claimant, held, self.clock.now() + self.config.lease)
+            except StoreUnavailableError:  # the next beat tries again
+                log.warning("heartbeat_failed", run_id=ctx.run_id)
 
-    def _store_call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    def store_call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Call the store; ride out a short database outage (locked, restarting) with
         backoff before giving up with StoreUnavailableError (which stops the run)."""
         retrying = tenacity.Retrying(
@@ -304,7 +283,9 @@ class Prefetcher:
         )
         return retrying(fn, *args, **kwargs)
 
-    def _feed_breaker(self, outcome: Outcome) -> None:
+    def feed_breaker(self, outcome: Outcome) -> None:
+        if outcome.code == NOT_SENT:  # the LSP was not asked: nothing to learn
+            return
         if outcome.kind is OutcomeKind.TRANSIENT:
             self.limiter.breaker.failure()
             if outcome.retry_after:

@@ -21,6 +21,7 @@ least the LSP read time-out), so a restart never bursts past the limits.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import os
 import socket
 import threading
@@ -42,6 +43,8 @@ log = get_logger("prefetch.limiter")
 FULL_POLL_SECONDS = 0.05
 """How often a process whose cap is reached by others looks again (a release in this
 process wakes it at once)."""
+RELEASE_FLUSH_SECONDS = 0.25
+"""Releases not carried by a reservation are written at least this often."""
 
 
 class SharedLimiter:
@@ -85,8 +88,10 @@ class SharedLimiter:
         self._released: list[tuple[int, float]] = []  # (lease, when) not yet written
         self._granted: collections.deque[Reservation] = collections.deque()  # for waiters
         self._cleaned_at = 0.0
+        self._flushed_at = 0.0
         self._paused_until = 0.0
         self.total_sent = 0
+        self.exchanged = 0  # slots whose send time passed before their query was ready
 
     def _time(self) -> float:
         """Wall-clock seconds since the epoch: the scale shared with other processes."""
@@ -105,26 +110,31 @@ class SharedLimiter:
         except StoreError:  # this process pauses anyway; the next slot() fails closed
             log.warning("limiter_pause_not_shared", seconds=seconds)
 
-    def _reserve(self) -> Reservation:
+    def _reserve(self, count: int = 1, lead: float | None = None) -> list[Reservation]:
         deadline = self._time() + self.config.slot_timeout_seconds
         with self._cond:
-            self._waiting += 1
+            self._waiting += count
         try:
             if not self._reserving.acquire(timeout=self.config.slot_timeout_seconds):
                 raise OverloadError("no send slot within the time-out", retry_after=1.0)
             try:
-                return self._reserve_in_turn(deadline)
+                return self._reserve_in_turn(deadline, count, lead)
             finally:
                 self._reserving.release()
         finally:
             with self._cond:
-                self._waiting -= 1
+                self._waiting -= count
 
-    def _reserve_in_turn(self, deadline: float) -> Reservation:
-        """Called holding `_reserving`: a slot granted with an earlier batch, or a new
+    def _reserve_in_turn(
+        self, deadline: float, count: int, lead: float | None
+    ) -> list[Reservation]:
+        """Called holding `_reserving`: slots granted with an earlier batch, or a new
         batch of as many slots as threads are waiting (one transaction for all)."""
         if self._granted:
-            return self._granted.popleft()
+            return [self._granted.popleft() for _ in range(min(count, len(self._granted)))]
+        pacing = self._pacing
+        if lead is not None and lead > pacing.lead:
+            pacing = dataclasses.replace(pacing, lead=lead, horizon=pacing.horizon + lead)
         while True:
             now = self._time()
             with self._cond:
@@ -134,14 +144,14 @@ class SharedLimiter:
             else:
                 released = self._take_releases()
                 with self._cond:
-                    count = max(1, self._waiting)
+                    wanted = max(count, self._waiting)
                 clean = now - self._cleaned_at >= 1.0
                 try:
                     found = self._store.reserve(
                         self.holder,
                         self._time,
-                        self._pacing,
-                        count=count,
+                        pacing,
+                        count=wanted,
                         released=released,
                         clean=clean,
                     )
@@ -152,8 +162,8 @@ class SharedLimiter:
                 if clean:
                     self._cleaned_at = now
                 if isinstance(found, list):
-                    self._granted.extend(found[1:])
-                    return found[0]
+                    self._granted.extend(found[count:])
+                    return found[:count]
                 wait, full = found.seconds, found.full
             if now + wait > deadline:
                 raise OverloadError("no send slot within the time-out", retry_after=wait)
@@ -163,36 +173,65 @@ class SharedLimiter:
             else:
                 self._clock.sleep(max(wait, 0.001))
 
+    def reserve_many(self, count: int, lead: float = 0.0) -> list[_SharedSlot]:
+        """At least one and up to `count` slots reserved ahead of their send times (see
+        `prefetch.ports.SendSlot`), no send time earlier than `lead` seconds from now.
+        Raises OverloadError (open breaker, no slot in time) or StoreUnavailableError /
+        StoreError (the database cannot decide): nothing may be sent."""
+        reservations = self._reserve(max(1, count), lead)
+        try:
+            self.breaker.before_call()
+        except BaseException:
+            for reservation in reservations:
+                self._forget(reservation.lease_id)
+            raise
+        with self._cond:
+            self._in_flight += len(reservations)
+            self.total_sent += len(reservations)
+        return [_SharedSlot(self, reservation) for reservation in reservations]
+
+    @contextmanager
+    def reserve(self) -> Iterator[_SharedSlot]:
+        """One slot reserved ahead of its send time (`reserve_many`), released when the
+        block ends."""
+        slot = self.reserve_many(1)[0]
+        try:
+            yield slot
+        finally:
+            slot.release()
+
     @contextmanager
     def slot(self) -> Iterator[None]:
         """Wait for a send slot. Raises OverloadError (open breaker, no slot in time) or
         StoreUnavailableError / StoreError (the database cannot decide): nothing sent."""
-        reservation = self._reserve()
-        try:
-            delay = reservation.send_at - self._time()
-            if delay > 0:
-                self._clock.sleep(delay)
-            self.breaker.before_call()
-        except BaseException:
-            self._forget(reservation.lease_id)
-            raise
-        with self._cond:
-            self._in_flight += 1
-            self.total_sent += 1
-        try:
+        with self.reserve() as slot:
+            slot.wait()
             yield
-        finally:
-            self._release(reservation.lease_id)
+
+    def _exchange(self, late: Reservation) -> Reservation:
+        """A new reservation for one whose send time passed (the late one is cancelled:
+        sent now it could break the window)."""
+        fresh = self._reserve()[0]
+        self._forget(late.lease_id)
+        with self._cond:
+            self.exchanged += 1
+        return fresh
 
     def _release(self, lease_id: int) -> None:
-        """Release a lease at once (other processes may be waiting for the slot), together
-        with any other release of this process not yet written. Until it is written the
-        lease counts in flight: late, never early."""
+        """Release a lease. Releases are written with this process's next reservation,
+        or at once when this process has nothing in flight any more or the last write
+        is `RELEASE_FLUSH_SECONDS` old (other processes may wait for the slot). Until it
+        is written the lease counts in flight: late, never early."""
         with self._cond:
             self._in_flight -= 1
             self._released.append((lease_id, self._time()))
             self._cond.notify_all()
-        self._flush_releases()
+            due = (
+                self._in_flight == 0
+                or self._clock.monotonic() - self._flushed_at >= RELEASE_FLUSH_SECONDS
+            )
+        if due:
+            self._flush_releases()
 
     def _take_releases(self) -> list[tuple[int, float]]:
         with self._cond:
@@ -200,6 +239,7 @@ class SharedLimiter:
         return taken
 
     def _flush_releases(self) -> None:
+        self._flushed_at = self._clock.monotonic()
         released = self._take_releases()
         if not released:
             return
@@ -223,3 +263,44 @@ class SharedLimiter:
     def shared_in_flight(self) -> int:
         """Queries in flight from every process on this database (leases that count)."""
         return self._store.in_flight(self._time())
+
+
+class _SharedSlot:
+    def __init__(self, limiter: SharedLimiter, reservation: Reservation) -> None:
+        self._limiter = limiter
+        self.reservation = reservation
+        self.cancelled = False
+        self._released = False
+
+    def wait(self) -> None:
+        """Return at the send time; a slot whose time passed by more than the margin
+        (the query was not ready, or this thread woke late on a busy machine) is
+        exchanged for a new one: sent now it could break the rate."""
+        limiter = self._limiter
+        while True:
+            late = limiter._time() - self.reservation.send_at
+            if late < 0:
+                limiter._clock.sleep(-late)
+                late = limiter._time() - self.reservation.send_at
+            if late <= limiter.config.margin_seconds:
+                return
+            self.reservation = limiter._exchange(self.reservation)
+
+    def cancel(self) -> None:
+        """Nothing was sent with this slot: it counts neither in flight nor as a send."""
+        limiter = self._limiter
+        with limiter._cond:
+            if self._released:
+                return
+            self._released = self.cancelled = True
+            limiter._in_flight -= 1
+            limiter.total_sent -= 1
+            limiter._cond.notify_all()
+        limiter._forget(self.reservation.lease_id)
+
+    def release(self) -> None:
+        """The answer is in (or the send failed): the slot no longer counts in flight."""
+        if self._released:
+            return
+        self._released = True
+        self._limiter._release(self.reservation.lease_id)

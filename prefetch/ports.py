@@ -24,7 +24,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from prefetch.domain.bsn import Bsn
 from prefetch.domain.dispense import Dispense, DispenseProvenance
@@ -40,7 +40,7 @@ from prefetch.domain.run import (
     RunSummary,
 )
 from prefetch.hl7v3.params import QueryParams
-from prefetch.store.records import AuditEvent, RecordResult, StoredDispense
+from prefetch.store.records import AuditEvent, Recording, RecordResult, StoredDispense
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +62,16 @@ class LspGateway(Protocol):
     """
 
     def query(self, params: QueryParams, *, mandate_token: bytes | None) -> LspReply: ...
+
+
+@runtime_checkable
+class TwoPhaseGateway(LspGateway, Protocol):
+    """An `LspGateway` that builds and signs a query before its send time and sends it
+    later: `query(p, mandate_token=t)` is `send(p, envelope(p, mandate_token=t))`. The
+    engine signs while it waits for the send slot, so the query leaves at its send time."""
+
+    def envelope(self, params: QueryParams, *, mandate_token: bytes | None) -> bytes: ...
+    def send(self, params: QueryParams, data: bytes) -> LspReply: ...
 
 
 class Clock(Protocol):
@@ -86,10 +96,24 @@ class Breaker(Protocol):
     def failure(self) -> None: ...
 
 
+class SendSlot(Protocol):
+    """A send slot reserved ahead of its send time (`RateLimiter.reserve`). Between the
+    reservation and `wait()` the caller prepares its query (claim, build, sign); `wait()`
+    returns at the send time (a slot whose time passed while preparing is exchanged for a
+    new one, so a late query never breaks the rate); the query is sent right after.
+    `cancel()`: nothing is sent with this slot; `release()`: the answer is in (the
+    `reserve` block releases its slot when it ends)."""
+
+    def wait(self) -> None: ...
+    def cancel(self) -> None: ...
+    def release(self) -> None: ...
+
+
 class RateLimiter(Protocol):
     """The gate in front of every LSP call; it protects a national service.
 
-    Contract: `with limiter.slot(): send()` sends only within the configured rate (no
+    Contract: `with limiter.slot(): send()` (or `with limiter.reserve() as slot: prepare();
+    slot.wait(); send()`) sends only within the configured rate (no
     window of one second sees more) and in-flight cap, counted across everything that
     shares the limiter; it fails closed: when it cannot decide (an error, no slot within
     its time-out, an open breaker) it raises `OverloadError` and nothing may be sent.
@@ -103,6 +127,12 @@ class RateLimiter(Protocol):
     @property
     def in_flight(self) -> int: ...
     def slot(self) -> AbstractContextManager[None]: ...
+    def reserve(self) -> AbstractContextManager[SendSlot]: ...
+    def reserve_many(self, count: int, lead: float = 0.0) -> Sequence[SendSlot]:
+        """At least one and up to `count` slots, each to be released or cancelled; the
+        first send time at least `lead` seconds from now (time to prepare the queries)."""
+        ...
+
     def pause(self, seconds: float) -> None: ...
 
 
@@ -209,6 +239,22 @@ class RunStore(Protocol):
         holds its rate-limiter slot while claiming and sends right after."""
         ...
 
+    def claim_batch(
+        self,
+        run_id: str,
+        worker_id: str,
+        now: dt.datetime,
+        *,
+        count: int,
+        lease: dt.timedelta = ...,
+        sent: Callable[[ClaimedItem], AuditEvent] | None = None,
+        fresh_first: bool = False,
+    ) -> list[ClaimedItem]:
+        """`claim_next` for up to `count` items in one transaction (each with its `sent`
+        audit row), in claim order; empty when nothing is due now. `fresh_first`: pending
+        items first, then due retries with the fewest attempts (a breaker's trial)."""
+        ...
+
     def extend_leases(self, worker_id: str, item_ids: Sequence[int], until: dt.datetime) -> int:
         """Heartbeat: move lease_until of the listed items `worker_id` still holds to
         `until`; return how many it still holds."""
@@ -264,6 +310,11 @@ class RunStore(Protocol):
         in one transaction (`worker_id` as for `record_outcome`). `dispenses` (from a
         partial answer: some pharmacies answered, one timed out) are upserted in the same
         transaction, so nothing that came is lost while the item waits to ask again."""
+        ...
+
+    def record_many(self, recordings: Sequence[Recording]) -> list[RecordResult]:
+        """Several answers in ONE transaction, each as `record_outcome` (a final outcome)
+        or `record_retry` (`next_attempt_at` set) would record it; one result each."""
         ...
 
     def list_runs(self, limit: int = 20) -> list[RunRecord]:

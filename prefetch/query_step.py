@@ -29,7 +29,7 @@ from prefetch.query_records import (
     stops_run,
     with_provenance,
 )
-from prefetch.store.records import AuditEvent
+from prefetch.store.records import AuditEvent, Recording, RecordResult
 
 log = get_logger("prefetch.engine")
 
@@ -93,15 +93,9 @@ class QueryStep:
 
         return sent
 
-    def record(
-        self,
-        runs: RunStore,
-        store_call: Callable[..., Any],
-        sent: Sent,
-        reply: LspReply,
-        worker_id: str,
-    ) -> str | None:
-        """Record the answer. Returns the final kind, or None (retry, or lease lost)."""
+    def recording(self, sent: Sent, reply: LspReply, worker_id: str) -> Recording:
+        """What to record for the answer: a final outcome, or a retry with its backoff
+        (a transient answer or a partial one, while attempts are left). Logs the query."""
         item, params, sent_event = sent.item, sent.params, sent.event
         if item is None or params is None or sent_event is None:
             raise StopError("an answer without its claim", run_id=self.run_id)
@@ -130,8 +124,8 @@ class QueryStep:
             application_id=self.config.application_id,
             now=now,
         )
-        dispenses = with_provenance(
-            reply, params, run_id=self.run_id, schedule=self.schedule, now=now
+        dispenses = tuple(
+            with_provenance(reply, params, run_id=self.run_id, schedule=self.schedule, now=now)
         )
         partial = bool(outcome.failed_sources) and outcome.kind in (
             OutcomeKind.RECORDS,
@@ -140,24 +134,22 @@ class QueryStep:
         retryable = outcome.kind is OutcomeKind.TRANSIENT or partial
         if retryable and item.attempts < self.config.max_attempts:
             # A partial answer keeps what came and asks again for the missing pharmacies.
-            result = store_call(
-                runs.record_retry,
+            delay = backoff_delay(
+                item.attempts,
+                outcome,
+                base=self.config.backoff_base,
+                maximum=self.config.backoff_max,
+                rng=self.rng,
+            )
+            return Recording(
                 item.id,
-                code="PARTIAL" if partial else outcome.code,
-                next_attempt_at=now
-                + backoff_delay(
-                    item.attempts,
-                    outcome,
-                    base=self.config.backoff_base,
-                    maximum=self.config.backoff_max,
-                    rng=self.rng,
-                ),
-                audit=audit,
+                audit,
+                OutcomeKind.TRANSIENT,
+                "PARTIAL" if partial else outcome.code,
                 dispenses=dispenses,
+                next_attempt_at=now + delay,
                 worker_id=worker_id,
             )
-            self._lost(result.lease_lost, item)
-            return None
         kind = outcome.kind
         detail = outcome.detail
         if partial:
@@ -165,25 +157,29 @@ class QueryStep:
         if kind is OutcomeKind.TRANSIENT:
             kind = OutcomeKind.FAILED
             detail = f"gave up after {item.attempts} attempts: {outcome.code or 'transient'}"
-        result = store_call(
-            runs.record_outcome,
-            item.id,
-            outcome_kind=kind,
-            outcome_code=outcome.code,
-            detail=detail,
-            dispenses=dispenses,
-            audit=audit,
-            worker_id=worker_id,
-        )
-        if stops_run(outcome.code):
+        return Recording(item.id, audit, kind, outcome.code, detail, dispenses, worker_id=worker_id)
+
+    def recorded(self, recording: Recording, result: RecordResult) -> str | None:
+        """After the store took `recording`: the final kind for the progress count, or
+        None (a retry, or the lease was lost). Raises StopError when the answer stops the
+        run (the LSP reports our message as malformed)."""
+        if result.lease_lost:  # this process was too slow: the item went back meanwhile
+            log.warning("lease_lost", run_id=self.run_id, item_id=recording.item_id)
+        if recording.next_attempt_at is None and stops_run(recording.outcome_code):
             raise StopError(
                 "the LSP reports our message as malformed; run stopped",
-                code=outcome.code,
+                code=recording.outcome_code,
                 run_id=self.run_id,
             )
-        return None if self._lost(result.lease_lost, item) else kind.value
+        if result.lease_lost or recording.next_attempt_at is not None:
+            return None
+        return recording.outcome_kind.value
 
-    def _lost(self, lost: bool, item: ClaimedItem) -> bool:
-        if lost:  # this process was too slow: the item went back to the queue meanwhile
-            log.warning("lease_lost", run_id=self.run_id, item_id=item.id)
-        return lost
+    def record(
+        self, runs: RunStore, store_call: Callable[..., Any], sent: Sent, reply: LspReply
+    ) -> str | None:
+        """Record one answer at once (`recording` + `RunStore.record_many` + `recorded`)."""
+        item = sent.item
+        recording = self.recording(sent, reply, item.claimed_by if item else "")
+        result = store_call(runs.record_many, [recording])[0]
+        return self.recorded(recording, result)

@@ -60,6 +60,10 @@ class ThrottleSettings:
     max_in_flight: int = 4
     breaker_failures: int = 5  # consecutive transport failures that open the breaker
     breaker_reset_seconds: float = 60.0
+    # Sends are spaced so that no window of one second plus this margin holds more than the
+    # rate; a send that would leave later than this takes a new slot. Covers the jitter
+    # between our send and the LSP's count (a busy machine, the network).
+    jitter_margin_seconds: float = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,6 +289,7 @@ def _check(settings: Settings, problems: list[tuple[str, str]]) -> None:
     _bounded(problems, "throttle.max_in_flight", t.max_in_flight, 1, 64)
     _bounded(problems, "throttle.breaker_failures", t.breaker_failures, 1, 1000)
     _bounded(problems, "throttle.breaker_reset_seconds", t.breaker_reset_seconds, 1, 3600)
+    _bounded(problems, "throttle.jitter_margin_seconds", t.jitter_margin_seconds, 0, 0.5, unit=" s")
     lsp = settings.lsp
     if not lsp.url.startswith("https://"):
         problems.append(("lsp.url", "must be an https:// URL (the LSP is only spoken to over TLS)"))

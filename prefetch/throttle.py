@@ -174,9 +174,9 @@ class Throttle:
         else:
             self._clock.sleep(max(seconds, 0.001))
 
-    @contextmanager
-    def slot(self) -> Iterator[None]:
-        """Wait for a send slot; raise OverloadError (nothing sent) when none comes."""
+    def _take(self, lead: float = 0.0) -> float:
+        """Reserve the next send time (monotonic), at least `lead` from now; raises
+        OverloadError when none comes within the time-out or the breaker is open."""
         deadline = self._clock.monotonic() + self.config.slot_timeout_seconds
         while True:
             with self._cond:
@@ -184,27 +184,106 @@ class Throttle:
                 if self._in_flight >= self.config.max_in_flight:
                     wait = 0.05
                 else:
-                    at = self._send_time(now)
-                    wait = at - now - self.HORIZON
+                    at = self._send_time(now + lead)
+                    wait = at - now - lead - self.HORIZON
                     if wait <= 0:
                         self.breaker.before_call()
                         self._in_flight += 1
                         self._sent.append(at)
                         self.total_sent += 1
-                        break
+                        return at
             if now + wait > deadline:
                 raise OverloadError("no send slot within the time-out", retry_after=wait)
             self._wait(wait)
-        try:
-            if at > now:
-                self._clock.sleep(at - now)
-            yield
-        finally:
+
+    def _retake(self, late: float) -> float:
+        """A send time instead of one that passed `late` seconds ago (the in-flight slot
+        stays held)."""
+        with self._cond:
+            if late in self._sent:
+                self._sent.remove(late)  # never used: it must not count as a send
+            at = self._send_time(self._clock.monotonic())
+            self._sent.append(at)
+            return at
+
+    def reserve_many(self, count: int, lead: float = 0.0) -> list[_ThrottleSlot]:
+        """At least one and up to `count` slots (see `prefetch.ports.SendSlot`); the
+        first waits for its turn, the others are taken only if free now. `lead`: no send
+        time earlier than this many seconds from now (time to prepare the queries)."""
+        slots = [_ThrottleSlot(self, self._take(lead))]
+        while len(slots) < count:
             with self._cond:
-                self._in_flight -= 1
-                self._cond.notify_all()
+                now = self._clock.monotonic()
+                if self._in_flight >= self.config.max_in_flight:
+                    break
+                at = self._send_time(now + lead)
+                if at - now > self.HORIZON + lead:
+                    break
+                self.breaker.before_call()
+                self._in_flight += 1
+                self._sent.append(at)
+                self.total_sent += 1
+            slots.append(_ThrottleSlot(self, at))
+        return slots
+
+    @contextmanager
+    def reserve(self) -> Iterator[_ThrottleSlot]:
+        """A slot reserved ahead of its send time (see `prefetch.ports.SendSlot`)."""
+        slot = self.reserve_many(1)[0]
+        try:
+            yield slot
+        finally:
+            slot.release()
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Wait for a send slot; raise OverloadError (nothing sent) when none comes."""
+        with self.reserve() as slot:
+            slot.wait()
+            yield
 
     @property
     def in_flight(self) -> int:
         with self._cond:
             return self._in_flight
+
+
+class _ThrottleSlot:
+    def __init__(self, throttle: Throttle, at: float) -> None:
+        self._throttle = throttle
+        self.send_at = at
+        self.cancelled = False
+        self._released = False
+
+    def wait(self) -> None:
+        """Return at the send time (a slot whose time passed by more than the margin
+        is exchanged: see `SharedLimiter`)."""
+        clock = self._throttle._clock
+        while True:
+            late = clock.monotonic() - self.send_at
+            if late < 0:
+                clock.sleep(-late)
+                late = clock.monotonic() - self.send_at
+            if late <= self._throttle.config.margin_seconds:
+                return
+            self.send_at = self._throttle._retake(self.send_at)
+
+    def cancel(self) -> None:
+        throttle = self._throttle
+        with throttle._cond:
+            if self._released:
+                return
+            if self.send_at in throttle._sent:
+                throttle._sent.remove(self.send_at)
+            throttle.total_sent -= 1
+        self.cancelled = True
+        self.release()
+
+    def release(self) -> None:
+        throttle = self._throttle
+        with throttle._cond:
+            if self._released:
+                return
+            self._released = True
+            throttle._in_flight -= 1
+            throttle._cond.notify_all()

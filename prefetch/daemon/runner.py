@@ -22,7 +22,7 @@ from prefetch.domain.people import Appointment
 from prefetch.domain.run import RunKind, RunRecord, RunState
 from prefetch.domain.schedule import Schedule
 from prefetch.errors import StopError
-from prefetch.ports import Breaker, RateLimiter
+from prefetch.ports import Breaker, RateLimiter, SendSlot
 from prefetch.run_day import RunRequest, RunServices, run_schedule_day
 from prefetch.worklist import day_appointments
 
@@ -62,6 +62,18 @@ class StoppableLimiter:
             raise StopError(SHUTDOWN)
         with self._limiter.slot():
             yield
+
+    def reserve_many(self, count: int, lead: float = 0.0) -> Sequence[SendSlot]:
+        if self._stop_event.is_set():
+            raise StopError(SHUTDOWN)
+        return self._limiter.reserve_many(count, lead)
+
+    @contextmanager
+    def reserve(self) -> Iterator[SendSlot]:
+        if self._stop_event.is_set():
+            raise StopError(SHUTDOWN)
+        with self._limiter.reserve() as slot:
+            yield slot
 
 
 class _StopAwareBreaker:

@@ -116,7 +116,10 @@ class LspClient:
         return self.templates.envelope(params, mandate_token=mandate_token, now=self.clock.now())
 
     def query(self, params: QueryParams, *, mandate_token: bytes | None) -> LspReply:
-        data = self.envelope(params, mandate_token=mandate_token)
+        return self.send(params, self.envelope(params, mandate_token=mandate_token))
+
+    def send(self, params: QueryParams, data: bytes) -> LspReply:
+        """Send the envelope `envelope(params, ...)` made, as it is, and classify the answer."""
         started = time.monotonic()
         try:
             response, content = self._exchange(data, started)

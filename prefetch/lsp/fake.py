@@ -26,6 +26,12 @@ class FakeLspGateway:
         with self._lock:
             self._answers[bsn] = list(outcomes)
 
+    def envelope(self, params: QueryParams, *, mandate_token: bytes | None) -> bytes:
+        return mandate_token or b""
+
+    def send(self, params: QueryParams, data: bytes) -> LspReply:
+        return self.query(params, mandate_token=data or None)
+
     def query(self, params: QueryParams, *, mandate_token: bytes | None) -> LspReply:
         with self._lock:
             self.calls.append(params)

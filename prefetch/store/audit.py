@@ -3,6 +3,7 @@ a hash chain (`audit_chain`): every writer goes through `insert_audit`."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import cast
 
 from sqlalchemy import Engine, Table, select
@@ -22,7 +23,27 @@ def insert_audit(session: Session, event: AuditEvent) -> None:
     It links the row into the hash chain and holds the chain lock until the transaction
     ends: make it the last statement of a short write transaction.
     """
-    values: dict[str, object] = {
+    insert_audits(session, [event])
+
+
+def insert_audits(session: Session, events: Sequence[AuditEvent]) -> None:
+    """Add the events, in order, to the caller's transaction: one chain lock and one
+    multi-row insert for all of them (see `insert_audit`)."""
+    if not events:
+        return
+    next_id, prev_hash = lock_chain_head(session)
+    rows: list[dict[str, object]] = []
+    for offset, event in enumerate(events):
+        values = _values(event)
+        digest = row_hash(prev_hash, values)
+        values.update(id=next_id + offset, prev_hash=prev_hash, row_hash=digest)
+        rows.append(values)
+        prev_hash = digest
+    session.connection().execute(cast("Table", AuditRow.__table__).insert(), rows)
+
+
+def _values(event: AuditEvent) -> dict[str, object]:
+    return {
         "event_id": event.event_id,
         "event_type": event.event_type,
         "action_code": event.action.value,
@@ -37,9 +58,6 @@ def insert_audit(session: Session, event: AuditEvent) -> None:
         "source_workstation": event.source_workstation,
         "outcome": event.outcome,
     }
-    next_id, prev_hash = lock_chain_head(session)
-    values.update(id=next_id, prev_hash=prev_hash, row_hash=row_hash(prev_hash, values))
-    session.connection().execute(cast("Table", AuditRow.__table__).insert(), values)
 
 
 def event_of_row(row: AuditRow) -> AuditEvent:

@@ -16,6 +16,7 @@ from types import MappingProxyType
 
 from prefetch.domain.bsn import passes_eleven_check
 from prefetch.domain.dispense import Dispense, DispenseProvenance
+from prefetch.domain.outcome import OutcomeKind
 from prefetch.domain.run import (
     ClaimedItem,
     ItemRecord,
@@ -120,3 +121,18 @@ class StoredDispense:
     provenance: DispenseProvenance
     patient_bsn: str = field(repr=False)
     first_fetched_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Recording:
+    """One answer to record (`RunStore.record_many`): a final outcome, or with
+    `next_attempt_at` a retry (the item waits to ask again; `outcome_code` says why)."""
+
+    item_id: int
+    audit: AuditEvent
+    outcome_kind: OutcomeKind
+    outcome_code: str | None = None
+    detail: str | None = None
+    dispenses: tuple[tuple[Dispense, DispenseProvenance], ...] = ()
+    next_attempt_at: dt.datetime | None = None
+    worker_id: str | None = None

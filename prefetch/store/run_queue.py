@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
+from typing import cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from prefetch.domain.dispense import Dispense, DispenseProvenance
+from prefetch.domain.outcome import OutcomeKind
 from prefetch.domain.run import ClaimedItem, ItemState
 from prefetch.errors import StopError
-from prefetch.store.audit import insert_audit
+from prefetch.store.audit import insert_audits
 from prefetch.store.dispenses import upsert_dispenses
-from prefetch.store.records import AuditEvent, RecordResult
+from prefetch.store.records import AuditEvent, Recording, RecordResult
 from prefetch.store.tables import RunItemRow
 
 LOST_IN_FLIGHT = "LOST_IN_FLIGHT"
@@ -36,7 +37,14 @@ def claim(
     *,
     lease: dt.timedelta,
     sent: Callable[[ClaimedItem], AuditEvent] | None,
-) -> ClaimedItem | None:
+    count: int = 1,
+    fresh_first: bool = False,
+) -> list[ClaimedItem]:
+    """Up to `count` items, due retries first (earliest due), then pending ones (lowest
+    id), marked in flight for `worker_id`, each with its `sent` audit row. With
+    `fresh_first`, pending items first, then due retries with the fewest attempts (a
+    circuit breaker's trial query: if the LSP is still down it costs an attempt of a
+    patient with the most attempts left)."""
     retry_due = (
         select(RunItemRow.id)
         .where(
@@ -44,25 +52,32 @@ def claim(
             RunItemRow.state == ItemState.RETRY_WAIT.value,
             RunItemRow.next_attempt_at <= now,
         )
-        .order_by(RunItemRow.next_attempt_at, RunItemRow.id)
+        .order_by(
+            *((RunItemRow.attempts,) if fresh_first else ()),
+            RunItemRow.next_attempt_at,
+            RunItemRow.id,
+        )
     )
     pending = (
         select(RunItemRow.id)
         .where(RunItemRow.run_id == run_id, RunItemRow.state == ItemState.PENDING.value)
         .order_by(RunItemRow.id)
     )
-    item_id = None
-    for candidates in (retry_due, pending):  # each an index seek on (run, state, id)
+    item_ids: list[int] = []
+    order = (pending, retry_due) if fresh_first else (retry_due, pending)
+    for candidates in order:  # each an index seek on (run, state, id)
+        if len(item_ids) >= count:
+            break
         # PostgreSQL: rows other workers hold are skipped, not waited for.
         # SQLite: the IMMEDIATE transaction already serialises claims.
-        item_id = session.scalar(candidates.limit(1).with_for_update(skip_locked=True))
-        if item_id is not None:
-            break
-    if item_id is None:
-        return None
-    row = session.execute(
+        item_ids += session.scalars(
+            candidates.limit(count - len(item_ids)).with_for_update(skip_locked=True)
+        ).all()
+    if not item_ids:
+        return []
+    rows = session.execute(
         update(RunItemRow)
-        .where(RunItemRow.id == item_id)
+        .where(RunItemRow.id.in_(item_ids))
         .values(
             state=ItemState.IN_FLIGHT.value,
             claimed_by=worker_id,
@@ -74,24 +89,33 @@ def claim(
             attempts=RunItemRow.attempts + 1,
         )
         .returning(
-            RunItemRow.patient_local_id, RunItemRow.bsn, RunItemRow.clinics, RunItemRow.attempts
+            RunItemRow.id,
+            RunItemRow.patient_local_id,
+            RunItemRow.bsn,
+            RunItemRow.clinics,
+            RunItemRow.attempts,
         )
-    ).one()
-    if row.bsn is None:
-        raise StopError("queued item without a BSN", item_id=item_id)
-    item = ClaimedItem(
-        id=item_id,
-        run_id=run_id,
-        patient_local_id=row.patient_local_id,
-        bsn=row.bsn,
-        clinics=tuple(row.clinics),
-        attempts=row.attempts,
-        claimed_by=worker_id,
-        claimed_at=now,
-    )
-    if sent is not None:  # the query's audit row, before it leaves (same transaction)
-        insert_audit(session, sent(item))
-    return item
+    ).all()
+    position = {item_id: n for n, item_id in enumerate(item_ids)}
+    items: list[ClaimedItem] = []
+    for row in sorted(rows, key=lambda r: position[r.id]):
+        if row.bsn is None:
+            raise StopError("queued item without a BSN", item_id=row.id)
+        items.append(
+            ClaimedItem(
+                id=row.id,
+                run_id=run_id,
+                patient_local_id=row.patient_local_id,
+                bsn=row.bsn,
+                clinics=tuple(row.clinics),
+                attempts=row.attempts,
+                claimed_by=worker_id,
+                claimed_at=now,
+            )
+        )
+    if sent is not None:  # the queries' audit rows, before they leave (same transaction)
+        insert_audits(session, [sent(item) for item in items])
+    return items
 
 
 def extend(session: Session, worker_id: str, item_ids: Sequence[int], until: dt.datetime) -> int:
@@ -170,35 +194,93 @@ def next_due(session: Session, run_id: str, now: dt.datetime) -> dt.datetime | N
     return now if open_left else None
 
 
-def held_item(session: Session, item_id: int, worker_id: str | None) -> RunItemRow | None:
-    """The item, locked; None when `worker_id` no longer holds it (its lease ran out and
-    it was reclaimed, or another worker took it)."""
-    row = session.get(RunItemRow, item_id, with_for_update=True)
-    if row is None:
-        raise StopError("unknown run item", item_id=item_id)
-    if row.state == ItemState.SKIPPED.value:
-        raise StopError("a skipped item cannot get an outcome", item_id=item_id)
-    if worker_id is not None and (
-        row.state != ItemState.IN_FLIGHT.value or row.claimed_by != worker_id
-    ):
-        return None
-    return row
+def record(session: Session, recordings: Sequence[Recording]) -> list[RecordResult]:
+    """Record answers in the caller's transaction: their audit rows (even when the lease
+    was lost), their dispenses, and each item's next state (final, or retry_wait). The
+    items are read and locked with one statement and updated with one per kind."""
+    insert_audits(session, [recording.audit for recording in recordings])
+    ids = [recording.item_id for recording in recordings]
+    found = {
+        row.id: row
+        for row in session.execute(
+            select(RunItemRow.id, RunItemRow.state, RunItemRow.claimed_by, RunItemRow.bsn)
+            .where(RunItemRow.id.in_(ids))
+            .with_for_update()
+        )
+    }
+    results: list[RecordResult] = []
+    finals: list[dict[str, object]] = []
+    retries: list[dict[str, object]] = []
+    for recording in recordings:
+        row = found.get(recording.item_id)
+        if row is None:
+            raise StopError("unknown run item", item_id=recording.item_id)
+        if row.state == ItemState.SKIPPED.value:
+            raise StopError("a skipped item cannot get an outcome", item_id=row.id)
+        worker_id = recording.worker_id
+        if worker_id is not None and (
+            row.state != ItemState.IN_FLIGHT.value or row.claimed_by != worker_id
+        ):
+            results.append(RecordResult(inserted=0, updated=0, lease_lost=True))
+            continue
+        if recording.dispenses and row.bsn is None:
+            raise StopError("dispenses for an item without a BSN", item_id=row.id)
+        results.append(
+            upsert_dispenses(session, row.bsn, recording.dispenses)
+            if recording.dispenses and row.bsn is not None
+            else RecordResult(inserted=0, updated=0)
+        )
+        values: dict[str, object] = {
+            "item": row.id,
+            "at": recording.audit.occurred_at,
+            "code": recording.outcome_code,
+        }
+        if recording.next_attempt_at is not None:
+            retries.append(values | {"due": recording.next_attempt_at})
+        else:
+            failed = recording.outcome_kind is OutcomeKind.FAILED
+            finals.append(
+                values
+                | {
+                    "state": (ItemState.FAILED if failed else ItemState.DONE).value,
+                    "kind": recording.outcome_kind.value,
+                    "detail": recording.detail,
+                    "count": len({d.key for d, _ in recording.dispenses}),
+                }
+            )
+    connection = session.connection()
+    if finals:
+        connection.execute(_FINAL, finals)
+    if retries:
+        connection.execute(_RETRY, retries)
+    return results
 
 
-def store_dispenses(
-    session: Session,
-    row: RunItemRow,
-    dispenses: Sequence[tuple[Dispense, DispenseProvenance]],
-) -> RecordResult:
-    if not dispenses:
-        return RecordResult(inserted=0, updated=0)
-    if row.bsn is None:
-        raise StopError("dispenses for an item without a BSN", item_id=row.id)
-    return upsert_dispenses(session, row.bsn, dispenses)
-
-
-def release(row: RunItemRow) -> None:
-    row.claimed_by = None
-    row.claimed_at = None
-    row.lease_until = None
-    row.next_attempt_at = None
+_ITEMS = cast(Table, RunItemRow.__table__)
+_RELEASED: dict[str, object] = {"claimed_by": None, "claimed_at": None, "lease_until": None}
+_FINAL = (
+    update(_ITEMS)
+    .where(_ITEMS.c.id == bindparam("item"))
+    .values(
+        **_RELEASED,
+        next_attempt_at=None,
+        updated_at=bindparam("at"),
+        outcome_code=bindparam("code"),
+        state=bindparam("state"),
+        outcome_kind=bindparam("kind"),
+        outcome_detail=bindparam("detail"),
+        dispense_count=bindparam("count"),
+    )
+)
+_RETRY = (
+    update(_ITEMS)
+    .where(_ITEMS.c.id == bindparam("item"))
+    .values(
+        **_RELEASED,
+        updated_at=bindparam("at"),
+        outcome_code=bindparam("code"),
+        state=ItemState.RETRY_WAIT.value,
+        outcome_kind=OutcomeKind.TRANSIENT.value,
+        next_attempt_at=bindparam("due"),
+    )
+)

@@ -18,13 +18,13 @@ from prefetch.domain.outcome import OutcomeKind
 from prefetch.errors import InvalidValueError, StopError
 from prefetch.store import run_queue
 from prefetch.store._support import Sessions
-from prefetch.store.audit import insert_audit
 from prefetch.store.records import (
     AuditEvent,
     ClaimedItem,
     ItemRecord,
     ItemState,
     NewItem,
+    Recording,
     RecordResult,
     RunKind,
     RunRecord,
@@ -306,8 +306,31 @@ class RunRepository:
         lease: dt.timedelta = DEFAULT_LEASE,
         sent: Callable[[ClaimedItem], AuditEvent] | None = None,
     ) -> ClaimedItem | None:
+        claimed = self.claim_batch(run_id, worker_id, now, count=1, lease=lease, sent=sent)
+        return claimed[0] if claimed else None
+
+    def claim_batch(
+        self,
+        run_id: str,
+        worker_id: str,
+        now: dt.datetime,
+        *,
+        count: int,
+        lease: dt.timedelta = DEFAULT_LEASE,
+        sent: Callable[[ClaimedItem], AuditEvent] | None = None,
+        fresh_first: bool = False,
+    ) -> list[ClaimedItem]:
         with self._sessions.write() as session:
-            return run_queue.claim(session, run_id, worker_id, now, lease=lease, sent=sent)
+            return run_queue.claim(
+                session,
+                run_id,
+                worker_id,
+                now,
+                lease=lease,
+                sent=sent,
+                count=count,
+                fresh_first=fresh_first,
+            )
 
     def extend_leases(self, worker_id: str, item_ids: Sequence[int], until: dt.datetime) -> int:
         with self._sessions.write() as session:
@@ -338,21 +361,16 @@ class RunRepository:
             raise InvalidValueError(
                 "a transient outcome is recorded with record_retry", item_id=item_id
             )
-        with self._sessions.write() as session:
-            insert_audit(session, audit)  # the answer is audited even when the lease was lost
-            row = run_queue.held_item(session, item_id, worker_id)
-            if row is None:
-                return RecordResult(inserted=0, updated=0, lease_lost=True)
-            result = run_queue.store_dispenses(session, row, dispenses)
-            failed = outcome_kind is OutcomeKind.FAILED
-            row.state = (ItemState.FAILED if failed else ItemState.DONE).value
-            row.outcome_kind = outcome_kind.value
-            row.outcome_code = outcome_code
-            row.outcome_detail = detail
-            row.updated_at = audit.occurred_at
-            row.dispense_count = len({d.key for d, _ in dispenses})
-            run_queue.release(row)
-            return result
+        recording = Recording(
+            item_id,
+            audit,
+            outcome_kind,
+            outcome_code,
+            detail,
+            tuple(dispenses),
+            worker_id=worker_id,
+        )
+        return self.record_many([recording])[0]
 
     def record_retry(
         self,
@@ -364,19 +382,26 @@ class RunRepository:
         dispenses: Sequence[tuple[Dispense, DispenseProvenance]] = (),
         worker_id: str | None = None,
     ) -> RecordResult:
+        recording = Recording(
+            item_id,
+            audit,
+            OutcomeKind.TRANSIENT,
+            code,
+            None,
+            tuple(dispenses),
+            next_attempt_at=next_attempt_at,
+            worker_id=worker_id,
+        )
+        return self.record_many([recording])[0]
+
+    def record_many(self, recordings: Sequence[Recording]) -> list[RecordResult]:
+        for recording in recordings:
+            if recording.next_attempt_at is None and not recording.outcome_kind.is_final:
+                raise InvalidValueError(
+                    "a transient outcome is recorded as a retry", item_id=recording.item_id
+                )
         with self._sessions.write() as session:
-            insert_audit(session, audit)
-            row = run_queue.held_item(session, item_id, worker_id)
-            if row is None:
-                return RecordResult(inserted=0, updated=0, lease_lost=True)
-            result = run_queue.store_dispenses(session, row, dispenses)
-            run_queue.release(row)
-            row.state = ItemState.RETRY_WAIT.value
-            row.outcome_kind = OutcomeKind.TRANSIENT.value
-            row.outcome_code = code
-            row.next_attempt_at = next_attempt_at
-            row.updated_at = audit.occurred_at
-            return result
+            return run_queue.record(session, recordings)
 
     # ------------------------------------------------------------------ read
     def summary(self, run_id: str) -> RunSummary:

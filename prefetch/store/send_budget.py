@@ -52,7 +52,9 @@ class Pacing:
     capacity: int
     max_in_flight: int
     lease_seconds: float  # an unreleased lease counts this long after its send time
-    horizon: float = 1.0  # no reservation further ahead than this
+    # No reservation further ahead than this: slots are claimed for (and their items
+    # marked in flight) only this far ahead, so a crash strands few unsent claims.
+    horizon: float = 0.25
     lead: float = 0.05  # at least this far ahead: committing must not make the slot late
 
 
@@ -115,8 +117,8 @@ class SendBudgetStore:
             free = pacing.max_in_flight - (in_flight or 0)
             if free <= 0:
                 return Wait(seconds=0.05, full=True)
-            # At most half of the free slots: other processes get their turn.
-            wanted = max(1, min(count, free // 2, pacing.capacity))
+            # A process asks for what its own senders can take (its share of the cap).
+            wanted = max(1, min(count, free, pacing.capacity))
             last = session.scalar(select(func.max(leases.send_at)))
             # The sends at positions capacity - wanted + 1 .. capacity, newest first: the
             # j-th new send must come a window after the one at position capacity - j.

@@ -53,10 +53,14 @@ def test_sqlite_one_daemon_works_a_second_stands_by_sigterm_hands_over(
         second.wait_for("standing by")
         assert f":{first.proc.pid}" in second.text()  # it names the leader
         assert first.health()["role"] == "leader"
+        standing = second.health()
+        assert standing["role"] == "follower", standing
+        assert f":{first.proc.pid}" in json.dumps(standing["checks"]["leadership"])  # type: ignore[index]
         deadline = time.monotonic() + 60
         while (done := _by_state(world, run_id).get("done", 0)) < 4:
             assert time.monotonic() < deadline, "the run did not start"
             time.sleep(0.05)
+        assert "lsp_query" not in second.text()  # on SQLite the one standing by does not work
         assert first.terminate() == 0  # SIGTERM mid-run
         # the run as the first left it (the second may already be working it now)
         left = [e for e in first.events() if e.get("event") == "run_finished"][-1]

@@ -110,8 +110,11 @@ def _hold_and_send(url: str, sends: int, out: Any, hold: bool, start: Any) -> No
     limiter = SharedLimiter(_config(20, 3, margin_seconds=0.1), engine, lease_seconds=60)
     start.wait(30)
     for _ in range(sends):
-        with limiter.slot():
-            out.put(time.time())
+        with limiter.reserve() as slot:
+            slot.wait()  # returns within the margin of its send time, or takes a new slot
+            # The send time the budget granted: a descheduled process stamping late would
+            # measure the machine, not the budget.
+            out.put(slot.reservation.send_at)
     if hold:
         held = limiter.slot()  # kept referenced: a collected generator would release it
         held.__enter__()
