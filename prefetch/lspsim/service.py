@@ -96,13 +96,23 @@ def _text(payload: etree._Element, path: str) -> str | None:
     return str(found[0]) if isinstance(found, list) and found else None
 
 
+class _PerThread(threading.local):
+    """Each thread's compiled XPath (lxml XPath objects are not shared between threads)."""
+
+    def __init__(self) -> None:
+        self.bsn = etree.XPath(
+            "./hl7:ControlActProcess/hl7:queryByParameter/hl7:patientID/hl7:value"
+            f"[@root='{oids.BSN}']/@extension",
+            namespaces=_HL7,
+        )
+
+
+_THREAD = _PerThread()
+
+
 def _bsn_sha256(payload: etree._Element) -> str | None:
     """Hex SHA-256 of the query's BSN, read without validating anything (None: no BSN)."""
-    found = payload.xpath(
-        "./hl7:ControlActProcess/hl7:queryByParameter/hl7:patientID/hl7:value"
-        f"[@root='{oids.BSN}']/@extension",
-        namespaces=_HL7,
-    )
+    found = _THREAD.bsn(payload)
     if not isinstance(found, list) or not found:
         return None
     return hashlib.sha256(str(found[0]).encode()).hexdigest()
