@@ -37,7 +37,12 @@ from prefetch.errors import PrefetchError, SecurityError
 from prefetch.hl7v3.answer import build_accept_ack
 from prefetch.hl7v3.params import QueryParams, QueryRef
 from prefetch.hl7v3.query import parse_query
-from prefetch.hl7v3.schema import QUERY_XSD, SchemaValidationError, validate_query
+from prefetch.hl7v3.schema import (
+    QUERY_XSD,
+    SchemaValidationError,
+    load_schema,
+    validate_query,
+)
 from prefetch.hl7v3.schema_set import SchemaSetMissingError, schema_set_problem, schemas_required
 from prefetch.hl7v3.soap import unwrap, wrap_soap_body
 from prefetch.hl7v3.xmlparse import parse_xml
@@ -166,6 +171,10 @@ class LspService:
         if problem is not None:
             log.warning("lsp_sim_schema_validation_off", reason=problem)
         self.validates_queries = problem is None
+        if self.validates_queries:
+            # Compiled here, not by the first requests' threads: compiling in a connection
+            # thread made libxml2 miss an include now and then (that request then failed).
+            load_schema(QUERY_XSD)
 
     def reset(self) -> None:
         """Forget counters, attempts and the outage start (the world stays)."""
