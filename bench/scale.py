@@ -201,8 +201,19 @@ def main() -> int:
                     )
     with open("/proc/loadavg") as load:
         figures["loadavg"] = load.read().split()[0]
-    if args.note:
-        figures["note"] = args.note
+    cut = [n for n in sizes if args.run_fully_up_to < n <= args.run_up_to]
+    notes = [args.note] if args.note else []
+    if cut:
+        notes.append(
+            f"Runs of {', '.join(f'{n:,}' for n in cut)} were stopped at {args.run_for:.0f} s "
+            "(the run's deadline, as a schedule's window ends it): their run_s_per_1k and "
+            "seconds_per_1k_at_100k are over the queries done by then, against the whole "
+            "queue; planning is always of the whole day. Full runs: sizes up to "
+            f"{args.run_fully_up_to:,}. Real client (mutual TLS, RSA-4096 signatures) "
+            f"against the simulator, ideal profile, rate unlimited, {args.in_flight} in flight."
+        )
+    if notes:
+        figures["note"] = " ".join(notes)
     write_result("scale", figures)
     return 0
 

@@ -40,15 +40,15 @@ def measure(url: str, patients: int, per_patient: int, batch: int = 1) -> tuple[
     try:
         for n, at in enumerate((T0, T0 + dt.timedelta(days=1))):
             answers = [dispenses_for(i, per_patient, at, f"q{n}-{i}") for i in range(len(bsns))]
-            start = time.perf_counter()
+            began = time.perf_counter()
             written = 0
-            for start in range(0, len(bsns), batch):
+            for first in range(0, len(bsns), batch):
                 with sessions.write() as session:
-                    for k in range(start, min(start + batch, len(bsns))):
+                    for k in range(first, min(first + batch, len(bsns))):
                         result = upsert_dispenses(session, bsns[k], answers[k])
                         written += result.inserted + result.updated
             assert written == patients * per_patient
-            rates.append(written / (time.perf_counter() - start))
+            rates.append(written / (time.perf_counter() - began))
     finally:
         engine.dispose()
     return rates[0], rates[1]

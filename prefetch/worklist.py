@@ -151,6 +151,10 @@ def day_appointments(
     chosen = fmt or guess_format(file) or "csv"
     if chosen == "csv" and schedule.columns and "columns" not in options:
         options["columns"] = dict(schedule.columns)
+    if chosen == "csv":  # a row at a time: a big day is not also held as bytes and text
+        from prefetch.sources.csv_source import stream_csv
+
+        return list(stream_csv(file, options.get("columns")))
     result = read_path(file, chosen, **options)
     for error in result.errors:
         log.warning("intake_row_skipped", file=error.file, where=error.where, reason=error.message)
