@@ -34,7 +34,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from prefetch.hl7v3.params import QueryParams
-from prefetch.ports import LspGateway, LspReply
+from prefetch.ports import LspGateway, LspReply, TwoPhaseGateway
 
 BREAKER_STATES = ("closed", "open", "half_open")
 QUERY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 120.0)
@@ -150,12 +150,37 @@ class MeteredGateway:
         self._metrics = metrics
 
     def query(self, params: QueryParams, *, mandate_token: bytes | None) -> LspReply:
+        return self._metered(lambda: self._gateway.query(params, mandate_token=mandate_token))
+
+    def _metered(self, call: Callable[[], LspReply]) -> LspReply:
         self._metrics.query_sent()
         started = time.monotonic()
         outcome = "error"
         try:
-            reply = self._gateway.query(params, mandate_token=mandate_token)
+            reply = call()
             outcome = reply.outcome.kind.value
             return reply
         finally:
             self._metrics.query_answered(outcome, time.monotonic() - started)
+
+
+class MeteredTwoPhaseGateway(MeteredGateway):
+    """`MeteredGateway` of a two-phase gateway (`prefetch.ports.TwoPhaseGateway`): the
+    engine still signs before the send time; only the send is counted and timed."""
+
+    def __init__(self, gateway: TwoPhaseGateway, metrics: Metrics) -> None:
+        super().__init__(gateway, metrics)
+        self._two_phase = gateway
+
+    def envelope(self, params: QueryParams, *, mandate_token: bytes | None) -> bytes:
+        return self._two_phase.envelope(params, mandate_token=mandate_token)
+
+    def send(self, params: QueryParams, data: bytes) -> LspReply:
+        return self._metered(lambda: self._two_phase.send(params, data))
+
+
+def metered_gateway(gateway: LspGateway, metrics: Metrics) -> MeteredGateway:
+    """`gateway`, counted and timed; two-phase when `gateway` is."""
+    if isinstance(gateway, TwoPhaseGateway):
+        return MeteredTwoPhaseGateway(gateway, metrics)
+    return MeteredGateway(gateway, metrics)

@@ -15,20 +15,25 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from prefetch.clock import SYSTEM_CLOCK
+from prefetch.domain.localtime import AMSTERDAM
 from prefetch.domain.people import Appointment, Mandate
 from prefetch.domain.run import (
     EngineConfig,
     ItemState,
     Progress,
     RunKind,
+    RunRecord,
     RunReport,
+    RunState,
     RunSummary,
     run_deadline,
     run_lock_name,
 )
 from prefetch.domain.schedule import Schedule
+from prefetch.domain.timing import window_opens
 from prefetch.engine import Prefetcher
-from prefetch.errors import AlreadyRunningError
+from prefetch.errors import AlreadyRunningError, StopError
+from prefetch.logging import get_logger
 from prefetch.ports import (
     Clock,
     DispenseStore,
@@ -43,6 +48,13 @@ from prefetch.security.trust import TrustStore
 from prefetch.worklist import refusing_of
 
 LOCK_POLL_SECONDS = 1.0
+UNNAMED_RETRIES = 20
+WINDOW_POLL_SECONDS = 60.0  # a long wait wakes up now and then (clock changes)
+log = get_logger("prefetch.run")
+
+
+class WindowNotOpenError(StopError):
+    """Started before the schedule's window opens, and told not to wait (exit code 2)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +91,17 @@ class RunRequest:
     progress: Callable[[Progress], None] | None = None
     on_stage: Callable[[str], None] | None = None
     wait_for_lock: bool = False  # another process runs it: wait instead of refusing
+    # the scheduled run of the day already finished: run the day once more, as a new
+    # (manual) run under the same lock and window; patients still fresh are skipped
+    again: bool = False
+    # started before the schedule's window opens: wait for it ("wait") or refuse ("refuse",
+    # `WindowNotOpenError`); manual runs (the desk) ignore the window
+    before_window: str = "wait"
+
+    @property
+    def day_run(self) -> bool:
+        """A run of the schedule's day (locked, windowed), not a desk re-fetch."""
+        return self.kind is RunKind.SCHEDULED or self.again
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +111,10 @@ class RunResult:
     planned: int  # patients in the run
     to_query: int  # patients not skipped
     report: RunReport
+    # the day's scheduled run had finished before this start and the appointments brought
+    # nothing new: nothing was run; when it finished
+    already_ran: dt.datetime | None = None
+    holder: str | None = None  # already_ran, found while this process held the day's lock
 
     @property
     def summary(self) -> RunSummary:
@@ -101,6 +128,8 @@ class RunResult:
     def status(self) -> str:
         """`complete` (every item definitive, none failed), `failures` (every item
         definitive, some failed), `incomplete` (items left open) or `stopped`."""
+        if self.already_ran is not None:
+            return "already_ran"
         if self.report.stopped:
             return "stopped"
         if self.summary.open:
@@ -114,12 +143,58 @@ def run_schedule_day(services: RunServices, request: RunRequest) -> RunResult:
     """Check the mandate, plan (or resume) the run and work it until it is done.
 
     Raises `MandateError` (nothing planned, nothing sent) when no valid mandate covers the
-    schedule, and `AlreadyRunningError` when another process runs this schedule's day
-    (unless `wait_for_lock`); other `StopError`s stop the run and are reported in
-    `RunResult.stopped`. A run still working when its window closes ends `incomplete`.
+    schedule, `AlreadyRunningError` when another process runs this schedule's day (unless
+    `wait_for_lock`) and `WindowNotOpenError` when the schedule's window has not opened
+    yet and `before_window` is "refuse" (else it waits, holding the lock); other
+    `StopError`s stop the run and are reported in `RunResult.stopped`. A run still working
+    when its window closes ends `incomplete`. A scheduled run that already finished is
+    not run again (`RunResult.already_ran`) unless `again`, or unless the appointments
+    bring patients it does not have yet (they are added and queried).
     """
-    schedule, config = request.schedule, services.config
+    schedule = request.schedule
+    mandate = _checked_mandate(services, schedule)
+    lock = run_lock_name(schedule.id, request.clinic_day)
+    locks = services.locks if request.day_run else None
     stage = request.on_stage or (lambda _message: None)
+    if locks is not None:
+        try:
+            _acquire(locks, lock, services.clock, wait=request.wait_for_lock, on_stage=stage)
+        except AlreadyRunningError as exc:
+            # held, but the day's run finished already: say that (nothing would run)
+            finished = None if request.again else _finished(services, request)
+            if finished is None:
+                raise
+            return _already_ran(services, finished, holder=exc.holder)
+    try:
+        if request.day_run and _wait_for_window(services.clock, request, stage):
+            mandate = _checked_mandate(services, schedule)  # it may have expired meanwhile
+        return _run(services, request, mandate, exclusive=locks is not None)
+    finally:
+        if locks is not None:
+            locks.release(lock)
+
+
+def _finished(services: RunServices, request: RunRequest) -> RunRecord | None:
+    record = services.runs.find_run(request.schedule.id, request.clinic_day, RunKind.SCHEDULED)
+    return record if record is not None and record.state is RunState.FINISHED else None
+
+
+def _already_ran(services: RunServices, record: RunRecord, *, holder: str | None) -> RunResult:
+    log.info("run_already_ran", run_id=record.id)
+    summary = services.runs.summary(record.id)
+    return RunResult(
+        run_id=record.id,
+        created=False,
+        planned=summary.total,
+        to_query=summary.to_query,
+        report=RunReport(summary=summary),
+        already_ran=record.finished_at or record.created_at,
+        holder=holder,
+    )
+
+
+def _checked_mandate(services: RunServices, schedule: Schedule) -> Mandate | None:
+    config = services.config
     mandate = services.mandates.get(schedule.mandate_id) if schedule.mandate_id else None
     check_mandate(
         mandate,
@@ -129,25 +204,42 @@ def run_schedule_day(services: RunServices, request: RunRequest) -> RunResult:
         trust=services.trust,
         now=services.clock.now(),
     )
-    lock = run_lock_name(schedule.id, request.clinic_day)
-    locks = services.locks if request.kind is RunKind.SCHEDULED else None
-    if locks is not None:
-        _acquire(locks, lock, services.clock, wait=request.wait_for_lock, on_stage=stage)
-    try:
-        return _run(services, request, mandate, exclusive=locks is not None)
-    finally:
-        if locks is not None:
-            locks.release(lock)
+    return mandate
+
+
+def _wait_for_window(clock: Clock, request: RunRequest, stage: Callable[[str], None]) -> bool:
+    """Before the schedule's window opens ("not before"): wait for it, or refuse.
+    True when it waited."""
+    opens = window_opens(request.schedule, request.clinic_day)
+    if opens is None or clock.now() >= opens:
+        return False
+    local = opens.astimezone(AMSTERDAM)
+    when = f"{local:%Y-%m-%d %H:%M} (Europe/Amsterdam)"
+    if request.before_window == "refuse":
+        raise WindowNotOpenError(
+            f"the window of {request.schedule.id} for {request.clinic_day} opens at {when}"
+        )
+    stage(f"waiting until the window opens at {when}")
+    log.info("run_waits_for_window", schedule=request.schedule.id, opens=opens.isoformat())
+    while (left := (opens - clock.now()).total_seconds()) > 0:
+        clock.sleep(min(left, WINDOW_POLL_SECONDS))
+    return True
 
 
 def _acquire(
     locks: LeaderLock, name: str, clock: Clock, *, wait: bool, on_stage: Callable[[str], None]
 ) -> None:
+    unnamed = 0  # refused, but nobody holds it when asked: released in between, try again
     while not locks.try_acquire(name):
         holder = locks.holder(name)
+        if holder is None and unnamed < UNNAMED_RETRIES:
+            unnamed += 1
+            clock.sleep(0.05)
+            continue
         who = str(holder) if holder is not None else "another process"
         if not wait:
             raise AlreadyRunningError(f"already running: {who} holds {name}", holder=who)
+        unnamed = 0
         on_stage(f"waiting for {who} to finish {name}")
         clock.sleep(LOCK_POLL_SECONDS)
 
@@ -170,15 +262,25 @@ def _run(
         if services.refusing is not None
         else request.appointments
     )
+    kind = RunKind.MANUAL if request.again else request.kind
+    before = (
+        services.runs.find_run(schedule.id, request.clinic_day, RunKind.SCHEDULED)
+        if kind is RunKind.SCHEDULED
+        else None
+    )
     prepared = prefetcher.prepare(
         schedule,
         request.clinic_day,
         appointments,
         mandate=mandate,
-        kind=request.kind.value,
+        kind=kind.value,
         fresh_for=request.fresh_for,
     )
-    stage(f"{prepared.to_query} of {prepared.planned} patients to query ({request.kind.value})")
+    if before is not None and before.state is RunState.FINISHED:
+        now = services.runs.get_run(prepared.run_id)
+        if now is not None and now.state is RunState.FINISHED:  # nothing new came
+            return _already_ran(services, now, holder=None)
+    stage(f"{prepared.to_query} of {prepared.planned} patients to query ({kind.value})")
     report = prefetcher.execute(
         prepared.run_id,
         schedule,

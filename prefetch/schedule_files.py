@@ -243,6 +243,7 @@ def check_schedule(
             run_at=run_at,
             cron=cron,
             run_until=window[1] if window else None,
+            run_from=window[0] if window else None,
             days_ahead=values["days_ahead"] if values["days_ahead"] is not None else 1,
             look_back_days=values["look_back_days"],
             fresh_hours=fresh,

@@ -29,7 +29,7 @@ from prefetch.daemon.schedules import ScheduleBook
 from prefetch.daemon.service import DaemonService
 from prefetch.domain.schedule import Schedule
 from prefetch.leader import leader_lock_for
-from prefetch.metrics import MeteredGateway, Metrics
+from prefetch.metrics import Metrics, metered_gateway
 from prefetch.ports import Clock
 from prefetch.security.keys import Credential
 from prefetch.security.trust import TrustStore
@@ -147,7 +147,7 @@ def build_daemon(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> DaemonAp
     metrics.breaker_from(lambda: shared.breaker.state)
     limiter = StoppableLimiter(shared)
     credential = load_credential(settings)
-    gateway = MeteredGateway(make_lsp_client(settings, credential), metrics)
+    gateway = metered_gateway(make_lsp_client(settings, credential), metrics)
     services = make_run_services(settings, stores, gateway, limiter=limiter, clock=clock)
     runner = DaemonRunner(services, limiter, book_reader(stores.book.day))
     ledger = SqlRunLedger(stores.engine, stores.runs)

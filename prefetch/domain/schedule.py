@@ -29,6 +29,7 @@ class Schedule:
     hours: tuple[dt.time, dt.time] | None = None  # appointment start times covered [from, to)
     cron: str | None = None  # cron-style timing (min hour dom mon dow); else daily at run_at
     run_until: dt.time | None = None  # end of the time window a run may use (local)
+    run_from: dt.time | None = None  # start of that window: a run does not start before it
     operator: str | None = None  # who operates it (team or person), for the desk
     source: str | None = None  # the appointment source (a `[sources.NAME]` of the settings)
     columns: tuple[tuple[str, str], ...] = ()  # CSV column mapping (ours, theirs)

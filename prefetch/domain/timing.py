@@ -6,6 +6,9 @@ mon..sun). `next_runs(schedule, after, n)` gives the next local run times: a wal
 time that does not exist (spring forward) is skipped and one that exists twice (autumn)
 fires once, at its first occurrence, so a nightly run neither skips nor doubles on a DST
 night (`schedules check` refuses run times between 02:00 and 03:00 anyway).
+`window_opens(schedule, clinic_day)` is when the run of a clinic day may start ("not
+before"): the start of `run_window` at or before the day's nominal run time (`run_at`,
+`days_ahead` days before the clinic day); its end ("not after") is `domain.run.run_deadline`.
 `trigger_args(schedule)` gives the same timing as keyword arguments for APScheduler's
 `CronTrigger` (whose day_of_week counts from Monday: names avoid the confusion).
 """
@@ -137,6 +140,21 @@ def next_runs(schedule: Schedule, after: dt.datetime, count: int = 3) -> list[dt
                             return found
         day += dt.timedelta(days=1)
     return found
+
+
+def window_opens(schedule: Schedule, clinic_day: dt.date) -> dt.datetime | None:
+    """When the run of `clinic_day` may start, aware UTC; None without a `run_window`.
+
+    The window instance is the one holding the nominal run time (`run_at` on the day
+    `days_ahead` before the clinic day): it opens at `run_from` that day, or the day
+    before when `run_from` is later than `run_at` (a window across midnight).
+    """
+    if schedule.run_from is None:
+        return None
+    runs_on = clinic_day - dt.timedelta(days=schedule.days_ahead)
+    opens_on = runs_on if schedule.run_from <= schedule.run_at else runs_on - dt.timedelta(days=1)
+    naive = dt.datetime.combine(opens_on, schedule.run_from)
+    return naive.replace(tzinfo=AMSTERDAM, fold=0).astimezone(dt.UTC)
 
 
 def dst_hour_runs(schedule: Schedule) -> bool:

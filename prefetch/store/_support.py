@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -13,6 +14,20 @@ from prefetch.domain.bsn import Bsn
 from prefetch.errors import PrefetchError, StoreError, StoreUnavailableError
 from prefetch.store.db import writer
 
+_SQLITE_WRITERS: dict[str, threading.RLock] = {}
+_SQLITE_WRITERS_LOCK = threading.Lock()
+
+
+def _sqlite_writer_lock(engine: Engine) -> threading.RLock | None:
+    """One lock per SQLite database in this process: its threads take turns writing here
+    and the next one starts the moment the last commits, instead of sleeping in SQLite's
+    busy handler (1, 2, 5, 10 ... ms). Other processes still meet SQLite's own lock."""
+    if engine.dialect.name != "sqlite":
+        return None
+    key = str(engine.url)
+    with _SQLITE_WRITERS_LOCK:
+        return _SQLITE_WRITERS.setdefault(key, threading.RLock())
+
 
 class Sessions:
     """Read sessions (deferred) and write sessions (BEGIN IMMEDIATE on SQLite)."""
@@ -21,6 +36,7 @@ class Sessions:
         self.engine = engine
         self._read = sessionmaker(engine, expire_on_commit=False)
         self._write = sessionmaker(writer(engine), expire_on_commit=False)
+        self._writer_lock = _sqlite_writer_lock(engine)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -29,7 +45,12 @@ class Sessions:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        with translate_errors(), self._write() as session, session.begin():
+        lock = self._writer_lock
+        if lock is None:
+            with translate_errors(), self._write() as session, session.begin():
+                yield session
+            return
+        with lock, translate_errors(), self._write() as session, session.begin():
             yield session
 
 

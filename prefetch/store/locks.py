@@ -31,8 +31,11 @@ from prefetch.store.tables import LockRow
 log = get_logger("prefetch.locks")
 
 
-def advisory_key(name: str) -> int:
-    digest = hashlib.sha256(f"prefetch.lock:{name}".encode()).digest()
+def advisory_key(name: str, schema: str = "") -> int:
+    """The bigint advisory lock key of a named lock in one schema: advisory locks are
+    database-wide, so two installations (schemas) in one database must not meet."""
+    scope = f"{schema}/" if schema else ""
+    digest = hashlib.sha256(f"prefetch.lock:{scope}{name}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
@@ -73,6 +76,7 @@ class SqlLeaderLock:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._schema: str | None = None  # PostgreSQL: current_schema(), read once
         self.pid = os.getpid()
         self.host = socket.gethostname()
 
@@ -114,7 +118,7 @@ class SqlLeaderLock:
                     "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
                     " AND classid = :hi AND objid = :lo AND objsubid = 1"
                 ),
-                dict(zip(("hi", "lo"), _split(advisory_key(name)), strict=True)),
+                dict(zip(("hi", "lo"), _split(self._key(name)), strict=True)),
             )
         return found if granted else None
 
@@ -139,11 +143,17 @@ class SqlLeaderLock:
         log.info("lock_released", lock=name)
 
     # ------------------------------------------------------------------ inside
+    def _key(self, name: str) -> int:
+        if self._schema is None:
+            with translate_errors(), self._engine.connect() as connection:
+                self._schema = str(connection.scalar(text("SELECT current_schema()")))
+        return advisory_key(name, self._schema)
+
     def _advisory(self, name: str) -> Connection | None:
         with translate_errors():
             connection = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
             try:
-                got = connection.scalar(select(func.pg_try_advisory_lock(advisory_key(name))))
+                got = connection.scalar(select(func.pg_try_advisory_lock(self._key(name))))
             except BaseException:
                 connection.close()
                 raise

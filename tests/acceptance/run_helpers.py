@@ -6,25 +6,45 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import os
-from collections.abc import Iterator
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
 from prefetch.cli import app
+from prefetch.composition import (
+    Stores,
+    load_credential,
+    make_lsp_client,
+    make_run_locks,
+    make_run_services,
+    open_stores,
+)
 from prefetch.demo.clinic_day import DayMix, clinic_day_csv
 from prefetch.demo.setup import ensure_pki, start_simulator
+from prefetch.domain.people import Appointment
 from prefetch.domain.run import ItemRecord
+from prefetch.domain.schedule import Schedule
 from prefetch.lspsim.profiles import get_profile
 from prefetch.lspsim.server import SimulatorServer
 from prefetch.lspsim.world import World
+from prefetch.run_day import RunServices
+from prefetch.schedule_files import load_schedule
+from prefetch.settings import load_settings
 from prefetch.store.db import make_engine
 from prefetch.store.runs import RunRepository
 from prefetch.store.tables import AuditRow, DispenseRow
+from prefetch.worklist import day_appointments
 
 DAY = dt.date(2030, 6, 4)
 TIME_SCALE = 0.05
@@ -36,9 +56,27 @@ class RunDay:
     engine: Engine
     run_args: list[str]
     env: dict[str, str]
+    config: Path
+    day: dt.date = DAY
+
+    def services(self) -> tuple[RunServices, Stores]:
+        """The run's services in this process, wired as `prefetch run` wires them."""
+        settings = load_settings(self.config)
+        stores = open_stores(settings, migrate=False)
+        os.environ["PREFETCH_PKI_PASSPHRASE"] = self.env["PREFETCH_PKI_PASSPHRASE"]
+        client = make_lsp_client(settings, load_credential(settings))
+        return make_run_services(settings, stores, client, locks=make_run_locks(stores)), stores
+
+    def appointments(self, stores: Stores) -> Sequence[Appointment]:
+        """The clinic day's appointments as `prefetch run` reads them."""
+        path = Path(self.run_args[self.run_args.index("--appointments") + 1])
+        return day_appointments(self.schedule(), self.day, book_day=stores.book.day, file=path)
+
+    def schedule(self) -> Schedule:
+        return load_schedule(Path(self.run_args[self.run_args.index("--schedule") + 1]))
 
     def items(self) -> list[ItemRecord]:
-        return RunRepository(self.engine).items(f"card:{DAY.isoformat()}")
+        return RunRepository(self.engine).items(f"card:{self.day.isoformat()}")
 
     def duplicate_dispenses(self) -> int:
         with self.engine.connect() as connection:
@@ -64,14 +102,32 @@ def audited_queries(engine: Engine) -> dict[str, int]:
 
 @contextmanager
 def run_day(
-    tmp_path: Path, *, patients: int, rate: float, profile: str = "realistic"
+    tmp_path: Path,
+    *,
+    patients: int,
+    rate: float,
+    profile: str = "realistic",
+    database_url: str | None = None,
+    in_flight: int = 4,
+    time_scale: float = TIME_SCALE,
+    throttle: str = "",
+    schedule: str = "",
+    run_at: str = "19:00",
+    clinic_day: dt.date = DAY,
+    clinics: Sequence[str] = ("CARD", "INT"),
 ) -> Iterator[RunDay]:
+    """`database_url`: None for SQLite in `tmp_path`; `in_flight`: `[throttle]
+    max_in_flight` (at most the profile's concurrency); `throttle` and `schedule`: more
+    TOML lines for `[throttle]` and the schedule file; `clinics`: the schedule's (the
+    export spreads the patients over `prefetch.demo.clinic_day.CLINICS`)."""
     runner = CliRunner()
     pki, passphrase = ensure_pki(tmp_path, key_size=2048)
-    world = World.generate(3, patients + 10, reference_date=DAY)
+    world = World.generate(3, patients + 10, reference_date=clinic_day)
     spec = pki.specialist
     (tmp_path / "card.toml").write_text(
-        f'id = "card"\nclinics = ["CARD", "INT"]\nrun_at = "19:00"\nmandate = "m-card"\n'
+        f'id = "card"\nclinics = {json.dumps(list(clinics))}\n'
+        f'run_at = "{run_at}"\nmandate = "m-card"\n'
+        f"{schedule}\n"
         f'[overseer]\nuzi = "{spec.uzi_number}"\nrole = "{spec.role}"\nname = "Dr. Spec"\n'
     )
     csv = tmp_path / "day.csv"
@@ -86,12 +142,13 @@ def run_day(
         telephone=1,
         two_clinics=3,
     )
-    csv.write_text(clinic_day_csv([p.bsn for p in world.patients], DAY, seed=2, mix=mix))
+    csv.write_text(clinic_day_csv([p.bsn for p in world.patients], clinic_day, seed=2, mix=mix))
     env = {**os.environ, "PREFETCH_PKI_PASSPHRASE": passphrase.decode()}
     env.pop("PREFETCH_DATABASE_URL", None)
-    chosen = get_profile(profile).with_time_scale(TIME_SCALE)
+    chosen = get_profile(profile).with_time_scale(time_scale)
     limit = chosen.effective_rate
-    in_flight = chosen.rate.max_concurrency or 4
+    in_flight = min(in_flight, chosen.rate.max_concurrency or in_flight)
+    url = database_url or f"sqlite:///{tmp_path / 'prefetch.sqlite'}"
     with start_simulator(world, chosen, pki, passphrase) as sim:
         cfg = tmp_path / "prefetch.toml"
         cfg.write_text(
@@ -101,7 +158,8 @@ def run_day(
             f'[lsp]\nurl = "{sim.url}"\nclient_p12 = "{pki.hospital.p12}"\n'
             f'ca_file = "{pki.ca_bundle}"\nconnect_timeout = 2.0\nread_timeout = 3.0\n'
             f"[throttle]\nrate_per_second = {min(rate, limit * 0.9) if limit else rate}\n"
-            f"max_in_flight = {min(in_flight, 4)}\n"
+            f"max_in_flight = {in_flight}\n{throttle}\n"
+            f"[database]\nurl = {json.dumps(url)}\n"
             f"[run]\nbackoff_base_seconds = 0.2\nbackoff_max_seconds = 1.0\n"
             f'[security]\ntrust_anchors = ["{pki.root_ca}"]\n'
             f'intermediates = ["{pki.issuing_ca}"]\n'
@@ -128,7 +186,7 @@ def run_day(
             env=env,
         )
         assert registered.exit_code == 0, registered.output
-        engine = make_engine(f"sqlite:///{tmp_path / 'prefetch.sqlite'}")
+        engine = make_engine(url)
         try:
             yield RunDay(
                 sim=sim,
@@ -140,11 +198,114 @@ def run_day(
                     "--appointments",
                     str(csv),
                     "--day",
-                    DAY.isoformat(),
+                    clinic_day.isoformat(),
                     "-c",
                     str(cfg),
                 ],
                 env=env,
+                config=cfg,
+                day=clinic_day,
             )
         finally:
             engine.dispose()
+
+
+def answered_queries(engine: Engine) -> int:
+    """`lsp_query_answer` audit rows: queries whose answer (or failure) was recorded."""
+    with engine.connect() as connection:
+        return int(
+            connection.execute(
+                select(func.count())
+                .select_from(AuditRow)
+                .where(AuditRow.event_type == "lsp_query_answer")
+            ).scalar_one()
+        )
+
+
+def start_run(day: RunDay) -> subprocess.Popen[str]:
+    """`prefetch run` for the day, in a process of its own."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "prefetch", *day.run_args],
+        env=day.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@dataclass
+class CrashFigures:
+    """What SIGKILLs during a run cost. `extras[k]`: queries the LSP saw from the k-th
+    killed process whose answer was never recorded (in flight at the kill): each is asked
+    again after the restart. `busy_s`: the processes' lifetimes added up (start to exit)."""
+
+    extras: list[int] = field(default_factory=list)
+    busy_s: float = 0.0
+    wall_s: float = 0.0
+    final_code: int | None = None
+    final_err: str = ""
+    kills: int = 0
+
+
+def _wait_for_queries(day: RunDay, proc: subprocess.Popen[str], count: int) -> bool:
+    """Until the simulator has seen `count` queries (True) or the process ended (False)."""
+    while proc.poll() is None:
+        if len(day.sim.query_log()) >= count:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def kill_moments(rng: random.Random, kills: int, patients: int) -> list[int]:
+    """`kills` random moments of a run, as the number of queries the LSP has seen then."""
+    return sorted(rng.sample(range(1, patients), kills))
+
+
+def kill_and_restart(day: RunDay, kill_at: Sequence[int], timeout: float = 900.0) -> CrashFigures:
+    """Start `prefetch run` and SIGKILL it when the simulator has seen `kill_at[k]`
+    queries (or, when that moment has passed, once it sends its first query); restart;
+    after the last kill run it to the end."""
+    figures = CrashFigures()
+    begun = time.monotonic()
+    for moment in kill_at:
+        seen, answers = len(day.sim.query_log()), answered_queries(day.engine)
+        started = time.monotonic()
+        proc = start_run(day)
+        if not _wait_for_queries(day, proc, max(moment, seen + 1)):
+            _out, figures.final_err = proc.communicate(timeout=timeout)
+            figures.final_code = proc.returncode  # the run finished before this kill
+            figures.busy_s += time.monotonic() - started
+            figures.wall_s = time.monotonic() - begun
+            return figures
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+        figures.busy_s += time.monotonic() - started
+        figures.kills += 1
+        time.sleep(0.2)  # what was on the wire reaches the simulator's log
+        sent = len(day.sim.query_log()) - seen
+        figures.extras.append(sent - (answered_queries(day.engine) - answers))
+    started = time.monotonic()
+    final = start_run(day)
+    _out, figures.final_err = final.communicate(timeout=timeout)
+    figures.final_code = final.returncode
+    figures.busy_s += time.monotonic() - started
+    figures.wall_s = time.monotonic() - begun
+    return figures
+
+
+def uninterrupted_seconds(day: RunDay, timeout: float = 600.0) -> float:
+    """One `prefetch run` of the whole day, start to exit."""
+    started = time.monotonic()
+    proc = start_run(day)
+    _out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode in (0, 1), err[-2000:]
+    return time.monotonic() - started
+
+
+def unaudited_queries(day: RunDay) -> int:
+    """Queries the simulator saw beyond the `lsp_query` audit rows of their patient."""
+    seen: dict[str, int] = {}
+    for query in day.sim.query_log():
+        seen[query["bsn_sha256"]] = seen.get(query["bsn_sha256"], 0) + 1
+    audited = audited_queries(day.engine)
+    return sum(max(0, n - audited.get(sha, 0)) for sha, n in seen.items())

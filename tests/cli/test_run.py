@@ -22,7 +22,7 @@ DAY = dt.date(2030, 6, 4)
 
 
 @pytest.mark.slow
-def test_run_a_schedule_day_then_resume(tmp_path: Path) -> None:
+def test_run_a_schedule_day_then_start_it_again(tmp_path: Path) -> None:
     pki, passphrase = ensure_pki(tmp_path, key_size=2048)
     world = World.generate(3, 40, reference_date=DAY)
     spec = pki.specialist
@@ -108,8 +108,14 @@ def test_run_a_schedule_day_then_resume(tmp_path: Path) -> None:
         assert "fetched, with dispenses" in result.output
         queried = sim.stats()["queries_received"]
         assert queried >= 10, result.output
-        again = runner.invoke(app, args, env=env)  # same schedule and day: a resume
-        assert again.exit_code == 0, again.output
+        # The same schedule and day again: it already ran; nothing is sent, exit 3 naming
+        # the run. --again runs the day once more: everyone was fetched just now (fresh).
+        again = runner.invoke(app, args, env=env)
+        assert again.exit_code == 3, again.output
+        assert f"already ran: run card:{DAY.isoformat()} finished at" in again.output
+        assert sim.stats()["queries_received"] == queried
+        forced = runner.invoke(app, [*args, "--again"], env=env)
+        assert forced.exit_code == 0, forced.output
         assert sim.stats()["queries_received"] == queried
     engine = make_engine(f"sqlite:///{tmp_path / 'prefetch.sqlite'}")
     assert DispenseRepository(engine).count() > 0
