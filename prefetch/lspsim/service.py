@@ -37,7 +37,12 @@ from prefetch.errors import PrefetchError, SecurityError
 from prefetch.hl7v3.answer import build_accept_ack
 from prefetch.hl7v3.params import QueryParams, QueryRef
 from prefetch.hl7v3.query import parse_query
-from prefetch.hl7v3.schema import QUERY_XSD, SchemaValidationError, validate_query
+from prefetch.hl7v3.schema import (
+    QUERY_XSD,
+    SchemaValidationError,
+    load_schema,
+    validate_query,
+)
 from prefetch.hl7v3.schema_set import SchemaSetMissingError, schema_set_problem, schemas_required
 from prefetch.hl7v3.soap import unwrap, wrap_soap_body
 from prefetch.hl7v3.xmlparse import parse_xml
@@ -49,6 +54,7 @@ from prefetch.lspsim.profiles import Profile
 from prefetch.lspsim.ratelimit import RateEnforcer
 from prefetch.lspsim.stats import SimStats
 from prefetch.lspsim.world import World
+from prefetch.security.verify import EnvelopeVerifier
 
 log = structlog.get_logger("prefetch.lspsim")
 
@@ -95,13 +101,23 @@ def _text(payload: etree._Element, path: str) -> str | None:
     return str(found[0]) if isinstance(found, list) and found else None
 
 
+class _PerThread(threading.local):
+    """Each thread's compiled XPath (lxml XPath objects are not shared between threads)."""
+
+    def __init__(self) -> None:
+        self.bsn = etree.XPath(
+            "./hl7:ControlActProcess/hl7:queryByParameter/hl7:patientID/hl7:value"
+            f"[@root='{oids.BSN}']/@extension",
+            namespaces=_HL7,
+        )
+
+
+_THREAD = _PerThread()
+
+
 def _bsn_sha256(payload: etree._Element) -> str | None:
     """Hex SHA-256 of the query's BSN, read without validating anything (None: no BSN)."""
-    found = payload.xpath(
-        "./hl7:ControlActProcess/hl7:queryByParameter/hl7:patientID/hl7:value"
-        f"[@root='{oids.BSN}']/@extension",
-        namespaces=_HL7,
-    )
+    found = _THREAD.bsn(payload)
     if not isinstance(found, list) or not found:
         return None
     return hashlib.sha256(str(found[0]).encode()).hexdigest()
@@ -155,6 +171,10 @@ class LspService:
         if problem is not None:
             log.warning("lsp_sim_schema_validation_off", reason=problem)
         self.validates_queries = problem is None
+        if self.validates_queries:
+            # Compiled here, not by the first requests' threads: compiling in a connection
+            # thread made libxml2 miss an include now and then (that request then failed).
+            load_schema(QUERY_XSD)
 
     def reset(self) -> None:
         """Forget counters, attempts and the outage start (the world stays)."""
@@ -184,7 +204,8 @@ class LspService:
         arrived = self.clock.monotonic()
         arrived_at = self.clock.now()
         try:
-            payload = unwrap(parse_xml(body))
+            tree = parse_xml(body)
+            payload = unwrap(tree)
         except PrefetchError:
             answer = soap_fault("soap:Client", "Bericht is geen geldige XML", "bad_request")
             return self._received(answer, arrived_at, None, client)
@@ -201,7 +222,7 @@ class LspService:
             )
             return self._received(answer, arrived_at, bsn_sha256, client)
         try:
-            answer = self._query(body, payload, client_identity)
+            answer = self._query(body, tree, payload, client_identity)
         finally:
             self.enforcer.release(client)
         return self._received(answer, arrived_at, bsn_sha256, client)
@@ -248,9 +269,13 @@ class LspService:
             return SimAnswer(status=200, body=wrap_soap_body(ack), outcome="invalid_query")
         return None
 
-    def _query(self, body: bytes, payload: etree._Element, identity: Any) -> SimAnswer:
+    def _query(
+        self, body: bytes, tree: etree._Element, payload: etree._Element, identity: Any
+    ) -> SimAnswer:
         try:
-            if self.verifier is not None:
+            if isinstance(self.verifier, EnvelopeVerifier):  # reads the tree parsed here
+                params = self.verifier.verify(body, client_identity=identity, parsed=tree).params
+            elif self.verifier is not None:
                 params = self.verifier.verify(body, client_identity=identity).params
             else:
                 params = None

@@ -8,6 +8,7 @@ or wrapping a signed assertion therefore fails before any signature is looked at
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from lxml import etree
@@ -16,13 +17,6 @@ from prefetch.errors import XmlSecurityError
 from prefetch.hl7v3.xmlparse import parse_xml
 from prefetch.security.errors import RejectReason, TokenRejected
 from prefetch.security.saml import DS, SAML, SOAP, WSSE, q
-
-_ID_ATTRIBUTES = (
-    "ID",
-    "Id",
-    "id",
-    q("http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd", "Id"),
-)
 
 # SOAP fault codes from WS-Security 1.0 section 12, per reason.
 _FAULT_CODES: dict[RejectReason, str] = {
@@ -60,16 +54,26 @@ def _only(parent: etree._Element, tag: str) -> list[etree._Element]:
     return [c for c in parent if isinstance(c.tag, str) and c.tag == tag]
 
 
+_WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
+# every value of an ID, Id, id or wsu:Id attribute in the document (in C, one pass)
+_ID_VALUES = "//@ID | //@Id | //@id | //@wsu:Id"
+
+
+class _PerThread(threading.local):
+    """Each thread's compiled XPath (lxml XPath objects are not shared between threads)."""
+
+    def __init__(self) -> None:
+        self.id_values = etree.XPath(_ID_VALUES, namespaces={"wsu": _WSU}, smart_strings=False)
+
+
+_THREAD = _PerThread()
+
+
 def _check_unique_ids(root: etree._Element) -> None:
-    seen: set[str] = set()
-    for el in root.iter():
-        for attr in _ID_ATTRIBUTES:
-            value = el.get(attr)
-            if value is None:
-                continue
-            if value in seen:
-                raise _reject(RejectReason.WRAPPED_SIGNATURE, detail="duplicate ID")
-            seen.add(value)
+    values = _THREAD.id_values(root)
+    assert isinstance(values, list)
+    if len(set(values)) != len(values):
+        raise _reject(RejectReason.WRAPPED_SIGNATURE, detail="duplicate ID")
 
 
 def _check_assertion_shape(assertion: etree._Element) -> None:
@@ -96,6 +100,14 @@ def split_envelope(envelope: bytes, *, max_bytes: int = 2 * 1024 * 1024) -> Enve
         root = parse_xml(envelope, max_bytes=max_bytes)
     except XmlSecurityError:
         raise _reject(RejectReason.MALFORMED, detail="envelope not parseable") from None
+    return split_tree(root)
+
+
+def split_tree(root: etree._Element) -> EnvelopeParts:
+    """`split_envelope` for an envelope already parsed by `parse_xml` (the same limits).
+
+    The caller must not change the tree; its elements are the parts returned.
+    """
     if root.tag != q(SOAP, "Envelope"):
         raise _reject(RejectReason.MALFORMED, detail="not a SOAP 1.1 envelope")
     headers, bodies = _only(root, q(SOAP, "Header")), _only(root, q(SOAP, "Body"))

@@ -124,7 +124,7 @@ class TokenChecker:
         self, assertion: etree._Element, purpose: Purpose, now: dt.datetime, *, cache: bool
     ) -> TokenInfo:
         serialized = etree.tostring(assertion)
-        key = hashlib.sha256(serialized).digest()
+        key = hashlib.sha256(serialized).digest() if cache else b""
         cached = self._cache.get(key) if cache else None
         if cached is not None:
             info, cert = cached

@@ -42,7 +42,7 @@ from prefetch.domain import oids
 from prefetch.errors import PrefetchError
 from prefetch.hl7v3.params import QueryParams
 from prefetch.hl7v3.read import children
-from prefetch.security.envelope import split_envelope
+from prefetch.security.envelope import split_envelope, split_tree
 from prefetch.security.errors import (
     RejectReason,
     RequestReason,
@@ -59,8 +59,20 @@ from prefetch.security.signcheck import TokenChecker
 from prefetch.security.trust import Purpose, TrustStore
 from prefetch.security.uzi import CardType, UziIdentity
 
+_MAX_ENVELOPE = 2 * 1024 * 1024  # split_envelope's limit
 _BSN_TEXT = re.compile(r"[0-9]{9}")
 _CLINICIAN = CardType.ZORGVERLENER.value
+
+
+class _PerThread(threading.local):
+    """Each thread's compiled XPath (lxml XPath objects are not shared between threads)."""
+
+    def __init__(self) -> None:
+        # the body and its descendants named patientID, in any namespace
+        self.patient_ids = etree.XPath("descendant-or-self::*[local-name() = 'patientID']")
+
+
+_THREAD = _PerThread()
 
 
 def _utcnow() -> dt.datetime:
@@ -84,11 +96,8 @@ def _patient_bsn(body: etree._Element) -> str:
     query with a second `patientID`, a second value, or a BSN that is padded or not nine
     digits, so the verifier does too.
     """
-    named = [
-        el
-        for el in body.iter()
-        if isinstance(el.tag, str) and etree.QName(el).localname == "patientID"
-    ]
+    named = _THREAD.patient_ids(body)
+    assert isinstance(named, list)
     placed = children(body, "ControlActProcess", "queryByParameter", "patientID")
     if len(named) != 1 or len(placed) != 1:
         raise _bad_request("query needs exactly one patientID")
@@ -149,10 +158,21 @@ class EnvelopeVerifier:
         *,
         client_identity: UziIdentity | None,
         now: dt.datetime | None = None,
+        parsed: etree._Element | None = None,
     ) -> VerifiedRequest:
-        """Verify `envelope`; raise TokenRejected(reason) on the first failed check."""
+        """Verify `envelope`; raise TokenRejected(reason) on the first failed check.
+
+        `parsed`: the caller's `parse_xml(envelope)` tree (with the default limits), read
+        instead of parsing `envelope` again; the caller must not change it. The envelope
+        size limit of `split_envelope` applies either way.
+        """
         now = now or self._clock()
-        parts = split_envelope(envelope)
+        if parsed is None:
+            parts = split_envelope(envelope, max_bytes=_MAX_ENVELOPE)
+        elif len(envelope) > _MAX_ENVELOPE:
+            raise _fail(RejectReason.MALFORMED, detail="envelope not parseable")
+        else:
+            parts = split_tree(parsed)
         params = self._read_request(parts.body)
         transaction = self._tokens.verified(
             parts.transaction, Purpose.TOKEN_SIGNING, now, cache=False

@@ -219,3 +219,25 @@ def test_a_slowed_down_profile_admits_a_client_at_its_rate(world: World, clock: 
     assert service.handle(_body(world, 10), client="slow").outcome != "overload_rate"
     clock.advance(1.0)  # one second later: twice the rate
     assert service.handle(_body(world, 11), client="slow").outcome == "overload_rate"
+
+
+def test_query_schema_is_compiled_when_the_service_is_made(
+    world: World, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not by the first requests' connection threads (libxml2 then missed an include)."""
+    import threading
+
+    from prefetch.hl7v3 import schema
+    from prefetch.lspsim import service as service_module
+
+    compiled: list[tuple[str, threading.Thread]] = []
+
+    def recording(name: str) -> object:
+        compiled.append((name, threading.current_thread()))
+        return schema.load_schema(name)
+
+    monkeypatch.setattr(service_module, "load_schema", recording)
+    made = LspService(world, BUILTIN["ideal"], clock=clock)
+    if not made.validates_queries:
+        pytest.skip("no schema set: queries are not validated")
+    assert compiled == [(schema.QUERY_XSD, threading.current_thread())]

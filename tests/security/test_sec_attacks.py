@@ -220,6 +220,21 @@ def _tls(label: str) -> Callable[[World], object]:
     return run
 
 
+# When on, `_verify` hands the verifier the tree the simulator parsed (`parsed=`), as
+# `LspService` does; an envelope the parser refuses never reaches the verifier there, so it
+# is then verified from its bytes.
+_FROM_TREE = {"on": False}
+
+
+def _tree(envelope: bytes) -> etree._Element | None:
+    if not _FROM_TREE["on"]:
+        return None
+    try:
+        return parse_xml(envelope)
+    except MessageError:
+        return None
+
+
 def _verify(
     build: Callable[[World], bytes],
     *,
@@ -232,8 +247,12 @@ def _verify(
         envelope = build(w)
         identity = w.creds[client].identity if client else None
         if twice:
-            verifier.verify(envelope, client_identity=identity, now=w.now + at)
-        return verifier.verify(envelope, client_identity=identity, now=w.now + at)
+            verifier.verify(
+                envelope, client_identity=identity, now=w.now + at, parsed=_tree(envelope)
+            )
+        return verifier.verify(
+            envelope, client_identity=identity, now=w.now + at, parsed=_tree(envelope)
+        )
 
     return run
 
@@ -446,6 +465,21 @@ def test_attack_is_refused_with_its_own_reason(
     if isinstance(info.value, RequestRejected):
         assert not isinstance(info.value, SecurityError)  # a request problem, not a token one
         assert info.value.description == REQUEST_REASON_DESCRIPTIONS[info.value.reason]
+
+
+@pytest.mark.parametrize(("attack", "reason", "run"), ATTACKS, ids=[a[0] for a in ATTACKS])
+def test_attack_is_refused_alike_from_the_parsed_tree(
+    world: World,
+    attack: str,
+    reason: str,
+    run: Callable[[World], object],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The simulator passes its parsed tree to the verifier: every row is still refused."""
+    monkeypatch.setitem(_FROM_TREE, "on", True)
+    with pytest.raises((TokenRejected, CertificateRejected, RequestRejected)) as info:
+        run(world)
+    assert info.value.reason.value == reason, attack
 
 
 def test_every_row_has_a_distinct_reason() -> None:
