@@ -123,7 +123,6 @@ class DaemonSettings:
     work_poll_seconds: float = 5.0  # every daemon: join running runs this often
     reload_seconds: float = 30.0  # check schedule files for changes this often
     clinic_day_starts: str = "07:00"  # a missed run is caught up only before this
-    exports_dir: str = ""  # appointment exports <clinic day>.csv; empty: data_dir/exports
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +225,13 @@ def _convert(value: Any, target: Any, key: str, problems: list[tuple[str, str]])
     return value
 
 
+#: Settings that existed once: a config that still sets one is told what replaced it.
+REMOVED = {
+    "daemon.exports_dir": "removed: the desk reads the appointment book; load the EPD's "
+    "exports with `prefetch intake load FILE --source NAME`",
+}
+
+
 def _build_section(
     cls: type,
     name: str,
@@ -237,7 +243,9 @@ def _build_section(
     kwargs: dict[str, Any] = {}
     known = {f.name for f in dataclasses.fields(cls)}
     for key in raw:
-        if key not in known:
+        if f"{name}.{key}" in REMOVED:
+            problems.append((f"{name}.{key}", REMOVED[f"{name}.{key}"]))
+        elif key not in known:
             problems.append(
                 (f"{name}.{key}", f"unknown setting (known: {', '.join(sorted(known))})")
             )

@@ -73,3 +73,13 @@ def test_lists_from_toml_and_environment(tmp_path: Path) -> None:
     assert [k for k, _ in info.value.problems] == ["security.crls"]
     s = load_settings(None, env={"PREFETCH_SECURITY_TRUST_ANCHORS": "/a.pem, /b.pem"})
     assert s.security.trust_anchors == ("/a.pem", "/b.pem")
+
+
+def test_removed_exports_dir_names_its_replacement(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text('[daemon]\nexports_dir = "/srv/exports"\n')
+    with pytest.raises(SettingsProblems) as info:
+        load_settings(path, env={})
+    [(key, message)] = info.value.problems
+    assert key == "daemon.exports_dir"
+    assert "appointment book" in message and "prefetch intake load" in message

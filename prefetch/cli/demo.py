@@ -62,7 +62,7 @@ def _run_demo(
     from prefetch.lspsim.profiles import get_profile
     from prefetch.run_day import RunRequest, run_schedule_day
     from prefetch.security.filemodes import private_dir
-    from prefetch.sources.csv_source import read_appointments_csv
+    from prefetch.worklist import day_appointments
 
     stage = on_stage or (lambda _msg: None)
     private_dir(data_dir)
@@ -72,7 +72,7 @@ def _run_demo(
     world = setup.ensure_world(data_dir)
     now = dt.datetime.now(dt.UTC)
     clinic_day = now.astimezone(AMSTERDAM).date() + dt.timedelta(days=1)
-    appointments = read_appointments_csv(setup.ensure_clinic_day(data_dir, world, clinic_day))
+    day_file = setup.ensure_clinic_day(data_dir, world, clinic_day)
     profile = get_profile(profile_name).with_time_scale(setup.DEMO_TIME_SCALE)
     schedule = setup.demo_schedule(pki)
     stage(f"LSP simulator ({profile.name}) with mutual TLS and token checks")
@@ -80,6 +80,9 @@ def _run_demo(
         settings = setup.demo_settings(data_dir, pki, sim, profile)
         stores = open_stores(settings)
         setup.ensure_mandate(stores, pki, passphrase, schedule, now)
+        stage("clinic day into the appointment book (as `prefetch intake load`)")
+        setup.load_clinic_day(stores, day_file, now)
+        appointments = day_appointments(schedule, clinic_day, book_day=stores.book.day)
         client = make_lsp_client(settings, pki.hospital.load(passphrase))
         services = make_run_services(settings, stores, client, trust=pki.trust_store())
         before = stores.dispenses.count()

@@ -29,6 +29,7 @@ from prefetch.settings import (
     Settings,
     ThrottleSettings,
 )
+from prefetch.store.appointment_book import BookReport
 
 WORLD_SEED = 20261124
 WORLD_PATIENTS = 400
@@ -150,3 +151,28 @@ def ensure_clinic_day(data_dir: Path, world: World, clinic_day: dt.date) -> Path
             clinic_day_csv([p.bsn for p in world.patients], clinic_day), encoding="utf-8"
         )
     return path
+
+
+DEMO_SOURCE = "demo-csv"  # the demo's export as a source of the appointment book
+CLINIC_DAY_GLOB = "appointments-*.csv"
+
+
+def load_clinic_day(stores: Stores, path: Path, now: dt.datetime) -> BookReport:
+    """The clinic day CSV into the appointment book, as `prefetch intake load PATH
+    --source demo-csv` applies it (idempotent; its objections into the register)."""
+    from prefetch.cli.intake import import_refusals
+    from prefetch.sources.formats import read_path
+
+    result = read_path(path, "csv")
+    report = stores.book.apply(DEMO_SOURCE, result.received, now=now)
+    import_refusals(stores.consent, list(result.appointments), DEMO_SOURCE)
+    return report
+
+
+def load_clinic_days(stores: Stores, data_dir: Path, now: dt.datetime) -> BookReport:
+    """Every clinic day CSV of the demo's data directory into the book (the desk's start:
+    a data directory from before the demo loaded its day into the book)."""
+    report = BookReport()
+    for path in sorted(data_dir.glob(CLINIC_DAY_GLOB)):
+        report += load_clinic_day(stores, path, now)
+    return report

@@ -3,7 +3,9 @@
 `desk_app(settings)` opens the store, reads or creates the session key, and wires
 "re-fetch now" to the configured LSP through the run use case (`refetcher`).
 `demo_desk_app(data_dir)` does the same for the demo's data directory, with the demo's
-LSP simulator in-process.
+LSP simulator in-process. Both read the clinic day's appointments from the appointment
+book (`BookDay`); the demo's day is loaded into it by `prefetch demo` (and again, which
+changes nothing, when its desk starts).
 `ensure_demo_account` creates the demo's sign-in (random password, 0600 file).
 """
 
@@ -30,7 +32,7 @@ from prefetch.settings import Settings
 from prefetch.store.desk_users import DeskRole, DeskUserRepository
 from prefetch.web.app import create_app
 from prefetch.web.auth import AuthConfig
-from prefetch.web.seams import CsvDay, Refetcher
+from prefetch.web.seams import BookDay, Refetcher
 
 DEMO_USER = "demo"
 DEMO_PASSWORD_FILE = "desk-demo.password"  # noqa: S105 - a file name
@@ -59,7 +61,7 @@ def auth_config(settings: Settings) -> AuthConfig:
 
 
 def refetcher(
-    services: RunServices, schedules: Callable[[], list[Schedule]], day: CsvDay
+    services: RunServices, schedules: Callable[[], list[Schedule]], day: BookDay
 ) -> Refetcher:
     """Re-fetch through the run use case, one attempt (the user waits for the answer)."""
     once = dataclasses.replace(
@@ -81,15 +83,17 @@ def desk_app(settings: Settings, stores: Stores) -> FastAPI:
     from prefetch.composition import load_credential
     from prefetch.schedule_files import load_schedules
 
-    exports = settings.daemon.exports_dir
-    day = CsvDay(settings.data_path, Path(exports) if exports else settings.data_path / "exports")
+    def schedules() -> list[Schedule]:
+        return load_schedules(Path(settings.schedules_dir))
+
+    day = BookDay(stores.book.day, schedules)
     gateway = _LazyGateway(lambda: make_lsp_client(settings, load_credential(settings)))
     try:
         services = make_run_services(settings, stores, gateway)
     except ConfigError:  # no UZI trust configured: the desk reads, but cannot re-fetch
         refetch = None
     else:
-        refetch = refetcher(services, lambda: load_schedules(Path(settings.schedules_dir)), day)
+        refetch = refetcher(services, schedules, day)
     return create_app(stores.engine, auth=auth_config(settings), slots=day.slots, refetch=refetch)
 
 
@@ -124,7 +128,8 @@ def demo_desk_app(
         stores = open_stores(settings)
         client = make_lsp_client(settings, pki.hospital.load(passphrase))
         services = make_run_services(settings, stores, client, trust=pki.trust_store())
-        day = CsvDay(data_dir)
+        setup.load_clinic_days(stores, data_dir, utc_now())
+        day = BookDay(stores.book.day, lambda: [schedule])
         app = create_app(
             stores.engine,
             auth=auth_config(settings),

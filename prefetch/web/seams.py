@@ -3,8 +3,8 @@
 Each function here stands in for a part that other work delivers; the desk calls only
 these, so switching to the delivered part is a change in this one file:
 
-- SEAM appointment book (intake issue): `CsvDay` reads the day's appointments from the
-  appointment CSV of the day (`appointments-<day>.csv` in the data directory).
+- appointment book: `BookDay` reads the day's appointments from the appointment book
+  (`prefetch.store.appointment_book`, filled by `prefetch intake`), as the runs do.
 - SEAM audit (privacy issue): `record_access` writes a page view or an action through the
   store's audit insert; `audit_for_patient` reads the patient's rows.
 - consent: `record_objection` / `objection_recorded` use the objection register
@@ -17,18 +17,18 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from sqlalchemy import Engine
 
 from prefetch.domain.bsn import Bsn
 from prefetch.domain.localtime import AMSTERDAM
-from prefetch.domain.people import Appointment, Mandate, Patient
+from prefetch.domain.people import Appointment, AppointmentStatus, Mandate, Patient
 from prefetch.domain.run import RunKind
 from prefetch.domain.schedule import Schedule
 from prefetch.errors import MandateError, PrefetchError
+from prefetch.logging import get_logger
 from prefetch.run_day import RunRequest, RunResult
 from prefetch.store.audit import AuditLog
 from prefetch.store.desk_users import DeskUser
@@ -38,50 +38,47 @@ from prefetch.store.tables import RunItemRow, RunRow
 from prefetch.web.worklist import Slot
 
 SOURCE_SYSTEM = "prefetch/desk"
+log = get_logger("prefetch.web")
 AppointmentSlots = Callable[[dt.date], Mapping[str, Sequence[Slot]]]
 
 
 # ---------------------------------------------------------------- appointment book
-class CsvDay:
-    """SEAM (appointment book): a day's appointments from the EPD's CSV export of the day,
-    `<data_dir>/appointments-<day>.csv` (the demo's) or `<exports_dir>/<day>.csv` (the
-    daemon's), read again only when the file changes."""
+BookDayReader = Callable[[Iterable[str], dt.date], list[Appointment]]
 
-    def __init__(self, data_dir: Path, exports_dir: Path | None = None) -> None:
-        self.data_dir = data_dir
-        self.exports_dir = exports_dir
-        self._cache: dict[dt.date, tuple[float, list[Appointment]]] = {}
 
-    def _path(self, day: dt.date) -> Path | None:
-        candidates = [self.data_dir / f"appointments-{day.isoformat()}.csv"]
-        if self.exports_dir is not None:
-            candidates.append(self.exports_dir / f"{day.isoformat()}.csv")
-        return next((c for c in candidates if c.is_file()), None)
+class BookDay:
+    """A clinic day's appointments from the appointment book (filled by `prefetch intake
+    load|listen`), read as the runs read it: `day_appointments` for the clinics of the
+    hospital's schedules. Cancelled appointments stay in the book; a patient's time on
+    the worklist is that of a booked appointment, a cancelled one's only when the patient
+    has nothing booked that day (the run's skip reason says why)."""
+
+    def __init__(self, book_day: BookDayReader, schedules: Callable[[], Sequence[Schedule]]):
+        self.book_day = book_day
+        self.schedules = schedules
 
     def appointments(self, day: dt.date) -> list[Appointment]:
-        from prefetch.sources.csv_source import read_appointments_csv
+        from prefetch.worklist import day_appointments
 
-        path = self._path(day)
-        if path is None:
-            return []
         try:
-            mtime = path.stat().st_mtime
-        except OSError:
+            schedules = list(self.schedules())
+        except PrefetchError as exc:  # a broken schedule file: no times, the page still shows
+            log.warning("desk_schedules_unreadable", reason=exc.message)
             return []
-        cached = self._cache.get(day)
-        if cached is not None and cached[0] == mtime:
-            return cached[1]
-        try:
-            found = read_appointments_csv(path)
-        except PrefetchError:
-            found = []
-        self._cache[day] = (mtime, found)
-        return found
+        seen: dict[tuple[str, str, str, dt.datetime], Appointment] = {}
+        for schedule in schedules:
+            for a in day_appointments(schedule, day, book_day=self.book_day):
+                seen.setdefault((a.id, a.patient.local_id, a.clinic, a.start), a)
+        return sorted(seen.values(), key=lambda a: (a.start, a.id))
 
     def slots(self, day: dt.date) -> Mapping[str, Sequence[Slot]]:
-        out: dict[str, list[Slot]] = {}
+        by_patient: dict[str, list[Appointment]] = {}
         for a in self.appointments(day):
-            out.setdefault(a.patient.local_id, []).append(Slot(a.start, a.clinic))
+            by_patient.setdefault(a.patient.local_id, []).append(a)
+        out: dict[str, list[Slot]] = {}
+        for patient, own in by_patient.items():
+            booked = [a for a in own if a.status is not AppointmentStatus.CANCELLED]
+            out[patient] = [Slot(a.start, a.clinic) for a in booked or own]
         return out
 
     def for_patient(self, patient_local_id: str, day: dt.date) -> list[Appointment]:

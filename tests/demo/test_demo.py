@@ -16,11 +16,12 @@ from typer.testing import CliRunner
 from prefetch.cli import app
 from prefetch.cli.demo import run_demo
 from prefetch.composition import open_stores
-from prefetch.demo.setup import demo_schedule, ensure_pki
+from prefetch.demo.setup import DEMO_CLINICS, demo_schedule, ensure_pki
 from prefetch.domain.bsn import passes_eleven_check
-from prefetch.domain.people import Mandate
+from prefetch.domain.people import AppointmentStatus, Mandate
 from prefetch.logging import configure_logging
 from prefetch.settings import Settings
+from prefetch.store.appointment_book import AppointmentBook
 from prefetch.store.db import make_engine
 from prefetch.store.tables import AuditRow
 
@@ -52,6 +53,11 @@ def test_demo_twice_no_duplicates_and_no_bsn_in_logs(tmp_path: Path) -> None:
     assert second.run.summary.dispenses == summary.dispenses
     assert second.dispense_rows_after == first.dispense_rows_after  # nothing duplicated
     engine = make_engine(first.database)
+    # The day went into the appointment book (as `prefetch intake load`), once: the runs
+    # and the desk read it from there.
+    book_day = AppointmentBook(engine).day(DEMO_CLINICS, first.clinic_day)
+    assert len(book_day) == first.appointments == second.appointments > 200
+    assert any(a.status is AppointmentStatus.CANCELLED for a in book_day)
     with engine.connect() as conn:
         audits = conn.execute(
             select(func.count())

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 from desk_helpers import DAY, DESK_NOW, seed_day
 from sqlalchemy import Engine
 
 from prefetch.web.labels import Status
 from prefetch.web.patient import PatientQuery
-from prefetch.web.seams import CsvDay
 from prefetch.web.worklist import Slot, WorklistQuery
 
 
@@ -37,19 +35,3 @@ def test_worklist_and_patient_view(migrated_engine: Engine) -> None:
     partial = PatientQuery(migrated_engine).view(day.items["P7"], now=DESK_NOW)
     assert partial is not None
     assert partial.silent_pharmacies == ["Apotheek De Brug"]
-
-
-def test_appointment_times_come_from_the_days_export(tmp_path: Path) -> None:
-    exports = tmp_path / "exports"
-    exports.mkdir()
-    (exports / "2026-11-24.csv").write_text(
-        "appointment_id,patient_id,clinic,start,appointment_type\n"
-        "A1,P1,CARD,2026-11-24T10:15,POLI\n"
-        "A2,P1,INT,2026-11-24T08:45,POLI\n",
-        encoding="utf-8",
-    )
-    day = CsvDay(tmp_path, exports)
-    slots = day.slots(DAY)
-    assert sorted(s.clinic for s in slots["P1"]) == ["CARD", "INT"]
-    assert [a.id for a in day.for_patient("P1", DAY)] == ["A1", "A2"]
-    assert day.slots(DAY + dt.timedelta(days=1)) == {}
