@@ -10,7 +10,6 @@ import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from prefetch.domain.bsn import Bsn
 from prefetch.domain.coded import Identifier
@@ -21,7 +20,7 @@ from prefetch.domain.schedule import Schedule
 from prefetch.errors import StopError
 from prefetch.hl7v3.params import QueryParams
 from prefetch.logging import get_logger
-from prefetch.ports import Clock, LspReply, RunStore
+from prefetch.ports import Clock, LspReply
 from prefetch.query_records import (
     backoff_delay,
     query_answer_event,
@@ -174,12 +173,3 @@ class QueryStep:
         if result.lease_lost or recording.next_attempt_at is not None:
             return None
         return recording.outcome_kind.value
-
-    def record(
-        self, runs: RunStore, store_call: Callable[..., Any], sent: Sent, reply: LspReply
-    ) -> str | None:
-        """Record one answer at once (`recording` + `RunStore.record_many` + `recorded`)."""
-        item = sent.item
-        recording = self.recording(sent, reply, item.claimed_by if item else "")
-        result = store_call(runs.record_many, [recording])[0]
-        return self.recorded(recording, result)
