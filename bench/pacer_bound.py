@@ -42,9 +42,9 @@ class SendLog:
         send = LspClient.send
         log = self
 
-        def recorded(client: LspClient, params: Any, data: bytes) -> Any:
-            started = time.monotonic()
-            reply = send(client, params, data)
+        def recorded(client: LspClient, params: Any, data: bytes, **kwargs: Any) -> Any:
+            reply = send(client, params, data, **kwargs)
+            started = time.monotonic() - reply.elapsed_seconds  # when it went on the wire
             patient = hashlib.sha256(params.bsn.value.encode()).hexdigest()
             with log._lock:
                 log.sends.append(Sent(started, reply.elapsed_seconds, patient))
