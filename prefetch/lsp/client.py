@@ -145,9 +145,8 @@ class LspClient:
             return self._send(params, data, wire)
 
     def _send(self, params: QueryParams, data: bytes, wire: list[float]) -> LspReply:
-        started = wire[0]  # the answer's deadline counts from before connecting
         try:
-            response, content = self._exchange(data, started)
+            response, content = self._exchange(data, wire)
         except _TooLarge:
             return self._reply(_transient("TOO_LARGE", "answer over the size limit"), wire)
         except _TooSlow:
@@ -191,7 +190,7 @@ class LspClient:
             return self._reply(_transient("MALFORMED", exc.message), wire)
         return self._reply(classify(parsed), wire, parsed.batch_message_id)
 
-    def _exchange(self, data: bytes, started: float) -> tuple[requests.Response, bytes]:
+    def _exchange(self, data: bytes, wire: list[float]) -> tuple[requests.Response, bytes]:
         """POST `data` through the session's adapter; the response and its bounded body."""
         request = requests.PreparedRequest()
         request.method = "POST"
@@ -208,12 +207,13 @@ class LspClient:
             cert=None,
             proxies=self.session.proxies,
         )
-        return response, self._read_bounded(response, started)
+        return response, self._read_bounded(response, wire)
 
-    def _read_bounded(self, response: requests.Response, started: float) -> bytes:
+    def _read_bounded(self, response: requests.Response, wire: list[float]) -> bytes:
         """The body, refused past `max_answer_bytes` or past the overall deadline (the
-        read time-out alone bounds each read, not a trickling answer)."""
-        deadline = started + self.endpoint.connect_timeout + self.endpoint.read_timeout
+        read time-out alone bounds each read, not a trickling answer). `wire[0]`: when the
+        query left (the wait for its send slot is not the LSP's time)."""
+        deadline = wire[0] + self.endpoint.connect_timeout + self.endpoint.read_timeout
         chunks: list[bytes] = []
         size = 0
         try:

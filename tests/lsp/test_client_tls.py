@@ -110,18 +110,21 @@ def test_server_certificate_that_does_not_verify_stops(
     assert sim.stats()["queries_received"] == 0
 
 
-def _client(sim: SimulatorServer, pki: DevPki, credential: Credential) -> LspClient:
+def _client(
+    sim: SimulatorServer, pki: DevPki, credential: Credential, **timeouts: float
+) -> LspClient:
     session = mtls_session(credential, pki.ca_bundle)
-    return LspClient(endpoint=LspEndpoint(sim.url), session=session, credential=credential)
+    endpoint = LspEndpoint(sim.url, **timeouts)
+    return LspClient(endpoint=endpoint, session=session, credential=credential)
 
 
 def test_the_send_time_is_taken_after_the_handshake(
     sim: SimulatorServer, client_pki: DevPki, hospital_credential: Credential, world: World
 ) -> None:
     """`on_wire` runs when the TLS connection is up and before the query leaves, so a
-    slow handshake cannot push a query past its send slot; the answer's latency counts
-    from there."""
-    client = _client(sim, client_pki, hospital_credential)
+    slow handshake cannot push a query past its send slot; the answer's latency and its
+    deadline count from there (the wait is longer than the whole answer's deadline)."""
+    client = _client(sim, client_pki, hospital_credential, connect_timeout=0.15, read_timeout=0.15)
     params = make_params(client_pki, world.patients[0].bsn.value)
     data = client.envelope(params, mandate_token=_mandate_token(client_pki))
     at_gate: list[tuple[int, int]] = []
