@@ -218,6 +218,20 @@ def first_pass_seconds(log: list[dict[str, Any]]) -> float:
     return (max(first.values()) - start).total_seconds()
 
 
+def over_rate_windows(log: list[dict[str, Any]], rate: float) -> str:
+    """Where the simulator saw more than `rate` queries within one second: the seconds
+    (from the first arrival) at which such a window starts, "" when none."""
+    arrivals = sorted(dt.datetime.fromisoformat(q["at"]).timestamp() for q in log)
+    starts: list[str] = []
+    first = 0
+    for last, at in enumerate(arrivals):
+        while at - arrivals[first] >= 1.0:
+            first += 1
+        if last - first + 1 > rate:
+            starts.append(f"{arrivals[first] - arrivals[0]:.2f}")
+    return ",".join(dict.fromkeys(starts))
+
+
 def run_day(bench: Bench, settings: Any, patients: int) -> dict[str, Any]:
     """Plan and run a day of `patients` through the real engine; wall time and CPU."""
     from prefetch.composition import make_lsp_client, make_prefetcher, open_stores

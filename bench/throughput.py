@@ -27,6 +27,7 @@ from pacer_bound import SendLog, perfect_pacer_wall
 from simbench import (
     first_pass_seconds,
     make_profile,
+    over_rate_windows,
     run_day,
     settings_for,
     setup,
@@ -68,6 +69,7 @@ def main() -> int:
         "peak_in_flight": stats["peak_concurrency"],
         "violations": stats["violations"]["total"],
         "peak_rate_per_s": stats["peak_rate_per_s"],
+        "violation_windows_at_s": over_rate_windows(log, rate),
         "refused": sum(stats["refused"].values()),
         "items_done": run["by_state"].get("done", 0),
         "items_failed": run["by_state"].get("failed", 0),
