@@ -53,7 +53,7 @@ def clear_cache() -> None:
     """Forget compiled schemas (after the schema set directory changed)."""
     with _COMPILE_LOCK:
         _compiled.cache_clear()
-    _dispense_event_schema.cache_clear()
+        _dispense_event_compiled.cache_clear()
 
 
 def load_schema(name: str) -> etree.XMLSchema:
@@ -61,13 +61,15 @@ def load_schema(name: str) -> etree.XMLSchema:
 
     Compiled once, under a lock: two threads compiling at the same time (the simulator's
     first requests) made libxml2 miss an include through our resolver now and then."""
+    directory = schema_set_dir()  # SchemaSetMissingError before anything is parsed
     with _COMPILE_LOCK:
-        return _compiled(name)
+        return _compiled(name, directory)
 
 
 @functools.cache
-def _compiled(name: str) -> etree.XMLSchema:
-    schema_set_dir()  # SchemaSetMissingError before anything is parsed
+def _compiled(name: str, directory: Path) -> etree.XMLSchema:
+    """Cached per schema set directory: setting the same directory again (each in-process
+    CLI call does) keeps what a simulator in this process already compiled."""
     path = schema_dir() / name
     if not path.is_file():
         from prefetch.hl7v3.schema_set import locate
@@ -110,10 +112,15 @@ def validate_accept_ack(el: etree._Element) -> None:
     _validate(ACCEPT_ACK_XSD, el)
 
 
-@functools.cache
 def _dispense_event_schema() -> etree.XMLSchema:
     """COCT_MT924000NL02 with a global `medicationDispenseEvent` element, for fragments."""
-    schema_set_dir()
+    directory = schema_set_dir()
+    with _COMPILE_LOCK:
+        return _dispense_event_compiled(directory)
+
+
+@functools.cache
+def _dispense_event_compiled(directory: Path) -> etree.XMLSchema:
     wrapper = (
         '<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns="urn:hl7-org:v3" '
         'targetNamespace="urn:hl7-org:v3" elementFormDefault="qualified">'

@@ -90,7 +90,7 @@ def configure(schema_dir: str | None) -> None:
     """Use `schema_dir` (from the settings) from now on; empty or None: env or default."""
     global _configured  # noqa: PLW0603 - one process-wide setting, set at the edge
     _configured = Path(schema_dir) if schema_dir else None
-    _cached_schemas_clear()
+    # compiled schemas are cached per directory (`prefetch.hl7v3.schema`): nothing to clear
 
 
 def requested_dir() -> Path:
@@ -190,9 +190,3 @@ def linked_schema_tree(target: Path) -> Path:
         folder = core if rel.split("/")[-2] == "coreschemas" else hl7
         (folder / name).symlink_to((base / rel).resolve())
     return hl7
-
-
-def _cached_schemas_clear() -> None:
-    from prefetch.hl7v3 import schema
-
-    schema.clear_cache()
