@@ -96,13 +96,17 @@ def make_throttle(settings: Settings) -> Throttle:
 
 def make_limiter(settings: Settings, stores: Stores, clock: Clock = SYSTEM_CLOCK) -> SharedLimiter:
     """The send budget from `[throttle]`, shared through the database with every other
-    process and schedule on it. A lease outlives the longest a query can take."""
+    process and schedule on it. A lease outlives the longest a query can take; the lease
+    of a process known gone (this host, pid no longer running) counts until the time-outs
+    after which a live process would have given the slot back itself."""
     lsp = settings.lsp
+    client_wait = lsp.connect_timeout + lsp.read_timeout
     return SharedLimiter(
         throttle_config(settings),
         stores.engine,
-        lease_seconds=lsp.connect_timeout + lsp.read_timeout + 5.0,
+        lease_seconds=client_wait + 5.0,
         clock=clock,
+        gone_lease_seconds=client_wait + settings.throttle.jitter_margin_seconds,
     )
 
 
