@@ -42,7 +42,12 @@ def register(app: typer.Typer) -> None:
                     typer.echo(f"error: no run {run_id!r} (see `prefetch status`)", err=True)
                     raise typer.Exit(2)
                 summary = stores.runs.summary(run_id)
+                unanswered = stores.audit.unanswered_queries(run_id)
+                in_flight = summary.by_state.get("in_flight", 0)
                 console.print(summary_table(summary, f"{run_id}: {record.state.value}"))
+                # sent (audit row) but never answered, and not in flight now: their process
+                # stopped (a crash, a kill) and a restart asked them again
+                console.print(f"queries re-sent after a crash: {max(0, unanswered - in_flight)}")
                 raise typer.Exit(EXIT_OK)
             chain = verify_chain(stores.engine, quick=True, trust=audit_trust(settings))
             runs = stores.runs.list_runs(limit)
