@@ -35,6 +35,7 @@ from prefetch.demo.setup import ensure_pki, start_simulator
 from prefetch.domain.people import Appointment
 from prefetch.domain.run import ItemRecord
 from prefetch.domain.schedule import Schedule
+from prefetch.hl7v3.schema import QUERY_XSD, load_schema
 from prefetch.lspsim.profiles import get_profile
 from prefetch.lspsim.server import SimulatorServer
 from prefetch.lspsim.world import World
@@ -186,6 +187,11 @@ def run_day(
             env=env,
         )
         assert registered.exit_code == 0, registered.output
+        # The CLI calls above configured the schema set in this process, which forgets
+        # the simulator's compiled query schema; compile it again here, before any
+        # request, not in the first requests' threads (there libxml2 now and then misses
+        # an include and the request fails).
+        load_schema(QUERY_XSD)
         engine = make_engine(url)
         try:
             yield RunDay(
