@@ -50,6 +50,7 @@ __all__ = [
     "SourceSystem",
     "build_accept_ack",
     "build_batch",
+    "build_batch_element",
     "build_dispense_item",
     "build_lsp_issue_item",
     "build_soap_fault",
@@ -317,6 +318,32 @@ def build_batch(
     `ack_type` / `details` give a transmission-level acknowledgement (e.g. "AE" with
     `VALIDATIEFOUT`); normally "AA" without details.
     """
+    return to_bytes(
+        build_batch_element(
+            query=query,
+            items=items,
+            message_id=message_id,
+            receiver_application_id=receiver_application_id,
+            now=now,
+            ack_type=ack_type,
+            details=details,
+            settings=settings,
+        )
+    )
+
+
+def build_batch_element(
+    *,
+    query: QueryRef,
+    items: Sequence[etree._Element],
+    message_id: Identifier,
+    receiver_application_id: str,
+    now: dt.datetime,
+    ack_type: str = "AA",
+    details: Sequence[Issue] = (),
+    settings: AortaSettings = DEFAULT_SETTINGS,
+) -> etree._Element:
+    """`build_batch` as an element (to put in a SOAP body without parsing it again)."""
     root = root_element("MCCI_IN200101")
     ii(root, "id", message_id)
     sub(root, "creationTime", value=format_ts(now))
@@ -331,7 +358,7 @@ def build_batch(
     device(root, "sender", settings.lsp_application_id)
     for item in items:
         root.append(_copy(item))
-    return to_bytes(root)
+    return root
 
 
 def _details(ack: etree._Element, details: Sequence[Issue]) -> None:

@@ -53,17 +53,31 @@ def set_text(el: etree._Element, text: str) -> None:
         raise InvalidValueError(_UNHOLDABLE, element=etree.QName(el).localname) from exc
 
 
+_CLARK: dict[str, str] = {}
+
+
 def sub(parent: etree._Element, tag: str, **attrs: str | None) -> etree._Element:
-    """Append a child in the HL7 namespace; attributes whose value is None are left out."""
-    el = etree.SubElement(parent, q(tag))
+    """Append a child in the HL7 namespace; attributes whose value is None are left out.
+
+    The attributes go to lxml in one dict (one call instead of one per attribute: this is
+    the answer builders' hot path). A value XML cannot hold raises `InvalidValueError` and
+    leaves `parent` as it was.
+    """
+    name = _CLARK.get(tag)
+    if name is None:
+        name = _CLARK.setdefault(tag, q(tag))
+    given = {key: value for key, value in attrs.items() if value is not None}
     try:
-        for key, value in attrs.items():
-            if value is not None:
-                set_attr(el, key, value)
-    except InvalidValueError:
-        parent.remove(el)
-        raise
-    return el
+        return etree.SubElement(parent, name, given)
+    except ValueError:
+        pass
+    # lxml refused a value (and appended nothing): name the attribute in the error
+    for key, value in given.items():
+        try:
+            etree.Element("probe").set(key, value)
+        except ValueError as exc:
+            raise InvalidValueError(_UNHOLDABLE, element=tag, attribute=key) from exc
+    raise InvalidValueError(_UNHOLDABLE, element=tag)
 
 
 def text_el(parent: etree._Element, tag: str, text: str, **attrs: str | None) -> etree._Element:

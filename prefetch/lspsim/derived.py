@@ -21,7 +21,7 @@ from prefetch.domain.bsn import Bsn
 from prefetch.lspsim.dispgen import Prescriber, random_prescriber
 
 if TYPE_CHECKING:
-    from prefetch.lspsim.world import Pharmacy, WorldPatient
+    from prefetch.lspsim.worldgen import Pharmacy, WorldPatient
 
 FIRST_HEAD = 99_000_000  # the first eight digits of the first derived BSN
 MAX_DERIVED = 5_000_000  # heads up to 99,999,999 hold about 900,000 valid BSNs per 1M
@@ -73,11 +73,11 @@ class DerivedPatients:
         return FIRST_HEAD <= head <= self._last_head and _check_digit(head) == int(bsn[8])
 
     def _make(self, bsn: str) -> WorldPatient | None:
-        from prefetch.lspsim.world import (
+        from prefetch.lspsim.worldgen import (
             REGISTERED_SHARE,
             WorldPatient,
-            _demographics,
-            _registration,
+            make_demographics,
+            make_registration,
         )
 
         if bsn not in self:
@@ -90,9 +90,11 @@ class DerivedPatients:
                 # Serials unique per pharmacy: 20 per patient (a registration holds <= 15).
                 serials = {pharmacy.ura: int(bsn[:8]) * 20}
                 regs.append(
-                    _registration(rng, pharmacy, self._prescribers, serials, self.reference_date)
+                    make_registration(
+                        rng, pharmacy, self._prescribers, serials, self.reference_date
+                    )
                 )
-        details = _demographics(
+        details = make_demographics(
             random.Random(f"{self.seed}:person:{bsn}"),  # noqa: S311 - simulation
             self.reference_date,
         )

@@ -27,7 +27,7 @@ from prefetch.hl7v3.answer import (
     NamePart,
     PatientDemographics,
     SourceSystem,
-    build_batch,
+    build_batch_element,
     build_dispense_item,
     build_lsp_issue_item,
     build_soap_fault,
@@ -206,7 +206,7 @@ def _batch(
     outcome: str,
     count: int,
 ) -> SimAnswer:
-    batch = build_batch(
+    batch = build_batch_element(
         query=query, items=items, message_id=ids.next(), receiver_application_id=receiver, now=now
     )
     return SimAnswer(status=200, body=wrap_soap_body(batch), outcome=outcome, dispenses=count)

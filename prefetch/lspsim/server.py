@@ -108,6 +108,9 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "prefetch-lspsim/1"
     disable_nagle_algorithm = True
     timeout = 120  # an idle keep-alive connection is closed after this
+    # Buffered writes: the status line, headers and body leave in one send (one TLS record
+    # run, one system call) when `handle_one_request` flushes, instead of two.
+    wbufsize = 1 << 16
     server: _Server
 
     def __init__(

@@ -28,6 +28,7 @@ from prefetch.hl7v3.answer import (
     SourceSystem,
     build_accept_ack,
     build_batch,
+    build_batch_element,
     build_dispense_item,
     build_lsp_issue_item,
     build_soap_fault,
@@ -152,6 +153,19 @@ def test_batch_validates_with_all_item_kinds(ref: QueryRef) -> None:
         ref.message_id.extension
     ]
     assert len(root.xpath("h:QURX_IN990113NL", namespaces=NS)) == 3
+
+
+def test_batch_element_is_the_batch_and_wraps_without_a_second_parse(ref: QueryRef) -> None:
+    def items() -> list[etree._Element]:
+        return [item(ref, dispenses=(full_dispense(), magistral_dispense()), n=1), item(ref, n=2)]
+
+    def kwargs() -> dict[str, object]:
+        return {"query": ref, "message_id": mid(10), "receiver_application_id": "4003", "now": NOW}
+
+    data = build_batch(items=items(), **kwargs())  # type: ignore[arg-type]
+    element = build_batch_element(items=items(), **kwargs())  # type: ignore[arg-type]
+    assert to_bytes(element) == data
+    assert wrap_soap_body(element) == wrap_soap_body(data)
 
 
 def test_batch_with_transmission_error(ref: QueryRef) -> None:
@@ -358,3 +372,15 @@ def test_unholdable_text_in_a_dispense_or_fault_is_an_invalid_value(ref: QueryRe
     assert not isinstance(info.value.__cause__, InvalidValueError)  # lxml's ValueError, wrapped
     with pytest.raises(InvalidValueError):
         build_soap_fault("Client", "bad\x00reason")
+
+
+def test_sub_refuses_an_attribute_xml_cannot_hold_and_appends_nothing() -> None:
+    from prefetch.hl7v3.xmlbuild import root_element, sub
+
+    root = root_element("x")
+    with pytest.raises(InvalidValueError) as info:
+        sub(root, "code", code="ok", displayName="bad\x01name")
+    assert info.value.context == {"element": "code", "attribute": "displayName"}
+    assert len(root) == 0
+    el = sub(root, "code", code="A", codeSystem=None, displayName="b")
+    assert dict(el.attrib) == {"code": "A", "displayName": "b"}  # None left out, order kept
