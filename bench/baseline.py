@@ -9,7 +9,10 @@ at time scale 1 on `realistic` and on `ideal` (no latency, the rate limit lifted
     python bench/baseline.py [--patients 200] [--skip-realistic]
 
 Writes bench/results/baseline.json: naive_realistic_s, ours_realistic_s,
-speedup_realistic, naive_lost_realistic, naive_ideal_s, ours_ideal_s, speedup_ideal.
+speedup_realistic, naive_lost_realistic, naive_ideal_s, ours_ideal_s, speedup_ideal;
+and perfect_pacer_realistic_s, the shortest run a perfect client could have made with
+the answers our run got (`pacer_bound.py`), with speedup_ceiling_realistic, the naive
+client's time over it: the most any client could have reached against these latencies.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
+from pacer_bound import SendLog, perfect_pacer_wall
 from simbench import Bench, make_profile, run_day, settings_for, setup, simulator, write_result
 
 
@@ -80,9 +84,11 @@ def naive(bench: Bench, url: str, patients: int) -> tuple[float, int]:
 
 
 def compare(bench: Bench, profile: Any, patients: int, rate: float, in_flight: int) -> Any:
+    sends = SendLog().install()
     with simulator(bench, profile) as sim:
         naive_s, lost = naive(bench, sim.url, patients)
         sim.reset()
+        sends.clear()
         settings = settings_for(
             bench,
             sim.url,
@@ -92,7 +98,8 @@ def compare(bench: Bench, profile: Any, patients: int, rate: float, in_flight: i
         )
         ours = run_day(bench, settings, patients)
         stats = sim.stats()
-    return naive_s, lost, ours["wall_s"], stats["violations"]["total"]
+    perfect = perfect_pacer_wall(sends.sends, rate, in_flight)
+    return naive_s, lost, ours["wall_s"], stats["violations"]["total"], perfect
 
 
 def main() -> int:
@@ -104,7 +111,7 @@ def main() -> int:
     bench = setup(args.patients)
     figures: dict[str, Any] = {"patients": args.patients}
     ideal = make_profile("ideal", time_scale=1.0, rate=None, concurrency=None)
-    n_s, lost, o_s, violations = compare(bench, ideal, args.patients, 1000.0, 8)
+    n_s, lost, o_s, violations, _ = compare(bench, ideal, args.patients, 1000.0, 8)
     figures.update(
         naive_ideal_s=round(n_s, 2),
         ours_ideal_s=round(o_s, 2),
@@ -114,13 +121,15 @@ def main() -> int:
     print(figures)
     if not args.skip_realistic:
         realistic = make_profile("realistic", time_scale=1.0, rate=20.0, concurrency=50)
-        n_s, lost, o_s, violations = compare(bench, realistic, args.patients, 20.0, 50)
+        n_s, lost, o_s, violations, perfect = compare(bench, realistic, args.patients, 20.0, 50)
         figures.update(
             naive_realistic_s=round(n_s, 2),
             ours_realistic_s=round(o_s, 2),
             speedup_realistic=round(n_s / o_s, 2),
             naive_lost_realistic=lost,
             violations_realistic=violations,
+            perfect_pacer_realistic_s=round(perfect, 2),
+            speedup_ceiling_realistic=round(n_s / perfect, 2),
         )
     write_result("baseline", figures)
     return 0

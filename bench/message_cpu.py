@@ -74,7 +74,7 @@ def _tree_client_class() -> type:
                 settings=self.aorta,
             )
 
-        def _exchange(self, data: bytes, started: float) -> Any:
+        def _exchange(self, data: bytes, wire: list[float]) -> Any:
             response = self.session.post(
                 self.endpoint.url,
                 data=data,
@@ -82,7 +82,7 @@ def _tree_client_class() -> type:
                 timeout=(self.endpoint.connect_timeout, self.endpoint.read_timeout),
                 stream=True,
             )
-            return response, self._read_bounded(response, started)
+            return response, self._read_bounded(response, wire)
 
     return TreeClient
 

@@ -45,6 +45,24 @@ def machine() -> str:
     return f"{platform.node()} {platform.machine()} {os.cpu_count()} cores, Python {python}"
 
 
+def load_average() -> float:
+    """The 1-minute load average (the machine is shared: say how busy it was)."""
+    return round(os.getloadavg()[0], 1)
+
+
+def rsa_sign_ms(bench: Bench, count: int = 50) -> float:
+    """CPU ms of one RSA-4096 PKCS#1 v1.5 SHA-256 signature with the bench's hospital key:
+    a yardstick of how fast this shared machine runs right now (1.5 ms when it is quiet)."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    key = bench.pki.hospital.load(bench.passphrase).private_key
+    start = time.process_time()
+    for _ in range(count):
+        key.sign(b"yardstick", padding.PKCS1v15(), hashes.SHA256())
+    return round(1000 * (time.process_time() - start) / count, 2)
+
+
 def write_result(name: str, figures: dict[str, Any]) -> Path:
     RESULTS.mkdir(exist_ok=True)
     out = {

@@ -10,7 +10,10 @@ Writes bench/results/throughput.json: wall_s, bound_s (patients / rate), queries
 efficiency (queries_sent / (rate x wall_s)), first_pass_s, peak_in_flight, violations,
 peak_rate_per_s; and what else bounds the run: mean_latency_s, in_flight_bound_s
 (queries x mean latency / in-flight cap: below this no run can finish), tail_s (from the
-last first query to the end), first_pass_efficiency.
+last first query to the end), first_pass_efficiency; and perfect_pacer_wall_s, the
+shortest run a perfect client could have made with the same answers (`pacer_bound.py`),
+perfect_efficiency (the efficiency of that run: what the LSP's latencies allowed) and
+efficiency_vs_perfect (perfect_pacer_wall_s / wall_s: how much of that we reached).
 """
 
 from __future__ import annotations
@@ -18,9 +21,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
+from pacer_bound import SendLog, perfect_pacer_wall
 from simbench import (
     first_pass_seconds,
     make_profile,
@@ -41,7 +44,7 @@ def main() -> int:
     parser.add_argument("--name", default="throughput")
     args = parser.parse_args()
 
-    latencies = _record_latencies()
+    sends = SendLog().install()
     bench = setup(args.patients)
     profile = make_profile(
         "realistic", time_scale=args.time_scale, rate=args.rate, concurrency=args.in_flight
@@ -75,29 +78,17 @@ def main() -> int:
     # What else bounds the run: the LSP's cap on queries in flight (Little's law: at most
     # in_flight / mean latency queries per second) and the answers still out when the
     # last query has left.
-    mean_latency = sum(latencies) / max(len(latencies), 1)
+    mean_latency = sends.mean_latency()
     figures["mean_latency_s"] = round(mean_latency, 2)
     figures["in_flight_bound_s"] = round(sent * mean_latency / args.in_flight, 1)
     figures["tail_s"] = round(run["wall_s"] - figures["first_pass_s"], 1)
     figures["first_pass_efficiency"] = round(sent / (rate * max(figures["first_pass_s"], 1e-9)), 3)
+    perfect = perfect_pacer_wall(sends.sends, rate, args.in_flight)
+    figures["perfect_pacer_wall_s"] = round(perfect, 1)
+    figures["perfect_efficiency"] = round(sent / (rate * max(perfect, 1e-9)), 3)
+    figures["efficiency_vs_perfect"] = round(perfect / run["wall_s"], 3)
     write_result(args.name, figures)
     return 0 if figures["violations"] == 0 else 1
-
-
-def _record_latencies() -> list[float]:
-    """Every answer's latency as the client saw it (wraps `LspClient.send`)."""
-    from prefetch.lsp.client import LspClient
-
-    seen: list[float] = []
-    send = LspClient.send
-
-    def timed(self: LspClient, params: Any, data: bytes) -> Any:
-        reply = send(self, params, data)
-        seen.append(reply.elapsed_seconds)
-        return reply
-
-    LspClient.send = timed  # type: ignore[method-assign]
-    return seen
 
 
 if __name__ == "__main__":

@@ -170,6 +170,28 @@ class MeteredGateway:
         finally:
             self._metrics.query_answered(outcome, time.monotonic() - started)
 
+    def _metered_from_wire(
+        self, call: Callable[[Callable[[], None]], LspReply], on_wire: Callable[[], None] | None
+    ) -> LspReply:
+        """`call(gate)` counted from the moment it passes `gate` (the query leaves): a
+        query that never leaves is neither counted nor timed."""
+        started: list[float] = []
+
+        def gate() -> None:
+            if on_wire is not None:
+                on_wire()
+            self._metrics.query_sent()
+            started.append(time.monotonic())
+
+        outcome = "error"
+        try:
+            reply = call(gate)
+            outcome = reply.outcome.kind.value
+            return reply
+        finally:
+            if started:
+                self._metrics.query_answered(outcome, time.monotonic() - started[0])
+
 
 class MeteredTwoPhaseGateway(MeteredGateway):
     """`MeteredGateway` of a two-phase gateway (`prefetch.ports.TwoPhaseGateway`): the
@@ -182,8 +204,12 @@ class MeteredTwoPhaseGateway(MeteredGateway):
     def envelope(self, params: QueryParams, *, mandate_token: bytes | None) -> bytes:
         return self._two_phase.envelope(params, mandate_token=mandate_token)
 
-    def send(self, params: QueryParams, data: bytes) -> LspReply:
-        return self._metered(lambda: self._two_phase.send(params, data))
+    def send(
+        self, params: QueryParams, data: bytes, *, on_wire: Callable[[], None] | None = None
+    ) -> LspReply:
+        return self._metered_from_wire(
+            lambda gate: self._two_phase.send(params, data, on_wire=gate), on_wire
+        )
 
 
 def metered_gateway(gateway: LspGateway, metrics: Metrics) -> MeteredGateway:

@@ -68,10 +68,16 @@ class LspGateway(Protocol):
 class TwoPhaseGateway(LspGateway, Protocol):
     """An `LspGateway` that builds and signs a query before its send time and sends it
     later: `query(p, mandate_token=t)` is `send(p, envelope(p, mandate_token=t))`. The
-    engine signs while it waits for the send slot, so the query leaves at its send time."""
+    engine signs while it waits for the send slot, so the query leaves at its send time.
+
+    `send(..., on_wire=wait)` calls `wait()` once, when the query is about to leave (its
+    connection open), and sends nothing if it raises (the exception propagates): the
+    send slot's time is kept on the wire, not before a slow connect."""
 
     def envelope(self, params: QueryParams, *, mandate_token: bytes | None) -> bytes: ...
-    def send(self, params: QueryParams, data: bytes) -> LspReply: ...
+    def send(
+        self, params: QueryParams, data: bytes, *, on_wire: Callable[[], None] | None = None
+    ) -> LspReply: ...
 
 
 class Clock(Protocol):

@@ -192,20 +192,28 @@ class SendPipeline:
         engine, ctx = self._engine, self._ctx
         params = job.sent.params
         assert params is not None  # set by the claim
+        left = False
+
+        def on_wire() -> None:  # the send time is kept when the query goes on the wire
+            nonlocal left
+            job.slot.wait()
+            left = True
+
         try:
             try:
-                job.slot.wait()
+                gateway = engine.gateway
+                if job.data is not None and isinstance(gateway, TwoPhaseGateway):
+                    reply = gateway.send(params, job.data, on_wire=on_wire)
+                else:
+                    on_wire()
+                    reply = gateway.query(params, mandate_token=self._token)
             except (OverloadError, StoreUnavailableError) as exc:
-                job.slot.cancel()
+                if left:
+                    raise
+                job.slot.cancel()  # no send slot: nothing left
                 reply = LspReply(
                     Outcome(OutcomeKind.TRANSIENT, code=NOT_SENT, detail=type(exc).__name__)
                 )
-            else:
-                gateway = engine.gateway
-                if job.data is not None and isinstance(gateway, TwoPhaseGateway):
-                    reply = gateway.send(params, job.data)
-                else:
-                    reply = gateway.query(params, mandate_token=self._token)
         except StopError as exc:  # e.g. our certificate refused: the item's lease runs out
             job.slot.release()
             self._forget(job.sent)

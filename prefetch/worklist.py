@@ -80,7 +80,8 @@ class DayInputs:
 
     now: dt.datetime
     fresh_default: dt.timedelta
-    last_fetched_at: Callable[[Bsn], dt.datetime | None]
+    # last fetch of each of these patients (absent: never), in one batched lookup
+    last_fetched_at_many: Callable[[Iterable[Bsn]], Mapping[str, dt.datetime]]
     mandate_for: Callable[[Schedule], Mandate | None]
     appointments_for: Callable[[Schedule], list[Appointment]]
 
@@ -94,9 +95,9 @@ def _decisions(
     policy = EligibilityPolicy(fresh_for=schedule.fresh_for(inputs.fresh_default))
     mandate = inputs.mandate_for(schedule)
     out: list[tuple[PlannedPatient, Decision]] = []
-    for planned in plan(
-        inputs.appointments_for(schedule), schedule=schedule, clinic_day=clinic_day
-    ):
+    day = plan(inputs.appointments_for(schedule), schedule=schedule, clinic_day=clinic_day)
+    last = inputs.last_fetched_at_many(p.patient.bsn for p in day if p.patient.bsn is not None)
+    for planned in day:
         bsn = planned.patient.bsn
         decision = decide(
             planned.patient,
@@ -104,7 +105,7 @@ def _decisions(
             schedule=schedule,
             policy=policy,
             now=inputs.now,
-            last_fetched_at=inputs.last_fetched_at(bsn) if bsn is not None else None,
+            last_fetched_at=last.get(bsn.value) if bsn is not None else None,
             mandate=mandate,
             earlier=earlier,
             key=planned.key,

@@ -80,7 +80,7 @@ def register(app: typer.Typer) -> None:
             inputs = DayInputs(
                 now=dt.datetime.now(dt.UTC),
                 fresh_default=dt.timedelta(hours=settings.run.fresh_hours),
-                last_fetched_at=stores.dispenses.last_fetched_at,
+                last_fetched_at_many=stores.dispenses.last_fetched_at_many,
                 mandate_for=lambda s: stores.mandates.get(s.mandate_id) if s.mandate_id else None,
                 appointments_for=appointments_for,
             )

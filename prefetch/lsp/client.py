@@ -26,6 +26,7 @@ Failure mapping (the `LspGateway` contract):
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import requests
@@ -42,6 +43,7 @@ from prefetch.hl7v3.xmlparse import DEFAULT_MAX_BYTES
 from prefetch.ports import Clock, LspReply
 from prefetch.security.envelope_template import EnvelopeTemplates
 from prefetch.security.keys import Credential
+from prefetch.security.tls import MtlsAdapter, on_the_wire
 
 _OVERLOAD_STATUS = frozenset({429, 503})
 # TLS alerts with which a server refuses our client certificate (OpenSSL reason names).
@@ -109,6 +111,8 @@ class LspClient:
             "SOAPAction": f'"{self.aorta.soap_action}"',
         }
         self._url = requests.Request("POST", endpoint.url).prepare().url or endpoint.url
+        # our mutual-TLS adapter takes the send time after connecting (`on_the_wire`)
+        self._gated = isinstance(session.get_adapter(self._url), MtlsAdapter)
 
     def envelope(self, params: QueryParams, *, mandate_token: bytes | None) -> bytes:
         """The exact bytes that are sent for this query (also for `hl7 build-query --signed`):
@@ -118,15 +122,35 @@ class LspClient:
     def query(self, params: QueryParams, *, mandate_token: bytes | None) -> LspReply:
         return self.send(params, self.envelope(params, mandate_token=mandate_token))
 
-    def send(self, params: QueryParams, data: bytes) -> LspReply:
-        """Send the envelope `envelope(params, ...)` made, as it is, and classify the answer."""
-        started = time.monotonic()
+    def send(
+        self, params: QueryParams, data: bytes, *, on_wire: Callable[[], None] | None = None
+    ) -> LspReply:
+        """Send the envelope `envelope(params, ...)` made, as it is, and classify the answer.
+        `on_wire`: see `prefetch.ports.TwoPhaseGateway`; the answer's `elapsed_seconds`
+        count from there."""
+        wire = [time.monotonic()]
+        if on_wire is None:
+            return self._send(params, data, wire)
+        if not self._gated:  # no gated connections: wait before connecting
+            on_wire()
+            wire[0] = time.monotonic()
+            return self._send(params, data, wire)
+        wait = on_wire
+
+        def gate() -> None:
+            wait()
+            wire[0] = time.monotonic()
+
+        with on_the_wire(gate):
+            return self._send(params, data, wire)
+
+    def _send(self, params: QueryParams, data: bytes, wire: list[float]) -> LspReply:
         try:
-            response, content = self._exchange(data, started)
+            response, content = self._exchange(data, wire)
         except _TooLarge:
-            return self._reply(_transient("TOO_LARGE", "answer over the size limit"), started)
+            return self._reply(_transient("TOO_LARGE", "answer over the size limit"), wire)
         except _TooSlow:
-            return self._reply(_transient("TIMEOUT", "answer not complete in time"), started)
+            return self._reply(_transient("TIMEOUT", "answer not complete in time"), wire)
         except requests.exceptions.SSLError as exc:
             text = str(exc)
             if "CERTIFICATE_VERIFY_FAILED" in text or "hostname" in text.lower():
@@ -138,11 +162,11 @@ class LspClient:
                 raise SecurityError(
                     "the LSP refused our TLS client certificate", alert=alert.lower()
                 ) from None
-            return self._reply(_transient("TLS", type(exc).__name__), started)
+            return self._reply(_transient("TLS", type(exc).__name__), wire)
         except requests.exceptions.Timeout as exc:
-            return self._reply(_transient("TIMEOUT", type(exc).__name__), started)
+            return self._reply(_transient("TIMEOUT", type(exc).__name__), wire)
         except requests.exceptions.RequestException as exc:
-            return self._reply(_transient("TRANSPORT", type(exc).__name__), started)
+            return self._reply(_transient("TRANSPORT", type(exc).__name__), wire)
         if response.status_code in _OVERLOAD_STATUS:
             return self._reply(
                 _transient(
@@ -150,23 +174,23 @@ class LspClient:
                     "LSP overloaded",
                     _retry_after(response.headers.get("Retry-After")),
                 ),
-                started,
+                wire,
             )
         if response.status_code not in (200, 500):
             return self._reply(
-                _transient(f"HTTP_{response.status_code}", "unexpected HTTP status"), started
+                _transient(f"HTTP_{response.status_code}", "unexpected HTTP status"), wire
             )
         try:
             parsed = parse_answer(content, expect=QueryRef.of(params), expect_bsn=params.bsn)
         except CorrelationError as exc:
             return self._reply(
-                Outcome(OutcomeKind.FAILED, code="CORRELATION", detail=exc.message), started
+                Outcome(OutcomeKind.FAILED, code="CORRELATION", detail=exc.message), wire
             )
         except MessageError as exc:
-            return self._reply(_transient("MALFORMED", exc.message), started)
-        return self._reply(classify(parsed), started, parsed.batch_message_id)
+            return self._reply(_transient("MALFORMED", exc.message), wire)
+        return self._reply(classify(parsed), wire, parsed.batch_message_id)
 
-    def _exchange(self, data: bytes, started: float) -> tuple[requests.Response, bytes]:
+    def _exchange(self, data: bytes, wire: list[float]) -> tuple[requests.Response, bytes]:
         """POST `data` through the session's adapter; the response and its bounded body."""
         request = requests.PreparedRequest()
         request.method = "POST"
@@ -183,12 +207,13 @@ class LspClient:
             cert=None,
             proxies=self.session.proxies,
         )
-        return response, self._read_bounded(response, started)
+        return response, self._read_bounded(response, wire)
 
-    def _read_bounded(self, response: requests.Response, started: float) -> bytes:
+    def _read_bounded(self, response: requests.Response, wire: list[float]) -> bytes:
         """The body, refused past `max_answer_bytes` or past the overall deadline (the
-        read time-out alone bounds each read, not a trickling answer)."""
-        deadline = started + self.endpoint.connect_timeout + self.endpoint.read_timeout
+        read time-out alone bounds each read, not a trickling answer). `wire[0]`: when the
+        query left (the wait for its send slot is not the LSP's time)."""
+        deadline = wire[0] + self.endpoint.connect_timeout + self.endpoint.read_timeout
         chunks: list[bytes] = []
         size = 0
         try:
@@ -204,7 +229,7 @@ class LspClient:
         return b"".join(chunks)
 
     @staticmethod
-    def _reply(outcome: Outcome, started: float, batch_id: str | None = None) -> LspReply:
+    def _reply(outcome: Outcome, wire: list[float], batch_id: str | None = None) -> LspReply:
         return LspReply(
-            outcome=outcome, batch_message_id=batch_id, elapsed_seconds=time.monotonic() - started
+            outcome=outcome, batch_message_id=batch_id, elapsed_seconds=time.monotonic() - wire[0]
         )

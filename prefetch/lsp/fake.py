@@ -8,7 +8,7 @@ that has no registration for them. Every call is recorded (BSN digits stay in me
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from prefetch.domain.outcome import Outcome, OutcomeKind
 from prefetch.hl7v3.params import QueryParams
@@ -29,7 +29,11 @@ class FakeLspGateway:
     def envelope(self, params: QueryParams, *, mandate_token: bytes | None) -> bytes:
         return mandate_token or b""
 
-    def send(self, params: QueryParams, data: bytes) -> LspReply:
+    def send(
+        self, params: QueryParams, data: bytes, *, on_wire: Callable[[], None] | None = None
+    ) -> LspReply:
+        if on_wire is not None:
+            on_wire()
         return self.query(params, mandate_token=data or None)
 
     def query(self, params: QueryParams, *, mandate_token: bytes | None) -> LspReply:

@@ -21,13 +21,18 @@ import os
 import secrets
 import ssl
 import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import requests
+import urllib3
 from cryptography import x509
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPSConnection
 
 from prefetch.security.errors import CertificateRejected, CertReason
 from prefetch.security.keys import Credential, write_private
@@ -110,6 +115,39 @@ def check_client_certificate(
     return identity
 
 
+_wire = threading.local()
+
+
+@contextmanager
+def on_the_wire(gate: Callable[[], None]) -> Iterator[None]:
+    """Within this block, a request of this thread on an `MtlsAdapter` connection calls
+    `gate()` once, after its connection is open (TCP and TLS handshake done) and just
+    before the request's first byte is written; if `gate` raises, nothing is written and
+    the exception propagates. The send time of a throttled query is taken here: a new
+    connection's handshake can take longer than the throttle's margin."""
+    previous = getattr(_wire, "gate", None)
+    _wire.gate = gate
+    try:
+        yield
+    finally:
+        _wire.gate = previous
+
+
+class _GatedConnection(HTTPSConnection):
+    """urllib3 connects (`HTTPSConnectionPool._validate_conn`) before `request`."""
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        gate = getattr(_wire, "gate", None)
+        if gate is not None:
+            _wire.gate = None  # once per block: a retry on a new connection is not gated
+            gate()
+        super().request(*args, **kwargs)
+
+
+class _GatedPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _GatedConnection
+
+
 class MtlsAdapter(HTTPAdapter):
     """A requests adapter that always uses one prepared client `SSLContext`.
 
@@ -125,6 +163,10 @@ class MtlsAdapter(HTTPAdapter):
     ) -> None:
         pool_kwargs["ssl_context"] = self._ssl_context
         super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            **self.poolmanager.pool_classes_by_scheme,
+            "https": _GatedPool,
+        }
 
     def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
         conn.cert_reqs = "CERT_REQUIRED"

@@ -5,6 +5,7 @@ and a server certificate that does not verify stops (SecurityError)."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from cryptography.x509.oid import NameOID
 from lsp_helpers import PASSPHRASE, make_params
 
 from prefetch.domain.outcome import OutcomeKind
-from prefetch.errors import SecurityError
+from prefetch.errors import OverloadError, SecurityError
 from prefetch.lsp.client import LspClient, LspEndpoint
 from prefetch.lspsim.profiles import BUILTIN
 from prefetch.lspsim.secure import secure_from_dev_pki
@@ -107,3 +108,52 @@ def test_server_certificate_that_does_not_verify_stops(
     with pytest.raises(SecurityError, match="does not verify"):
         client.query(make_params(client_pki), mandate_token=_mandate_token(client_pki))
     assert sim.stats()["queries_received"] == 0
+
+
+def _client(
+    sim: SimulatorServer, pki: DevPki, credential: Credential, **timeouts: float
+) -> LspClient:
+    session = mtls_session(credential, pki.ca_bundle)
+    endpoint = LspEndpoint(sim.url, **timeouts)
+    return LspClient(endpoint=endpoint, session=session, credential=credential)
+
+
+def test_the_send_time_is_taken_after_the_handshake(
+    sim: SimulatorServer, client_pki: DevPki, hospital_credential: Credential, world: World
+) -> None:
+    """`on_wire` runs when the TLS connection is up and before the query leaves, so a
+    slow handshake cannot push a query past its send slot; the answer's latency and its
+    deadline count from there (the wait is longer than the whole answer's deadline)."""
+    client = _client(sim, client_pki, hospital_credential, connect_timeout=0.15, read_timeout=0.15)
+    params = make_params(client_pki, world.patients[0].bsn.value)
+    data = client.envelope(params, mandate_token=_mandate_token(client_pki))
+    at_gate: list[tuple[int, int]] = []
+
+    def gate() -> None:
+        stats = sim.stats()
+        at_gate.append((stats["connections"], stats["queries_received"]))
+        time.sleep(0.4)
+
+    reply = client.send(params, data, on_wire=gate)
+    assert at_gate == [(1, 0)]  # connected, nothing sent yet
+    assert reply.outcome.kind is not OutcomeKind.TRANSIENT
+    assert sim.stats()["queries_received"] == 1
+    assert reply.elapsed_seconds < 0.4  # the wait at the gate is not the LSP's latency
+
+
+def test_a_refused_gate_sends_nothing(
+    sim: SimulatorServer, client_pki: DevPki, hospital_credential: Credential, world: World
+) -> None:
+    client = _client(sim, client_pki, hospital_credential)
+    params = make_params(client_pki, world.patients[0].bsn.value)
+    data = client.envelope(params, mandate_token=_mandate_token(client_pki))
+
+    def no_slot() -> None:
+        raise OverloadError("no send slot within the time-out", retry_after=1.0)
+
+    with pytest.raises(OverloadError):
+        client.send(params, data, on_wire=no_slot)
+    assert sim.stats()["queries_received"] == 0
+    # the next query goes (the gate is per send) and is answered
+    assert client.send(params, data).outcome.kind is not OutcomeKind.TRANSIENT
+    assert sim.stats()["queries_received"] == 1

@@ -61,7 +61,7 @@ def worklist(book: AppointmentBook, sched: Schedule) -> list[tuple[str, str, str
     inputs = DayInputs(
         now=now,
         fresh_default=dt.timedelta(hours=12),
-        last_fetched_at=lambda _bsn: None,
+        last_fetched_at_many=lambda _bsns: {},
         mandate_for=lambda _s: valid,
         appointments_for=lambda s: book.day(s.clinics, clinic_day()),
     )
