@@ -26,7 +26,7 @@ from prefetch.security.trust import TrustStore
 from prefetch.settings import Settings
 from prefetch.store.appointment_book import AppointmentBook
 from prefetch.store.audit import AuditLog
-from prefetch.store.db import current_revision, head_revision, make_engine, upgrade
+from prefetch.store.db import make_engine, require_schema_head, upgrade
 from prefetch.store.dispenses import DispenseRepository
 from prefetch.store.locks import SqlLeaderLock
 from prefetch.store.mandates import MandateRepository
@@ -96,13 +96,17 @@ def make_throttle(settings: Settings) -> Throttle:
 
 def make_limiter(settings: Settings, stores: Stores, clock: Clock = SYSTEM_CLOCK) -> SharedLimiter:
     """The send budget from `[throttle]`, shared through the database with every other
-    process and schedule on it. A lease outlives the longest a query can take."""
+    process and schedule on it. A lease outlives the longest a query can take; the lease
+    of a process known gone (this host, pid no longer running) counts until the time-outs
+    after which a live process would have given the slot back itself."""
     lsp = settings.lsp
+    client_wait = lsp.connect_timeout + lsp.read_timeout
     return SharedLimiter(
         throttle_config(settings),
         stores.engine,
-        lease_seconds=lsp.connect_timeout + lsp.read_timeout + 5.0,
+        lease_seconds=client_wait + 5.0,
         clock=clock,
+        gone_lease_seconds=client_wait + settings.throttle.jitter_margin_seconds,
     )
 
 
@@ -200,9 +204,11 @@ def trust_store(settings: Settings) -> TrustStore:
 def open_engine(settings: Settings) -> Engine:
     """An engine on the configured database, which must be at this version's schema."""
     engine = make_engine(settings.database_url)
-    if current_revision(engine) != head_revision():
+    try:
+        require_schema_head(engine)
+    except BaseException:
         engine.dispose()
-        raise ConfigError("database schema is not current", fix="run `prefetch db upgrade`")
+        raise
     return engine
 
 
@@ -213,5 +219,4 @@ def audit_trust(settings: Settings) -> TrustStore | None:
 
 def require_current_schema(stores: Stores) -> None:
     """Refuse to run on a database that is not migrated to this version's schema."""
-    if current_revision(stores.engine) != head_revision():
-        raise ConfigError("database schema is not current", fix="run `prefetch db upgrade`")
+    require_schema_head(stores.engine)

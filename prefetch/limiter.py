@@ -15,15 +15,16 @@ even pacing are the point here, so a reservation with a lease is a few SQL state
 
 A send slot is a lease: reserved with its send time, released when the answer is in.
 The lease of a process that dies counts in flight until it expires (`lease_seconds`, at
-least the LSP read time-out), so a restart never bursts past the limits.
+least the LSP read time-out), so a restart never bursts past the limits. With
+`gone_lease_seconds`, the leases of a holder of this host whose process is gone
+(`prefetch.liveness.holder_gone`) count that long after their send time instead: the
+connect and read time-outs, after which a live process gives its slot back itself.
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
-import os
-import socket
 import threading
 import uuid
 from collections.abc import Iterator
@@ -33,6 +34,7 @@ from sqlalchemy import Engine
 
 from prefetch.clock import SYSTEM_CLOCK, SystemClock
 from prefetch.errors import OverloadError, StoreError
+from prefetch.liveness import holder_gone, holder_name
 from prefetch.logging import get_logger
 from prefetch.ports import Clock
 from prefetch.store.send_budget import Pacing, Reservation, SendBudgetStore
@@ -58,6 +60,7 @@ class SharedLimiter:
         lease_seconds: float = 130.0,
         clock: Clock | None = None,
         holder: str | None = None,
+        gone_lease_seconds: float | None = None,
     ) -> None:
         if config.rate_per_second <= 0 or config.max_in_flight < 1:
             raise ValueError("limiter needs a positive rate and at least one slot")
@@ -73,8 +76,12 @@ class SharedLimiter:
             capacity=config.capacity,
             max_in_flight=config.max_in_flight,
             lease_seconds=lease_seconds,
+            gone_lease_seconds=(
+                min(gone_lease_seconds, lease_seconds) if gone_lease_seconds else None
+            ),
         )
-        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.holder = holder or holder_name(uuid.uuid4().hex[:8])
+        self._gone_seen: set[str] = set()
         self.breaker = CircuitBreaker(
             config.breaker_failures, config.breaker_reset_seconds, self._clock
         )
@@ -154,6 +161,7 @@ class SharedLimiter:
                         count=wanted,
                         released=released,
                         clean=clean,
+                        is_gone=self._is_gone,
                     )
                 except StoreError:
                     with self._cond:  # not written: try again with the next one
@@ -172,6 +180,14 @@ class SharedLimiter:
                     self._cond.wait(timeout=min(wait, FULL_POLL_SECONDS))
             else:
                 self._clock.sleep(max(wait, 0.001))
+
+    def _is_gone(self, holder: str) -> bool:
+        """The process behind `holder` is gone (its leases end sooner); said once each."""
+        gone = holder_gone(holder)
+        if gone and holder not in self._gone_seen:
+            self._gone_seen.add(holder)
+            log.info("limiter_holder_gone", holder=holder)
+        return gone
 
     def reserve_many(self, count: int, lead: float = 0.0) -> list[_SharedSlot]:
         """At least one and up to `count` slots reserved ahead of their send times (see

@@ -11,6 +11,7 @@ one process never share counters. What is measured:
 | `prefetch_lsp_query_rate_per_second` | gauge | queries sent by this daemon in the last 10 s / 10 |
 | `prefetch_rate_limit_per_second` | gauge | the configured global rate |
 | `prefetch_breaker_state{state}` | gauge | 1 for the current state: closed/open/half_open |
+| `prefetch_lsp_queries_resent_total` | counter | asked again: in flight in a process that died |
 | `prefetch_runs_total{result}` | counter | executions by result (finished/stopped/failed) |
 | `prefetch_run_duration_seconds{schedule}` | histogram | how long an execution took |
 | `prefetch_run_items_left{run_id,schedule}` | gauge | items not yet final, per running run |
@@ -68,6 +69,11 @@ class Metrics:
         self.breaker = Gauge(
             "prefetch_breaker_state", "circuit breaker state (1 = current)", ["state"], registry=r
         )
+        self.queries_resent = Counter(
+            "prefetch_lsp_queries_resent",
+            "LSP queries asked again after a crash (in flight in a process that stopped)",
+            registry=r,
+        )
         self.runs = Counter("prefetch_runs", "run executions by result", ["result"], registry=r)
         self.run_seconds = Histogram(
             "prefetch_run_duration_seconds",
@@ -109,8 +115,9 @@ class Metrics:
         for name in BREAKER_STATES:
             self.breaker.labels(state=name).set_function(functools.partial(_is, state, name))
 
-    def run_ended(self, schedule: str, result: str, seconds: float) -> None:
+    def run_ended(self, schedule: str, result: str, seconds: float, *, resent: int = 0) -> None:
         self.runs.labels(result=result).inc()
+        self.queries_resent.inc(resent)
         self.run_seconds.labels(schedule=schedule).observe(seconds)
         self.last_run_finished.set(time.time())
 

@@ -42,6 +42,7 @@ class RunResult:
     finished: bool  # the run is final in the ledger
     stopped: str | None = None  # why this execution stopped early
     queried: int = 0
+    resent: int = 0  # items in flight in a process that stopped, taken back (asked again)
 
 
 class Runner(Protocol):

@@ -149,4 +149,5 @@ class DaemonRunner:
             finished=record is not None and record.state is RunState.FINISHED,
             stopped=result.stopped,
             queried=result.report.queried,
+            resent=result.report.reclaimed,
         )

@@ -156,7 +156,7 @@ def build_daemon(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> DaemonAp
 
     def on_run(schedule: Schedule, result: RunResult, seconds: float) -> None:
         state = "finished" if result.finished else ("stopped" if result.stopped else "open")
-        metrics.run_ended(schedule.id, state, seconds)
+        metrics.run_ended(schedule.id, state, seconds, resent=result.resent)
 
     holder: dict[str, DaemonService] = {}
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import cast
 
-from sqlalchemy import Engine, Table, select
+from sqlalchemy import Engine, Table, func, select
 from sqlalchemy.orm import Session
 
 from prefetch.domain.bsn import Bsn
@@ -96,6 +96,21 @@ class AuditLog:
                 .order_by(AuditRow.occurred_at, AuditRow.id)
             )
             return [event_of_row(row) for row in rows]
+
+    def unanswered_queries(self, run_id: str) -> int:
+        """The run's queries with a `lsp_query` (sent) row and no `lsp_query_answer` row:
+        in flight now, or lost with a process that stopped (asked again while attempts
+        were left). One scan of the run's query rows: for a status, not a hot path."""
+        of_run = AuditRow.object_detail["run_id"].as_string() == run_id
+        with self._sessions.read() as session:
+            counts = dict(
+                session.execute(
+                    select(AuditRow.event_type, func.count())
+                    .where(AuditRow.event_type.in_(("lsp_query", "lsp_query_answer")), of_run)
+                    .group_by(AuditRow.event_type)
+                ).all()
+            )
+        return max(0, int(counts.get("lsp_query", 0)) - int(counts.get("lsp_query_answer", 0)))
 
     def recent(self, limit: int) -> list[AuditEvent]:
         if limit < 1:

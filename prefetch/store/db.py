@@ -29,6 +29,9 @@ POSTGRES_CONNECT_TIMEOUT_S = 10
 #: Connection execution option naming the SQLite BEGIN mode ("DEFERRED" or "IMMEDIATE").
 SQLITE_BEGIN_OPTION = "prefetch_sqlite_begin"
 _MIGRATIONS = Path(__file__).parent / "migrations"
+#: The newest migration shipped with this version (`head_revision()` says the same, through
+#: Alembic; a test keeps them equal). Checking a database against it needs no Alembic.
+SCHEMA_HEAD = "0009"
 _UPGRADE_LOCK_KEY = 0x70726566  # "pref": serialises concurrent upgrades on PostgreSQL
 
 
@@ -237,6 +240,29 @@ def head_revision() -> str:
     if head is None:
         raise StopError("no migrations found in the package")
     return head
+
+
+def schema_revision(engine: Engine) -> str | None:
+    """The revision in the database's `alembic_version` table, read with one query and
+    without importing Alembic (None: not migrated at all)."""
+    from sqlalchemy import inspect
+
+    with engine.connect() as connection:
+        if not inspect(connection).has_table("alembic_version"):
+            return None
+        row = connection.execute(text("SELECT version_num FROM alembic_version")).first()
+        return None if row is None else str(row[0])
+
+
+def require_schema_head(engine: Engine) -> None:
+    """Refuse (ConfigError, one line) a database not at this version's schema."""
+    found = schema_revision(engine)
+    if found != SCHEMA_HEAD:
+        raise ConfigError(
+            f"database schema is not current (at {found or 'nothing'}, this version needs "
+            f"{SCHEMA_HEAD})",
+            fix="run `prefetch db upgrade`",
+        )
 
 
 def current_revision(engine: Engine) -> str | None:

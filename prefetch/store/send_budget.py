@@ -12,7 +12,12 @@ PostgreSQL, `BEGIN IMMEDIATE` on SQLite):
   send time.
 
 A process that dies keeps its leases until they expire: its queries may still be at the
-LSP, so they count against the in-flight cap and the window after a restart. Times are
+LSP, so they count against the in-flight cap and the window after a restart. When the
+holder is known gone (`Pacing.gone_lease_seconds` and an `is_gone` test, see
+`prefetch.liveness`), its unreleased leases count until `send_at + gone_lease_seconds`
+instead (the connect and read time-outs: the longest a live client waits for an answer
+before it gives the slot back itself), not the live lease's margin for a release written
+late. A send time never changes: the window still counts every send. Times are
 wall-clock seconds since the epoch (machines sharing a database keep their clocks in
 step with NTP).
 """
@@ -56,6 +61,9 @@ class Pacing:
     # marked in flight) only this far ahead, so a crash strands few unsent claims.
     horizon: float = 0.25
     lead: float = 0.05  # at least this far ahead: committing must not make the slot late
+    # A holder known gone: its unreleased leases count this long after their send time
+    # (None: until they expire, as any other).
+    gone_lease_seconds: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,11 +95,13 @@ class SendBudgetStore:
         count: int = 1,
         released: Sequence[tuple[int, float]] = (),
         clean: bool = True,
+        is_gone: Callable[[str], bool] | None = None,
     ) -> list[Reservation] | Wait:
         """Up to `count` send slots, paced, at `send_at >= clock()`, or how long to wait.
         The time is read once the budget lock is held (waiting for the lock must not make
         the slot late). `released` (lease, when) are released first, in the same
-        transaction; with `clean`, leases that count for nothing any more are deleted.
+        transaction; with `clean`, leases that count for nothing any more are deleted, and
+        the leases of holders `is_gone` names are shortened (`Pacing.gone_lease_seconds`).
         Raises StoreUnavailableError / StoreError when the database cannot decide."""
         leases = SendLeaseRow
         with self._sessions.write() as session:
@@ -112,6 +122,8 @@ class SendBudgetStore:
                         or_(leases.released_at.is_not(None), leases.expires_at <= now),
                     )
                 )
+                if is_gone is not None and pacing.gone_lease_seconds is not None:
+                    self._end_gone(session, holder, now, pacing.gone_lease_seconds, is_gone)
             active = and_(leases.released_at.is_(None), leases.expires_at > now)
             in_flight = session.scalar(select(func.count()).select_from(leases).where(active))
             free = pacing.max_in_flight - (in_flight or 0)
@@ -159,6 +171,32 @@ class SendBudgetStore:
                 ],
             ).all()
             return [Reservation(int(i), t) for i, t in zip(ids, times, strict=True)]
+
+    @staticmethod
+    def _end_gone(
+        session: Session,
+        holder: str,
+        now: float,
+        seconds: float,
+        is_gone: Callable[[str], bool],
+    ) -> None:
+        """Leases of holders that are gone count until `send_at + seconds` (if sooner)."""
+        leases = SendLeaseRow
+        longer = and_(
+            leases.released_at.is_(None),
+            leases.expires_at > now,
+            leases.expires_at > leases.send_at + seconds,
+        )
+        holders = session.scalars(
+            select(leases.holder).where(longer, leases.holder != holder).distinct()
+        ).all()
+        gone = [h for h in holders if is_gone(h)]
+        if gone:
+            session.execute(
+                update(leases)
+                .where(longer, leases.holder.in_(gone))
+                .values(expires_at=leases.send_at + seconds)
+            )
 
     def release_many(self, released: Sequence[tuple[int, float]]) -> None:
         """The queries' answers are in: (lease, when) no longer count in flight."""

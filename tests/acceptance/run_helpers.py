@@ -35,6 +35,7 @@ from prefetch.demo.setup import ensure_pki, start_simulator
 from prefetch.domain.people import Appointment
 from prefetch.domain.run import ItemRecord
 from prefetch.domain.schedule import Schedule
+from prefetch.hl7v3.schema import QUERY_XSD, load_schema
 from prefetch.lspsim.profiles import get_profile
 from prefetch.lspsim.server import SimulatorServer
 from prefetch.lspsim.world import World
@@ -186,6 +187,12 @@ def run_day(
             env=env,
         )
         assert registered.exit_code == 0, registered.output
+        # The CLI calls above configured the schema set in this process, which forgets
+        # the simulator's compiled query schema; compile it again here, before any
+        # request, not in the first requests' threads (there libxml2 now and then misses
+        # an include and the request fails).
+        if sim.service.validates_queries:
+            load_schema(QUERY_XSD)
         engine = make_engine(url)
         try:
             yield RunDay(
@@ -210,18 +217,6 @@ def run_day(
             engine.dispose()
 
 
-def answered_queries(engine: Engine) -> int:
-    """`lsp_query_answer` audit rows: queries whose answer (or failure) was recorded."""
-    with engine.connect() as connection:
-        return int(
-            connection.execute(
-                select(func.count())
-                .select_from(AuditRow)
-                .where(AuditRow.event_type == "lsp_query_answer")
-            ).scalar_one()
-        )
-
-
 def start_run(day: RunDay) -> subprocess.Popen[str]:
     """`prefetch run` for the day, in a process of its own."""
     return subprocess.Popen(
@@ -237,7 +232,8 @@ def start_run(day: RunDay) -> subprocess.Popen[str]:
 class CrashFigures:
     """What SIGKILLs during a run cost. `extras[k]`: queries the LSP saw from the k-th
     killed process whose answer was never recorded (in flight at the kill): each is asked
-    again after the restart. `busy_s`: the processes' lifetimes added up (start to exit)."""
+    again after the restart. `busy_s`: the processes' lifetimes added up (start to exit);
+    `wall_s`: first start to last exit (each restart starts right after the kill)."""
 
     extras: list[int] = field(default_factory=list)
     busy_s: float = 0.0
@@ -247,10 +243,20 @@ class CrashFigures:
     kills: int = 0
 
 
+#: A process just started sends nothing this soon (the interpreter and its imports take
+#: longer): queries arriving until then are the killed process's.
+QUIET_START_S = 0.3
+
+
+def _received(day: RunDay) -> int:
+    """Queries the simulator has received (its small stats, not the whole log)."""
+    return int(day.sim.stats()["queries_received"])
+
+
 def _wait_for_queries(day: RunDay, proc: subprocess.Popen[str], count: int) -> bool:
     """Until the simulator has seen `count` queries (True) or the process ended (False)."""
     while proc.poll() is None:
-        if len(day.sim.query_log()) >= count:
+        if _received(day) >= count:
             return True
         time.sleep(0.02)
     return False
@@ -261,35 +267,56 @@ def kill_moments(rng: random.Random, kills: int, patients: int) -> list[int]:
     return sorted(rng.sample(range(1, patients), kills))
 
 
+def _answered_at(engine: Engine) -> list[float]:
+    """When each query's answer (or failure) was recorded: `lsp_query_answer` rows."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(AuditRow.occurred_at).where(AuditRow.event_type == "lsp_query_answer")
+        ).scalars()
+        return [at.timestamp() for at in rows]
+
+
+def _extras(day: RunDay, kills: Sequence[float]) -> list[int]:
+    """Per killed process: queries that reached the LSP during its life (arrival before
+    its kill, plus `QUIET_START_S`) minus the answers it recorded (before its kill)."""
+    arrived = [dt.datetime.fromisoformat(q["at"]).timestamp() for q in day.sim.query_log()]
+    answered = _answered_at(day.engine)
+    extras, since = [], float("-inf")
+    for killed in kills:
+        sent = sum(since + QUIET_START_S <= a < killed + QUIET_START_S for a in arrived)
+        extras.append(sent - sum(since <= a < killed for a in answered))
+        since = killed
+    return extras
+
+
 def kill_and_restart(day: RunDay, kill_at: Sequence[int], timeout: float = 900.0) -> CrashFigures:
     """Start `prefetch run` and SIGKILL it when the simulator has seen `kill_at[k]`
-    queries (or, when that moment has passed, once it sends its first query); restart;
-    after the last kill run it to the end."""
+    queries (or, when that moment has passed, once it sends its first query); restart at
+    once; after the last kill run it to the end. The extras are counted afterwards, from
+    the simulator's arrival times and the answers' audit times, so nothing is measured
+    between a kill and its restart."""
     figures = CrashFigures()
-    begun = time.monotonic()
+    kills: list[float] = []
+    begun = started = time.monotonic()
+    proc, seen = start_run(day), _received(day)
     for moment in kill_at:
-        seen, answers = len(day.sim.query_log()), answered_queries(day.engine)
-        started = time.monotonic()
-        proc = start_run(day)
         if not _wait_for_queries(day, proc, max(moment, seen + 1)):
-            _out, figures.final_err = proc.communicate(timeout=timeout)
-            figures.final_code = proc.returncode  # the run finished before this kill
-            figures.busy_s += time.monotonic() - started
-            figures.wall_s = time.monotonic() - begun
-            return figures
+            break  # the run finished before this kill
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=30)
+        kills.append(time.time())
         figures.busy_s += time.monotonic() - started
         figures.kills += 1
-        time.sleep(0.2)  # what was on the wire reaches the simulator's log
-        sent = len(day.sim.query_log()) - seen
-        figures.extras.append(sent - (answered_queries(day.engine) - answers))
-    started = time.monotonic()
-    final = start_run(day)
-    _out, figures.final_err = final.communicate(timeout=timeout)
-    figures.final_code = final.returncode
+        started = time.monotonic()
+        proc = start_run(day)
+        time.sleep(QUIET_START_S)  # the killed process's last queries reach the log
+        seen = _received(day)
+    _out, figures.final_err = proc.communicate(timeout=timeout)
+    figures.final_code = proc.returncode
     figures.busy_s += time.monotonic() - started
     figures.wall_s = time.monotonic() - begun
+    time.sleep(QUIET_START_S)
+    figures.extras = _extras(day, kills)
     return figures
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,9 @@ from run_helpers import (
     unaudited_queries,
 )
 from sqlalchemy import func, select
+from typer.testing import CliRunner
 
+from prefetch.cli import app
 from prefetch.demo.clinic_day import CLINICS
 from prefetch.store.locks import SqlLeaderLock
 from prefetch.store.tables import RunRow
@@ -68,6 +71,15 @@ def test_sigkill_at_random_moments_loses_and_doubles_nothing(
         print(f"kills={kills} extras per kill={figures.extras} busy={figures.busy_s:.1f}s")
         assert all(0 <= n <= 1 for n in figures.extras), figures.extras
         assert day.sim.stats()["violations"]["total"] == 0
+        # The operator's view: queries lost with a killed process and asked again (every
+        # extra the LSP saw, plus claims killed before they left), one at most per kill.
+        status = CliRunner().invoke(
+            app, ["status", f"card:{DAY.isoformat()}", "-c", str(day.config)]
+        )
+        assert status.exit_code == 0, status.output
+        found = re.search(r"queries re-sent after a crash: (\d+)", status.output)
+        assert found is not None, status.output
+        assert sum(figures.extras) <= int(found.group(1)) <= kills
 
 
 @pytest.mark.timeout(400)

@@ -141,3 +141,34 @@ def test_run_refuses_bad_input_before_anything(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "is not a date" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("revision", [None, "0008"])
+def test_run_refuses_a_database_not_at_the_schema_head_in_one_line(
+    tmp_path: Path, revision: str | None
+) -> None:
+    from prefetch.store.db import SCHEMA_HEAD, upgrade
+
+    if revision is not None:
+        upgrade(f"sqlite:///{tmp_path / 'prefetch.sqlite'}", revision)
+    (tmp_path / "x.pem").write_bytes(b"x")
+    cfg = tmp_path / "ready.toml"
+    cfg.write_text(
+        f'data_dir = "{tmp_path}"\n'
+        '[hospital]\nura = "12345678"\napplication_id = "1"\nsystem_uzi = "900000012"\n'
+        f'[lsp]\nclient_p12 = "{tmp_path / "x.pem"}"\nca_file = "{tmp_path / "x.pem"}"\n'
+        f'[security]\ntrust_anchors = ["{tmp_path / "x.pem"}"]\n'
+    )
+    (tmp_path / "card.toml").write_text(
+        'id = "card"\nclinics = ["CARD"]\nrun_at = "19:00"\nmandate = "m-card"\n'
+        '[overseer]\nuzi = "900000012"\nrole = "01.015"\nname = "Dr. Spec"\n'
+    )
+    (tmp_path / "a.csv").write_text("")
+    args = ["run", "--schedule", str(tmp_path / "card.toml"), "--day", "2030-06-04"]
+    result = runner.invoke(app, [*args, "--appointments", str(tmp_path / "a.csv"), "-c", str(cfg)])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert "database schema is not current" in lines[0]
+    assert f"at {revision or 'nothing'}, this version needs {SCHEMA_HEAD}" in lines[0]
+    assert "prefetch db upgrade" in lines[0]

@@ -47,7 +47,7 @@ def test_metrics_and_health_endpoint() -> None:
     gateway = MeteredGateway(_Gateway(), metrics)
     for _ in range(3):
         gateway.query(None, mandate_token=None)  # type: ignore[arg-type]
-    metrics.run_ended("card", "finished", 12.5)
+    metrics.run_ended("card", "finished", 12.5, resent=2)
     checks = {"database": lambda: Check(True, "reachable")}
     ops = OpsServer("127.0.0.1", 0, registry=metrics.registry, checks=checks, role=lambda: "leader")
     ops.start()
@@ -63,6 +63,7 @@ def test_metrics_and_health_endpoint() -> None:
             'prefetch_breaker_state{state="open"} 1.0',
             'prefetch_breaker_state{state="closed"} 0.0',
             'prefetch_runs_total{result="finished"} 1.0',
+            "prefetch_lsp_queries_resent_total 2.0",
             'prefetch_run_duration_seconds_count{schedule="card"} 1.0',
             'prefetch_run_items_left{run_id="card:2026-11-25",schedule="card"} 7.0',
             "prefetch_daemon_leader 0.0",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -101,3 +102,27 @@ def test_audit_event_validation() -> None:
     assert BSN_B not in str(info.value)
     with pytest.raises(TypeError):
         event.object_detail["x"] = 1  # type: ignore[index]
+
+
+def test_unanswered_queries_count_a_runs_sent_rows_without_their_answer(
+    migrated_engine: Engine,
+) -> None:
+    log = AuditLog(migrated_engine)
+
+    def event(kind: str, run_id: str) -> AuditEvent:
+        detail = {"run_id": run_id, "attempt": 1}
+        return dataclasses.replace(audit(event_type=kind), object_detail=detail)
+
+    for kind, run_id in [
+        ("lsp_query", "r1"),
+        ("lsp_query_answer", "r1"),
+        ("lsp_query", "r1"),  # its process died before the answer
+        ("lsp_query", "r1"),  # asked again after the restart ...
+        ("lsp_query_answer", "r1"),  # ... and answered
+        ("lsp_query", "r2"),
+        ("mandate_check", "r1"),
+    ]:
+        log.append(event(kind, run_id))
+    assert log.unanswered_queries("r1") == 1
+    assert log.unanswered_queries("r2") == 1
+    assert log.unanswered_queries("r3") == 0

@@ -248,3 +248,29 @@ def test_sqlite_engine_uses_wal_and_foreign_keys(tmp_path: object) -> None:
 def test_make_engine_refuses_unusable_urls(url: str) -> None:
     with pytest.raises(ConfigError):
         make_engine(url)
+
+
+def test_the_schema_head_constant_is_alembics_head() -> None:
+    """A new migration must move `SCHEMA_HEAD` too (the run checks it without Alembic)."""
+    from prefetch.store.db import SCHEMA_HEAD
+
+    assert head_revision() == SCHEMA_HEAD
+
+
+def test_the_schema_check_reads_the_revision_and_refuses_an_old_one(database_url: str) -> None:
+    from prefetch.store.db import SCHEMA_HEAD, require_schema_head, schema_revision
+
+    engine = make_engine(database_url)
+    try:
+        assert schema_revision(engine) is None
+        with pytest.raises(ConfigError, match="at nothing"):
+            require_schema_head(engine)
+        upgrade(database_url, "0008")
+        assert schema_revision(engine) == current_revision(engine) == "0008"
+        with pytest.raises(ConfigError, match=f"at 0008, this version needs {SCHEMA_HEAD}"):
+            require_schema_head(engine)
+        upgrade(database_url)
+        assert schema_revision(engine) == SCHEMA_HEAD
+        require_schema_head(engine)
+    finally:
+        engine.dispose()
