@@ -62,10 +62,21 @@ def _invalid_bsn(rng: random.Random) -> str:
 
 
 def clinic_day_csv(
-    known_bsns: Sequence[Bsn], day: dt.date, *, seed: int = 7, mix: DayMix | None = None
+    known_bsns: Sequence[Bsn],
+    day: dt.date,
+    *,
+    seed: int = 7,
+    mix: DayMix | None = None,
+    earliest: dt.time | None = None,
 ) -> str:
-    """The CSV export of `day` (local times, `;`-separated, as Dutch EPDs export)."""
+    """The CSV export of `day` (local times, `;`-separated, as Dutch EPDs export).
+    Appointments start between 08:00 and 16:30, or from `earliest` on (for a day that has
+    begun: a run skips appointments already past)."""
     mix = mix or DayMix()
+    start = earliest.hour * 60 + earliest.minute if earliest is not None else 8 * 60
+    start = -(-start // 10) * 10  # on the ten minutes
+    end = min(max(16 * 60 + 30, start + 60), 24 * 60)
+    start = min(start, end - 1)
     rng = random.Random(seed)  # noqa: S311 - synthetic data, not security
     taken = {b.value for b in known_bsns}
     pool = list(known_bsns)
@@ -84,7 +95,7 @@ def clinic_day_csv(
         patient: str | None = None,
     ) -> str:
         n = next(counter)
-        minute = rng.randrange(8 * 60, 16 * 60 + 30, 10)
+        minute = rng.randrange(start, end, 10)
         pid = patient or f"P{700000 + n:07d}"
         rows.append(
             {

@@ -32,6 +32,7 @@ from prefetch.composition import (
 )
 from prefetch.demo.clinic_day import DayMix, clinic_day_csv
 from prefetch.demo.setup import ensure_pki, start_simulator
+from prefetch.domain.localtime import AMSTERDAM
 from prefetch.domain.people import Appointment
 from prefetch.domain.run import ItemRecord
 from prefetch.domain.schedule import Schedule
@@ -143,7 +144,11 @@ def run_day(
         telephone=1,
         two_clinics=3,
     )
-    csv.write_text(clinic_day_csv([p.bsn for p in world.patients], clinic_day, seed=2, mix=mix))
+    earliest = None
+    if clinic_day == dt.datetime.now(AMSTERDAM).date():  # today: appointments still to come
+        earliest = (dt.datetime.now(AMSTERDAM) + dt.timedelta(minutes=5)).time()
+    bsns = [p.bsn for p in world.patients]
+    csv.write_text(clinic_day_csv(bsns, clinic_day, seed=2, mix=mix, earliest=earliest))
     env = {**os.environ, "PREFETCH_PKI_PASSPHRASE": passphrase.decode()}
     env.pop("PREFETCH_DATABASE_URL", None)
     chosen = get_profile(profile).with_time_scale(time_scale)
