@@ -33,6 +33,7 @@ import urllib3
 from cryptography import x509
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPSConnection
+from urllib3.util.wait import wait_for_read
 
 from prefetch.security.errors import CertificateRejected, CertReason
 from prefetch.security.keys import Credential, write_private
@@ -141,7 +142,25 @@ class _GatedConnection(HTTPSConnection):
         if gate is not None:
             _wire.gate = None  # once per block: a retry on a new connection is not gated
             gate()
+            self._hear_the_server_first()
         super().request(*args, **kwargs)
+
+    def _hear_the_server_first(self) -> None:
+        """The server may have spoken while we waited at the gate: with TLS 1.3 it refuses
+        our certificate (expired, revoked, unknown CA) with an alert after the handshake.
+        Read it now, so it surfaces as that alert (`ssl.SSLError`) and not as a broken
+        pipe when the request is written to the closed connection."""
+        sock = self.sock
+        if sock is None or not wait_for_read(sock, timeout=0.0):
+            return
+        timeout = sock.gettimeout()
+        sock.setblocking(False)  # TLS 1.3 session tickets alone must not block us here
+        try:
+            sock.recv(1)  # raises the alert; b"" on a plain close (the write then fails)
+        except (ssl.SSLWantReadError, BlockingIOError):
+            pass  # only session tickets: nothing to hear
+        finally:
+            sock.settimeout(timeout)
 
 
 class _GatedPool(urllib3.HTTPSConnectionPool):
