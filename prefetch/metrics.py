@@ -157,18 +157,11 @@ class MeteredGateway:
         self._metrics = metrics
 
     def query(self, params: QueryParams, *, mandate_token: bytes | None) -> LspReply:
-        return self._metered(lambda: self._gateway.query(params, mandate_token=mandate_token))
+        def call(gate: Callable[[], None]) -> LspReply:
+            gate()  # a one-phase gateway sends when called
+            return self._gateway.query(params, mandate_token=mandate_token)
 
-    def _metered(self, call: Callable[[], LspReply]) -> LspReply:
-        self._metrics.query_sent()
-        started = time.monotonic()
-        outcome = "error"
-        try:
-            reply = call()
-            outcome = reply.outcome.kind.value
-            return reply
-        finally:
-            self._metrics.query_answered(outcome, time.monotonic() - started)
+        return self._metered_from_wire(call, None)
 
     def _metered_from_wire(
         self, call: Callable[[Callable[[], None]], LspReply], on_wire: Callable[[], None] | None
