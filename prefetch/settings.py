@@ -61,8 +61,8 @@ class ThrottleSettings:
     breaker_failures: int = 5  # consecutive transport failures that open the breaker
     breaker_reset_seconds: float = 60.0
     # Sends are spaced so that no window of one second plus this margin holds more than the
-    # rate; a send that would leave later than this takes a new slot. Covers the jitter
-    # between our send and the LSP's count (a busy machine, the network).
+    # rate; a send that would leave later than half of it takes a new slot, and the other
+    # half covers the jitter between our send and the LSP's count (the network, the LSP).
     jitter_margin_seconds: float = 0.05
 
 
