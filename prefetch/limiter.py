@@ -225,10 +225,12 @@ class SharedLimiter:
             yield
 
     def _exchange(self, late: Reservation) -> Reservation:
-        """A new reservation for one whose send time passed (the late one is cancelled:
-        sent now it could break the window)."""
-        fresh = self._reserve()[0]
+        """A new reservation for one whose send time passed. The late one is cancelled
+        first (sent now it could break the window): kept until the new one is granted it
+        would hold its place in flight, and at the cap senders that are all late would
+        wait for their own leases to expire."""
         self._forget(late.lease_id)
+        fresh = self._reserve()[0]
         with self._cond:
             self.exchanged += 1
         return fresh

@@ -149,3 +149,24 @@ def test_processes_share_the_budget_and_a_killed_holder_still_counts(
     assert _max_in_window(times, 1.0) <= 20
     limiter = SharedLimiter(_config(20, 3), migrated_engine, lease_seconds=60)
     assert limiter.shared_in_flight() == 1  # the dead process's query may still be out
+
+
+def test_a_late_slot_at_the_in_flight_cap_is_exchanged_at_once(migrated_engine: Engine) -> None:
+    """Every slot in flight is late (a starved machine woke its senders late): each is
+    exchanged for a fresh one without waiting for its own lease to expire."""
+    clock = _clock()
+    config = _config(10, 2, margin_seconds=0.1)
+    limiter = SharedLimiter(config, migrated_engine, clock=clock, lease_seconds=60)
+    slots = limiter.reserve_many(2)
+    assert len(slots) == 2 and limiter.shared_in_flight() == 2
+    clock.advance(max(s.reservation.send_at for s in slots) - clock.now().timestamp() + 0.5)
+    started = clock.now().timestamp()
+    for slot in slots:
+        late = slot.reservation
+        slot.wait()
+        assert slot.reservation.lease_id != late.lease_id  # exchanged, never sent late
+        assert clock.now().timestamp() - slot.reservation.send_at <= config.late_tolerance
+    assert clock.now().timestamp() - started < 1.0  # not the lease's 60 s
+    assert limiter.shared_in_flight() == 2 and limiter.exchanged == 2
+    for slot in slots:
+        slot.release()
