@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import DemoDesk
+from desk_client import DemoDesk
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
