@@ -8,6 +8,15 @@
   tests running at the same time (other engineers, CI) never meet. The schema is dropped
   afterwards. Unreachable PostgreSQL: skip, or fail when `PREFETCH_REQUIRE_POSTGRES=1`.
 - `migrated_engine`: an Engine on `database_url` after `upgrade` to head.
+
+The suite runs in parallel: pytest-xdist, `-n 4 --dist loadfile` in pyproject's addopts
+(`pytest -n 0` runs it in one process). Each worker is a process of its own with its own
+session fixtures; a test file is one unit of work, run by one worker from top to bottom,
+so its module fixtures are made once and the tests of one file never run at the same time
+(the acceptance files, whose runs and kills load both cores, stay one after another).
+`pytest_xdist_make_scheduler` below refines that: files that share an expensive session
+fixture are one unit (`XDIST_UNITS`), and the longest units are handed out first
+(`XDIST_FIRST`), so the suite's wall time is not a long file started last.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -109,3 +119,41 @@ def migrated_engine(database_url: str) -> Iterator[Engine]:
         yield engine
     finally:
         engine.dispose()
+
+
+# Files that are one unit of work for pytest-xdist: they share a session fixture that costs
+# seconds of both cores (each worker that runs one of them would build its own).
+XDIST_UNITS = {
+    # `demo_desk`: `prefetch demo` with its simulator (tests/web/conftest.py)
+    "tests/web/test_desk_actions.py": "demo_desk",
+    "tests/web/test_desk_book.py": "demo_desk",
+    "tests/web/test_desk_browser.py": "demo_desk",
+}
+# The longest units (serial seconds, measured on 2 cores), started first: the suite cannot
+# end before the longest unit does, so it must not begin last.
+XDIST_FIRST = (
+    "tests/acceptance/test_run_acceptance.py",  # ~200 s: 5 kills, 20 starts, x2 databases
+    "tests/acceptance/test_lsp_trouble.py",  # ~160 s: outages, one past the window's close
+    "tests/daemon/test_scale_out.py",  # ~65 s: three daemons, 1,000 patients
+)
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: unknown under `-p no:xdist`
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadfile` with `XDIST_UNITS` and `XDIST_FIRST`; other modes as xdist has them."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class Units(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = super()._split_scope(nodeid)
+            return XDIST_UNITS.get(path, path)
+
+        def _assign_work_unit(self, node: Any) -> None:
+            for unit in reversed(XDIST_FIRST):
+                if unit in self.workqueue:
+                    self.workqueue.move_to_end(unit, last=False)
+            super()._assign_work_unit(node)
+
+    return Units(config, log)
