@@ -121,19 +121,26 @@ def migrated_engine(database_url: str) -> Iterator[Engine]:
         engine.dispose()
 
 
-# Files that are one unit of work for pytest-xdist: they share a session fixture that costs
-# seconds of both cores (each worker that runs one of them would build its own).
+# Files that are one unit of work for pytest-xdist, run one after another by one worker, in
+# this order (a dict keeps it).
 XDIST_UNITS = {
-    # `demo_desk`: `prefetch demo` with its simulator (tests/web/conftest.py)
+    # They share a session fixture that costs seconds of both cores (each worker that ran
+    # one of them would build its own): `demo_desk`, `prefetch demo` with its simulator.
     "tests/web/test_desk_actions.py": "demo_desk",
     "tests/web/test_desk_book.py": "demo_desk",
     "tests/web/test_desk_browser.py": "demo_desk",
+    # The acceptance runs never at the same time: twenty `prefetch run` starts at once, or
+    # five kills and restarts, starve a run on another worker of both cores, and the LSP
+    # trouble tests time a breaker against a 3 s outage (a run that sent one query in it
+    # instead of three failed so in CI). LSP trouble last: by then the rest of the suite
+    # is done and the cores are free.
+    "tests/acceptance/test_run_acceptance.py": "acceptance",  # ~200 s: kills, 20 starts
+    "tests/acceptance/test_lsp_trouble.py": "acceptance",  # ~160 s: outages, a window
 }
 # The longest units (serial seconds, measured on 2 cores), started first: the suite cannot
 # end before the longest unit does, so it must not begin last.
 XDIST_FIRST = (
-    "tests/acceptance/test_run_acceptance.py",  # ~200 s: 5 kills, 20 starts, x2 databases
-    "tests/acceptance/test_lsp_trouble.py",  # ~160 s: outages, one past the window's close
+    "acceptance",  # ~360 s
     "tests/daemon/test_scale_out.py",  # ~65 s: three daemons, 1,000 patients
 )
 
@@ -145,6 +152,12 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
         return None
     from xdist.scheduler import LoadFileScheduling
 
+    files = list(XDIST_UNITS)
+
+    def file_order(nodeid: str) -> int:
+        path = nodeid.split("::", 1)[0]
+        return files.index(path) if path in files else len(files)
+
     class Units(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
             path = super()._split_scope(nodeid)
@@ -154,6 +167,9 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             for unit in reversed(XDIST_FIRST):
                 if unit in self.workqueue:
                     self.workqueue.move_to_end(unit, last=False)
+            unit, tests = next(iter(self.workqueue.items()))
+            # a unit's files in XDIST_UNITS' order (sorted is stable: tests keep theirs)
+            self.workqueue[unit] = dict(sorted(tests.items(), key=lambda t: file_order(t[0])))
             super()._assign_work_unit(node)
 
     return Units(config, log)
