@@ -13,6 +13,7 @@ to what the LSP allowed.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import heapq
 import threading
@@ -27,6 +28,7 @@ class Sent:
     started: float  # time.monotonic() when the query left
     elapsed: float  # seconds until its answer (or failure) was in
     patient: str  # SHA-256 of the BSN: no BSN kept in the bench's memory longer than needed
+    wall: float = 0.0  # time.time() when the query left (to compare with the simulator's log)
 
 
 @dataclass
@@ -34,6 +36,7 @@ class SendLog:
     """Wraps `LspClient.send` while installed and keeps one `Sent` per query."""
 
     sends: list[Sent] = field(default_factory=list)
+    writes: list[float] = field(default_factory=list)  # seconds to write each request
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def install(self) -> SendLog:
@@ -45,13 +48,34 @@ class SendLog:
         def recorded(client: LspClient, params: Any, data: bytes, **kwargs: Any) -> Any:
             reply = send(client, params, data, **kwargs)
             started = time.monotonic() - reply.elapsed_seconds  # when it went on the wire
+            wall = time.time() - reply.elapsed_seconds
             patient = hashlib.sha256(params.bsn.value.encode()).hexdigest()
             with log._lock:
-                log.sends.append(Sent(started, reply.elapsed_seconds, patient))
+                log.sends.append(Sent(started, reply.elapsed_seconds, patient, wall))
             return reply
 
         LspClient.send = recorded  # type: ignore[method-assign]
+        self._time_writes()
         return self
+
+    def _time_writes(self) -> None:
+        """Keep how long writing each request took once the gate let it go (urllib3's
+        `request`, which `_GatedConnection.request` calls after the gate): the part of
+        the way to the LSP that is this process's."""
+        import urllib3.connection
+
+        request = urllib3.connection.HTTPConnection.request
+        log = self
+
+        def timed(conn: Any, *args: Any, **kwargs: Any) -> Any:
+            started = time.monotonic()
+            try:
+                return request(conn, *args, **kwargs)
+            finally:
+                with log._lock:
+                    log.writes.append(time.monotonic() - started)
+
+        urllib3.connection.HTTPConnection.request = timed  # type: ignore[method-assign]
 
     def clear(self) -> None:
         with self._lock:
@@ -95,3 +119,20 @@ def perfect_pacer_wall(sends: list[Sent], rate: float, in_flight: int) -> float:
             heapq.heappush(retries, (done, sequence, patient))
         now, end = at, max(end, done)
     return end
+
+
+def transit_seconds(sends: list[Sent], log: list[dict[str, Any]]) -> list[tuple[float, float]]:
+    """(arrival, arrival - left) per query: from our gate letting it onto the wire to the
+    simulator's arrival stamp (`/_sim/log` `at`), pairing each patient's queries in order.
+    Arrivals are seconds since the epoch. Where a rate window at the simulator is fuller
+    than our pacing allowed, this says whether the query left late or arrived late."""
+    left: dict[str, deque[float]] = {}
+    for s in sorted(sends, key=lambda s: s.wall):
+        left.setdefault(s.patient, deque()).append(s.wall)
+    pairs: list[tuple[float, float]] = []
+    for q in sorted(log, key=lambda q: q["at"]):
+        mine = left.get(q.get("bsn_sha256") or "")
+        if mine:
+            arrival = dt.datetime.fromisoformat(q["at"]).timestamp()
+            pairs.append((arrival, arrival - mine.popleft()))
+    return pairs

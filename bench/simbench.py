@@ -178,7 +178,13 @@ def simulator(bench: Bench, profile: Any) -> Iterator[Sim]:
 
 
 def settings_for(
-    bench: Bench, url: str, *, rate: float, in_flight: int, database_url: str = ""
+    bench: Bench,
+    url: str,
+    *,
+    rate: float,
+    in_flight: int,
+    database_url: str = "",
+    jitter_margin: float | None = None,
 ) -> Any:
     from prefetch.demo.setup import APPLICATION_ID, _passphrase_file
     from prefetch.settings import (
@@ -207,7 +213,11 @@ def settings_for(
             passphrase_file=str(_passphrase_file(bench.data_dir)),
             read_timeout=30.0,
         ),
-        throttle=ThrottleSettings(rate_per_second=rate, max_in_flight=in_flight),
+        throttle=ThrottleSettings(
+            rate_per_second=rate,
+            max_in_flight=in_flight,
+            **({} if jitter_margin is None else {"jitter_margin_seconds": jitter_margin}),
+        ),
         run=RunSettings(),
     )
 

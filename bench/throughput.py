@@ -13,7 +13,10 @@ peak_rate_per_s; and what else bounds the run: mean_latency_s, in_flight_bound_s
 last first query to the end), first_pass_efficiency; and perfect_pacer_wall_s, the
 shortest run a perfect client could have made with the same answers (`pacer_bound.py`),
 perfect_efficiency (the efficiency of that run: what the LSP's latencies allowed) and
-efficiency_vs_perfect (perfect_pacer_wall_s / wall_s: how much of that we reached).
+efficiency_vs_perfect (perfect_pacer_wall_s / wall_s: how much of that we reached);
+transit_ms_* (from our gate to the simulator's arrival stamp, and the largest in each
+window over the rate) and write_ms_* (how long writing a request took after the gate):
+the jitter `[throttle] jitter_margin_seconds` must cover.
 """
 
 from __future__ import annotations
@@ -21,9 +24,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from pacer_bound import SendLog, perfect_pacer_wall
+from pacer_bound import SendLog, perfect_pacer_wall, transit_seconds
 from simbench import (
     first_pass_seconds,
     make_profile,
@@ -36,6 +40,33 @@ from simbench import (
 )
 
 
+def transit_figures(pairs: list[tuple[float, float]], rate: float) -> dict[str, Any]:
+    """How long queries took from our gate to the simulator's arrival stamp: the jitter
+    our pacing margin has to absorb; and, for each second at the simulator that held more
+    than `rate` arrivals, the largest of them (a late arrival squeezes the next second)."""
+    if not pairs:
+        return {}
+    transits = sorted(t for _at, t in pairs)
+
+    def pick(quantile: float) -> float:
+        return round(1000 * transits[min(int(quantile * len(transits)), len(transits) - 1)], 1)
+
+    late_windows: list[float] = []
+    arrivals = sorted(pairs)
+    first = 0
+    for last, (at, _t) in enumerate(arrivals):
+        while at - arrivals[first][0] >= 1.0:
+            first += 1
+        if last - first + 1 > rate:
+            late_windows.append(round(1000 * max(t for _a, t in arrivals[first : last + 1]), 1))
+    return {
+        "transit_ms_p50": pick(0.5),
+        "transit_ms_p99": pick(0.99),
+        "transit_ms_max": round(1000 * transits[-1], 1),
+        "transit_ms_max_in_violation_windows": late_windows,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=2000)
@@ -43,6 +74,9 @@ def main() -> int:
     parser.add_argument("--in-flight", type=int, default=50)
     parser.add_argument("--time-scale", type=float, default=1.0)
     parser.add_argument("--name", default="throughput")
+    parser.add_argument(
+        "--jitter-margin", type=float, default=None, help="[throttle] jitter_margin_seconds"
+    )
     args = parser.parse_args()
 
     sends = SendLog().install()
@@ -52,7 +86,9 @@ def main() -> int:
     )
     rate = profile.effective_rate
     with simulator(bench, profile) as sim:
-        settings = settings_for(bench, sim.url, rate=rate, in_flight=args.in_flight)
+        settings = settings_for(
+            bench, sim.url, rate=rate, in_flight=args.in_flight, jitter_margin=args.jitter_margin
+        )
         run = run_day(bench, settings, args.patients)
         stats, log = sim.stats(), sim.log()
     sent = int(stats["queries_received"])
@@ -61,6 +97,7 @@ def main() -> int:
         "rate_per_s": rate,
         "in_flight_cap": args.in_flight,
         "time_scale": args.time_scale,
+        "jitter_margin_s": settings.throttle.jitter_margin_seconds,
         "wall_s": round(run["wall_s"], 2),
         "bound_s": round(args.patients / rate, 2),
         "queries_sent": sent,
@@ -89,6 +126,10 @@ def main() -> int:
     figures["perfect_pacer_wall_s"] = round(perfect, 1)
     figures["perfect_efficiency"] = round(sent / (rate * max(perfect, 1e-9)), 3)
     figures["efficiency_vs_perfect"] = round(perfect / run["wall_s"], 3)
+    figures.update(transit_figures(transit_seconds(sends.sends, log), rate))
+    writes = sorted(sends.writes) or [0.0]
+    figures["write_ms_p99"] = round(1000 * writes[int(0.99 * (len(writes) - 1))], 1)
+    figures["write_ms_max"] = round(1000 * writes[-1], 1)
     write_result(args.name, figures)
     return 0 if figures["violations"] == 0 else 1
 

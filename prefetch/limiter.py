@@ -299,7 +299,7 @@ class _SharedSlot:
             limiter._time,
             lambda: self.reservation.send_at,
             limiter._clock.sleep,
-            limiter.config.margin_seconds,
+            limiter.config.late_tolerance,
             exchange,
         )
 

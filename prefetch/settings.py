@@ -61,9 +61,11 @@ class ThrottleSettings:
     breaker_failures: int = 5  # consecutive transport failures that open the breaker
     breaker_reset_seconds: float = 60.0
     # Sends are spaced so that no window of one second plus this margin holds more than the
-    # rate; a send that would leave later than this takes a new slot. Covers the jitter
-    # between our send and the LSP's count (a busy machine, the network).
-    jitter_margin_seconds: float = 0.05
+    # rate; a send that would leave later than half of it takes a new slot, and the other
+    # half covers the jitter between our send and the LSP's count (the network, the LSP).
+    # 0.1 s: the simulator on a loaded machine measured arrivals up to 52 ms after the
+    # send (bench/README.md); against an in-flight-bound LSP it costs about 1% throughput.
+    jitter_margin_seconds: float = 0.1
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,6 +52,13 @@ class ThrottleConfig:
     def interval(self) -> float:
         return 1.0 / self.rate_per_second
 
+    @property
+    def late_tolerance(self) -> float:
+        """How late a send may still leave on its slot: half the margin. A send late by
+        the whole margin would use it up, so the next window's sends, leaving on time,
+        would reach the receiver with no room left for jitter on the way."""
+        return self.margin_seconds / 2
+
 
 class OverloadSignals:
     """Decides when overload answers concern every send: `burst` of them within the
@@ -257,7 +264,7 @@ def keep_send_time(
 ) -> None:
     """Return at the slot's send time. A slot whose time passed by more than `margin`
     (the query was not ready, or the thread woke late on a busy machine) is exchanged for
-    a new one first: sent late it could break the rate."""
+    a new one first: sent late it could break the rate (`ThrottleConfig.late_tolerance`)."""
     while True:
         late = now() - send_at()
         if late < 0:
@@ -286,7 +293,7 @@ class _ThrottleSlot:
             throttle._clock.monotonic,
             lambda: self.send_at,
             throttle._clock.sleep,
-            throttle.config.margin_seconds,
+            throttle.config.late_tolerance,
             exchange,
         )
 

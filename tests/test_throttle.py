@@ -123,3 +123,60 @@ def test_rounding_never_lets_a_burst_through(rate: float, window: float, start: 
     capacity = max(1, int(rate * span))
     for t in sent:
         assert sum(1 for s in sent if t <= s < t + span) <= capacity
+
+
+class OversleepingClock(FakeClock):
+    """A busy machine: every sleep ends some time after it should."""
+
+    def __init__(self, oversleeps: list[float]) -> None:
+        super().__init__()
+        self._oversleeps = itertools.cycle(oversleeps)
+
+    def sleep(self, seconds: float) -> None:
+        with self.lock:
+            self.now += seconds + next(self._oversleeps)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    oversleeps=st.lists(st.floats(min_value=0, max_value=0.15), min_size=1, max_size=50),
+    transits=st.lists(st.floats(min_value=0, max_value=1), min_size=70, max_size=70),
+)
+def test_late_wakeups_and_jitter_on_the_way_never_overfill_a_window_at_the_receiver(
+    oversleeps: list[float], transits: list[float]
+) -> None:
+    """A sender that wakes late still sends within the late tolerance (or takes a new
+    slot); the rest of the margin covers the way to the receiver, which counts every
+    window (t - 1 s, t] strictly."""
+    config = ThrottleConfig(rate_per_second=20, max_in_flight=50, margin_seconds=0.05)
+    way = config.margin_seconds / 2  # half the margin is for the way
+    clock = OversleepingClock(oversleeps)
+    throttle = Throttle(config, clock)
+    arrivals: list[float] = []
+    for transit in transits:
+        with throttle.reserve() as slot:
+            slot.wait()
+            assert clock.now - slot.send_at <= config.late_tolerance
+            arrivals.append(clock.now + transit * way * 0.999)
+    arrivals.sort()
+    for last, at in enumerate(arrivals):
+        in_window = [a for a in arrivals[: last + 1] if a > at - 1.0]
+        assert len(in_window) <= config.capacity
+
+
+@pytest.mark.parametrize("late", [0.0, 0.024, 0.026, 0.049])
+def test_a_late_first_send_of_a_window_leaves_half_the_margin_for_the_way(late: float) -> None:
+    """The worst case: the first send of a full window leaves late and takes the longest
+    way, the last leaves on time and arrives at once. Half the margin is for the way."""
+    config = ThrottleConfig(rate_per_second=20, max_in_flight=50, margin_seconds=0.05)
+    way = config.margin_seconds / 2 * 0.99
+    clock = FakeClock()
+    throttle = Throttle(config, clock)
+    arrivals: list[float] = []
+    for i in range(config.capacity + 1):
+        with throttle.reserve() as slot:
+            first = i == 0
+            clock.now = max(clock.now, slot.send_at) + (late if first else 0.0)  # wakes late
+            slot.wait()
+            arrivals.append(clock.now + (way if first else 0.0))
+    assert arrivals[-1] - arrivals[0] > 1.0  # the receiver's (t - 1 s, t] holds capacity
