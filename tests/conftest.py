@@ -8,6 +8,15 @@
   tests running at the same time (other engineers, CI) never meet. The schema is dropped
   afterwards. Unreachable PostgreSQL: skip, or fail when `PREFETCH_REQUIRE_POSTGRES=1`.
 - `migrated_engine`: an Engine on `database_url` after `upgrade` to head.
+
+The suite runs in parallel: pytest-xdist, `-n 4 --dist loadfile` in pyproject's addopts
+(`pytest -n 0` runs it in one process). Each worker is a process of its own with its own
+session fixtures; a test file is one unit of work, run by one worker from top to bottom,
+so its module fixtures are made once and the tests of one file never run at the same time
+(the acceptance files, whose runs and kills load both cores, stay one after another).
+`pytest_xdist_make_scheduler` below refines that: files that share an expensive session
+fixture are one unit (`XDIST_UNITS`), and the longest units are handed out first
+(`XDIST_FIRST`), so the suite's wall time is not a long file started last.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -109,3 +119,57 @@ def migrated_engine(database_url: str) -> Iterator[Engine]:
         yield engine
     finally:
         engine.dispose()
+
+
+# Files that are one unit of work for pytest-xdist, run one after another by one worker, in
+# this order (a dict keeps it).
+XDIST_UNITS = {
+    # They share a session fixture that costs seconds of both cores (each worker that ran
+    # one of them would build its own): `demo_desk`, `prefetch demo` with its simulator.
+    "tests/web/test_desk_actions.py": "demo_desk",
+    "tests/web/test_desk_book.py": "demo_desk",
+    "tests/web/test_desk_browser.py": "demo_desk",
+    # The acceptance runs never at the same time: twenty `prefetch run` starts at once, or
+    # five kills and restarts, starve a run on another worker of both cores, and the LSP
+    # trouble tests time a breaker against a 3 s outage (a run that sent one query in it
+    # instead of three failed so in CI). LSP trouble last: by then the rest of the suite
+    # is done and the cores are free.
+    "tests/acceptance/test_run_acceptance.py": "acceptance",  # ~200 s: kills, 20 starts
+    "tests/acceptance/test_lsp_trouble.py": "acceptance",  # ~160 s: outages, a window
+}
+# The longest units (serial seconds, measured on 2 cores), started first: the suite cannot
+# end before the longest unit does, so it must not begin last.
+XDIST_FIRST = (
+    "acceptance",  # ~360 s
+    "tests/daemon/test_scale_out.py",  # ~65 s: three daemons, 1,000 patients
+)
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: unknown under `-p no:xdist`
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadfile` with `XDIST_UNITS` and `XDIST_FIRST`; other modes as xdist has them."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    files = list(XDIST_UNITS)
+
+    def file_order(nodeid: str) -> int:
+        path = nodeid.split("::", 1)[0]
+        return files.index(path) if path in files else len(files)
+
+    class Units(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = super()._split_scope(nodeid)
+            return XDIST_UNITS.get(path, path)
+
+        def _assign_work_unit(self, node: Any) -> None:
+            for unit in reversed(XDIST_FIRST):
+                if unit in self.workqueue:
+                    self.workqueue.move_to_end(unit, last=False)
+            unit, tests = next(iter(self.workqueue.items()))
+            # a unit's files in XDIST_UNITS' order (sorted is stable: tests keep theirs)
+            self.workqueue[unit] = dict(sorted(tests.items(), key=lambda t: file_order(t[0])))
+            super()._assign_work_unit(node)
+
+    return Units(config, log)

@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from unittest.mock import patch
 
 from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
@@ -42,6 +43,7 @@ from prefetch.lspsim.server import SimulatorServer
 from prefetch.lspsim.world import World
 from prefetch.run_day import RunServices
 from prefetch.schedule_files import load_schedule
+from prefetch.security.keys import PASSPHRASE_ENV
 from prefetch.settings import load_settings
 from prefetch.store.db import make_engine
 from prefetch.store.runs import RunRepository
@@ -65,8 +67,11 @@ class RunDay:
         """The run's services in this process, wired as `prefetch run` wires them."""
         settings = load_settings(self.config)
         stores = open_stores(settings, migrate=False)
-        os.environ["PREFETCH_PKI_PASSPHRASE"] = self.env["PREFETCH_PKI_PASSPHRASE"]
-        client = make_lsp_client(settings, load_credential(settings))
+        # The passphrase as `prefetch run` gets it, for this call only: left in os.environ
+        # it would reach every later test of this process (of this xdist worker).
+        with patch.dict(os.environ, {PASSPHRASE_ENV: self.env[PASSPHRASE_ENV]}):
+            credential = load_credential(settings)
+        client = make_lsp_client(settings, credential)
         return make_run_services(settings, stores, client, locks=make_run_locks(stores)), stores
 
     def appointments(self, stores: Stores) -> Sequence[Appointment]:

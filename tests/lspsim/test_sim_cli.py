@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner, Result
 
 from prefetch.cli import app
@@ -44,8 +45,44 @@ def test_world_command_refuses_a_bad_date() -> None:
 
 def test_serve_prints_the_url_answers_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     data = tmp_path / "sim"
-    env = {**os.environ, "PREFETCH_PKI_PASSPHRASE": PASSPHRASE}
-    proc = subprocess.Popen(
+    # faulthandler: a process that does not stop dumps its threads on SIGABRT (below)
+    env = {**os.environ, "PREFETCH_PKI_PASSPHRASE": PASSPHRASE, "PYTHONFAULTHANDLER": "1"}
+    # Ctrl-C as in a terminal: a child inherits an ignored SIGINT (this test run started in
+    # the background by a shell without job control, `cmd &`), and Python then installs no
+    # KeyboardInterrupt handler, so the simulator would ignore the Ctrl-C. Python's own
+    # handler here is reset to the default in the child at exec.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = _start_serve(data, env)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert "LSP simulator (ideal, 10 patients) at https://127.0.0.1:" in first, first + (
+            proc.stderr.read() if proc.poll() is not None and proc.stderr else ""
+        )
+        url = first.rsplit(" at ", 1)[1].strip()
+        pki = DevPki.load(data / "pki")
+        with mtls_session(pki.hospital.load(PASSPHRASE.encode()), pki.ca_bundle) as http:
+            stats = http.get(url.replace("/lsp", "/_sim/stats"), timeout=10).json()
+        assert stats["queries_received"] == 0
+        assert (data / "world.json").is_file()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, err = proc.communicate(timeout=60)  # two busy cores: shutdown can lag
+        except subprocess.TimeoutExpired:
+            masks = _signal_masks(proc.pid) + " (test process: " + _signal_masks(os.getpid()) + ")"
+            proc.send_signal(signal.SIGABRT)  # where it hangs, then gone: no process left over
+            _out, err = proc.communicate(timeout=30)
+            pytest.fail(f"lsp-sim serve did not stop within 60 s of SIGINT; {masks}\n{err[-6000:]}")
+    assert proc.returncode == 0, err
+    assert "stopped" in out
+
+
+def _start_serve(data: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -66,23 +103,17 @@ def test_serve_prints_the_url_answers_and_stops_on_ctrl_c(tmp_path: Path) -> Non
         env=env,
         text=True,
     )
-    try:
-        assert proc.stdout is not None
-        first = proc.stdout.readline()
-        assert "LSP simulator (ideal, 10 patients) at https://127.0.0.1:" in first, first + (
-            proc.stderr.read() if proc.poll() is not None and proc.stderr else ""
-        )
-        url = first.rsplit(" at ", 1)[1].strip()
-        pki = DevPki.load(data / "pki")
-        with mtls_session(pki.hospital.load(PASSPHRASE.encode()), pki.ca_bundle) as http:
-            stats = http.get(url.replace("/lsp", "/_sim/stats"), timeout=10).json()
-        assert stats["queries_received"] == 0
-        assert (data / "world.json").is_file()
-    finally:
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)  # two busy cores: shutdown can lag
-    assert proc.returncode == 0, err
-    assert "stopped" in out
+
+
+def _signal_masks(pid: int) -> str:
+    """Blocked, ignored and pending signals of a process (Linux), for a failure message."""
+    status = Path(f"/proc/{pid}/status")
+    if not status.is_file():
+        return "no /proc"
+    keys = ("SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt")
+    return " ".join(
+        line.replace("\t", "") for line in status.read_text().splitlines() if line.startswith(keys)
+    )
 
 
 def _one_error_line(result: Result, *words: str) -> None:

@@ -29,8 +29,11 @@ from prefetch.store.runs import RunRepository
 from prefetch.throttle import Throttle, ThrottleConfig
 
 BSNS = ["123456782", "111222333", "010000008"]
-# tomorrow's clinic day, so that the dev PKI and the mandate are valid at the fake times
-DAY = dt.datetime.now(AMSTERDAM).date() + dt.timedelta(days=1)
+# The clinic day after tomorrow: the fake times (its eve, 18:00-23:00) lie ahead of the real
+# time at which the dev PKI and the mandate (valid from an hour before) are made. With
+# tomorrow's day the eve was today, and from 18:00 UTC on its 18:00 came before the
+# mandate's start: "mandate is expired or not yet valid", every evening.
+DAY = dt.datetime.now(AMSTERDAM).date() + dt.timedelta(days=2)
 ON_THE_EVE = DAY - dt.timedelta(days=1)
 
 

@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from desk_helpers import DESK_NOW, PASSWORD, SeededDay, add_user, seed_day
-from fastapi import FastAPI
+from desk_client import DemoDesk, make_client, sign_in
+from desk_helpers import SeededDay, add_user, seed_day
 from fastapi.testclient import TestClient
 from samples import mandate
 from sqlalchemy import Engine
 
-from prefetch.composition import Stores
 from prefetch.store.desk_users import DeskRole, use_hasher
 from prefetch.store.mandates import MandateRepository
-from prefetch.web.app import create_app
-from prefetch.web.auth import AuthConfig
-from prefetch.web.seams import Refetcher
-
-SECRET = b"desk test secret, not for production use"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -89,53 +82,12 @@ def seeded(seeded_file: SeededFile) -> SeededDay:
     return seeded_file.day
 
 
-def make_client(
-    engine: Engine,
-    *,
-    refetch: Refetcher | None = None,
-    auth: AuthConfig | None = None,
-    peer: str = "testclient",
-) -> TestClient:
-    app = create_app(
-        engine, auth=auth or AuthConfig(secret=SECRET), refetch=refetch, clock=lambda: DESK_NOW
-    )
-    return TestClient(app, follow_redirects=False, client=(peer, 50000))
-
-
-def csrf_of(html: str) -> str:
-    marker = 'name="csrf_token" value="'
-    start = html.index(marker) + len(marker)
-    return html[start : html.index('"', start)]
-
-
-def sign_in(client: TestClient, username: str, password: str = PASSWORD) -> TestClient:
-    page = client.get("/aanmelden")
-    answer = client.post(
-        "/aanmelden",
-        data={"gebruikersnaam": username, "wachtwoord": password, "csrf_token": csrf_of(page.text)},
-    )
-    assert answer.status_code == 303, answer.text
-    return client
-
-
 @pytest.fixture
 def client_as(seeded: SeededDay, desk_engine: Engine) -> Callable[[str], TestClient]:
     def build(username: str) -> TestClient:
         return sign_in(make_client(desk_engine), username)
 
     return build
-
-
-@dataclass(frozen=True, slots=True)
-class DemoDesk:
-    """The demo's clinic day (a real run against the simulator) and its desk."""
-
-    app: FastAPI
-    stores: Stores
-    data_dir: Path
-    clinic_day: dt.date
-    username: str
-    password: str
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from conftest import DemoDesk, csrf_of, sign_in
+from desk_client import DemoDesk, csrf_of, sign_in
 from fastapi.testclient import TestClient
 
 from prefetch.store.audit import AuditLog

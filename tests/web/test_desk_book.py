@@ -8,7 +8,7 @@ import datetime as dt
 import re
 from pathlib import Path
 
-from conftest import DemoDesk, sign_in
+from desk_client import DemoDesk, sign_in
 from desk_helpers import DAY
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 
 import pytest
-from conftest import SECRET, csrf_of, make_client, sign_in
+from desk_client import SECRET, csrf_of, make_client, sign_in
 from desk_helpers import DAY, SeededDay
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
