@@ -250,14 +250,19 @@ def over_rate_windows(log: list[dict[str, Any]], rate: float) -> str:
     """Where the simulator saw more than `rate` queries within one second: the seconds
     (from the first arrival) at which such a window starts, "" when none."""
     arrivals = sorted(dt.datetime.fromisoformat(q["at"]).timestamp() for q in log)
-    starts: list[str] = []
+    starts = [f"{arrivals[first] - arrivals[0]:.2f}" for first, _ in windows_over(arrivals, rate)]
+    return ",".join(dict.fromkeys(starts))
+
+
+def windows_over(arrivals: list[float], rate: float) -> Iterator[tuple[int, int]]:
+    """(first, last) indices of each window of one second, ending at an arrival, that
+    holds more than `rate` of the sorted `arrivals`."""
     first = 0
     for last, at in enumerate(arrivals):
         while at - arrivals[first] >= 1.0:
             first += 1
         if last - first + 1 > rate:
-            starts.append(f"{arrivals[first] - arrivals[0]:.2f}")
-    return ",".join(dict.fromkeys(starts))
+            yield first, last
 
 
 def run_day(bench: Bench, settings: Any, patients: int) -> dict[str, Any]:

@@ -36,8 +36,14 @@ from simbench import (
     settings_for,
     setup,
     simulator,
+    windows_over,
     write_result,
 )
+
+
+def ms_at(ordered: list[float], quantile: float) -> float:
+    """The `quantile` of sorted seconds, in milliseconds."""
+    return round(1000 * ordered[min(int(quantile * len(ordered)), len(ordered) - 1)], 1)
 
 
 def transit_figures(pairs: list[tuple[float, float]], rate: float) -> dict[str, Any]:
@@ -47,21 +53,15 @@ def transit_figures(pairs: list[tuple[float, float]], rate: float) -> dict[str, 
     if not pairs:
         return {}
     transits = sorted(t for _at, t in pairs)
-
-    def pick(quantile: float) -> float:
-        return round(1000 * transits[min(int(quantile * len(transits)), len(transits) - 1)], 1)
-
-    late_windows: list[float] = []
     arrivals = sorted(pairs)
-    first = 0
-    for last, (at, _t) in enumerate(arrivals):
-        while at - arrivals[first][0] >= 1.0:
-            first += 1
-        if last - first + 1 > rate:
-            late_windows.append(round(1000 * max(t for _a, t in arrivals[first : last + 1]), 1))
+    times = [at for at, _t in arrivals]
+    late_windows = [
+        round(1000 * max(t for _a, t in arrivals[first : last + 1]), 1)
+        for first, last in windows_over(times, rate)
+    ]
     return {
-        "transit_ms_p50": pick(0.5),
-        "transit_ms_p99": pick(0.99),
+        "transit_ms_p50": ms_at(transits, 0.5),
+        "transit_ms_p99": ms_at(transits, 0.99),
         "transit_ms_max": round(1000 * transits[-1], 1),
         "transit_ms_max_in_violation_windows": late_windows,
     }
@@ -128,7 +128,7 @@ def main() -> int:
     figures["efficiency_vs_perfect"] = round(perfect / run["wall_s"], 3)
     figures.update(transit_figures(transit_seconds(sends.sends, log), rate))
     writes = sorted(sends.writes) or [0.0]
-    figures["write_ms_p99"] = round(1000 * writes[int(0.99 * (len(writes) - 1))], 1)
+    figures["write_ms_p99"] = ms_at(writes, 0.99)
     figures["write_ms_max"] = round(1000 * writes[-1], 1)
     write_result(args.name, figures)
     return 0 if figures["violations"] == 0 else 1
